@@ -1,0 +1,232 @@
+// Shared fixtures for the nquic jest suites: certificates per key type, a
+// server/client pair on 127.0.0.1, bounded reads, timeouts and cleanup.
+import { createHash } from 'node:crypto';
+import type { Socket as DgramSocket } from 'node:dgram';
+import { connect, generateCertificate, listen } from '../lib';
+
+export type ListenOptions = Parameters<typeof listen>[0];
+export type ConnectOptions = Parameters<typeof connect>[0];
+export type QuicServer = Awaited<ReturnType<typeof listen>>;
+export type QuicConnection = Awaited<ReturnType<typeof connect>>;
+export type QuicStream = Awaited<ReturnType<QuicConnection['openStream']>>;
+export type KeyType = 'ed25519' | 'ecdsa-p256' | 'rsa-2048';
+export interface Credentials {
+  key: string;
+  cert: string;
+  fingerprint: string;
+}
+
+export const KEY_TYPES: KeyType[] = ['ed25519', 'ecdsa-p256', 'rsa-2048'];
+export const ALPN = 'test';
+export const MiB = 1024 * 1024;
+
+// ---------------------------------------------------------------------------
+// Time
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Rejects with `label` in the message when `promise` does not settle within `ms`. */
+export function withTimeout<T>(promise: PromiseLike<T>, ms: number, label: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timeout: ${label} did not settle within ${ms} ms`)), ms);
+  });
+  return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Settles with the promise's rejection reason; fails if it resolves instead. */
+export async function rejectionOf(promise: PromiseLike<unknown>, ms: number, label: string): Promise<unknown> {
+  let value: unknown;
+  try {
+    value = await withTimeout(promise, ms, label);
+  } catch (err) {
+    if (err instanceof Error && err.message.startsWith(`timeout: ${label}`)) throw err;
+    return err;
+  }
+  throw new Error(`${label}: expected a rejection, but it resolved with ${describeValue(value)}`);
+}
+
+function describeValue(value: unknown): string {
+  if (value && typeof value === 'object') return value.constructor?.name ?? 'object';
+  return String(value);
+}
+
+// ---------------------------------------------------------------------------
+// Certificates
+
+const certCache = new Map<string, Credentials>();
+
+/** A self-signed certificate for localhost/127.0.0.1, cached per key type (and variant). */
+export function certFor(keyType: KeyType = 'ecdsa-p256', variant = 0): Credentials {
+  const cacheKey = `${keyType}/${variant}`;
+  let creds = certCache.get(cacheKey);
+  if (!creds) {
+    creds = generateCertificate({ subjectAltNames: ['localhost', '127.0.0.1'], keyType });
+    certCache.set(cacheKey, creds);
+  }
+  return creds;
+}
+
+/** DER bytes of the first certificate in a PEM string. */
+export function pemToDer(pem: string): Buffer {
+  const m = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(pem);
+  if (!m) throw new Error('no CERTIFICATE block in PEM');
+  return Buffer.from(m[1].replace(/\s+/g, ''), 'base64');
+}
+
+export function sha256Hex(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+// ---------------------------------------------------------------------------
+// Cleanup: everything a test opens is closed after it, so jest can exit.
+
+interface Closable {
+  label: string;
+  close: () => unknown;
+}
+const clients: Closable[] = [];
+const servers: Closable[] = [];
+const CLOSE_BUDGET_MS = 5000;
+
+export function trackClient<T extends { close(): unknown }>(conn: T, label = 'client connection'): T {
+  clients.push({ label, close: () => conn.close() });
+  return conn;
+}
+
+export function trackServer<T extends { close(): unknown }>(server: T, label = 'server'): T {
+  servers.push({ label, close: () => server.close() });
+  return server;
+}
+
+export function trackDgram(sock: DgramSocket, label = 'dgram socket'): DgramSocket {
+  servers.push({
+    label,
+    close: () => new Promise<void>((resolve) => sock.close(() => resolve())),
+  });
+  return sock;
+}
+
+async function closeGroup(group: Closable[]): Promise<string[]> {
+  const items = group.splice(0).reverse();
+  const hung: string[] = [];
+  await Promise.all(
+    items.map(async (item) => {
+      try {
+        await withTimeout(Promise.resolve().then(item.close), CLOSE_BUDGET_MS, `${item.label}.close()`);
+      } catch (err) {
+        // close() is idempotent and graceful per the contract; a rejection of an
+        // already-closed handle is tolerated, a hang is reported.
+        if (err instanceof Error && err.message.startsWith('timeout:')) hung.push(err.message);
+      }
+    }),
+  );
+  return hung;
+}
+
+export async function closeAll(): Promise<void> {
+  const hung = [...(await closeGroup(clients)), ...(await closeGroup(servers))];
+  if (hung.length > 0) throw new Error(`cleanup failed:\n${hung.join('\n')}`);
+}
+
+afterEach(closeAll, CLOSE_BUDGET_MS * 3);
+
+// ---------------------------------------------------------------------------
+// Server / client
+
+export async function startServer(
+  creds: Credentials = certFor(),
+  opts: Partial<ListenOptions> = {},
+): Promise<QuicServer> {
+  const server = await withTimeout(
+    listen({ address: '127.0.0.1', port: 0, alpn: [ALPN], key: creds.key, cert: creds.cert, ...opts } as ListenOptions),
+    5000,
+    'listen()',
+  );
+  return trackServer(server);
+}
+
+/** Starts a client connection to `server` and tracks it; the promise is returned untouched. */
+export function connectTo(
+  server: QuicServer,
+  ca: string,
+  opts: Partial<ConnectOptions> = {},
+): Promise<QuicConnection> {
+  return connect({
+    host: '127.0.0.1',
+    port: server.address.port,
+    alpn: [ALPN],
+    ca,
+    serverName: 'localhost',
+    ...opts,
+  } as ConnectOptions).then((conn) => trackClient(conn));
+}
+
+/** The next 'connection' event of `server`. */
+export function nextConnection(server: QuicServer, ms = 5000): Promise<QuicConnection> {
+  return withTimeout(
+    new Promise<QuicConnection>((resolve) => server.once('connection', resolve)),
+    ms,
+    "server 'connection' event",
+  );
+}
+
+/** Resolves with the next event of `emitter` named `event` (first argument). */
+export function nextEvent<T>(
+  emitter: { once(event: string, fn: (arg: T) => void): unknown },
+  event: string,
+  ms: number,
+  label = `'${event}' event`,
+): Promise<T> {
+  return withTimeout(new Promise<T>((resolve) => emitter.once(event, resolve)), ms, label);
+}
+
+export interface Pair {
+  server: QuicServer;
+  client: QuicConnection;
+  serverConn: QuicConnection;
+  creds: Credentials;
+}
+
+/** A listening server plus one established connection, seen from both ends. */
+export async function pair(
+  opts: { keyType?: KeyType; server?: Partial<ListenOptions>; client?: Partial<ConnectOptions> } = {},
+): Promise<Pair> {
+  const creds = certFor(opts.keyType);
+  const server = await startServer(creds, opts.server);
+  const serverConnP = nextConnection(server);
+  const client = await withTimeout(connectTo(server, creds.cert, opts.client), 5000, 'connect()');
+  const serverConn = await serverConnP;
+  return { server, client, serverConn, creds };
+}
+
+// ---------------------------------------------------------------------------
+// Streams
+
+/** Reads a stream to its end with `for await`; fails beyond `limit` bytes. */
+export async function readAll(stream: AsyncIterable<unknown>, limit = 16 * MiB): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    const buf = Buffer.isBuffer(chunk)
+      ? chunk
+      : chunk instanceof Uint8Array
+        ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+        : Buffer.from(String(chunk));
+    total += buf.length;
+    if (total > limit) throw new Error(`readAll: stream delivered more than ${limit} bytes`);
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** Echo every peer-opened bidirectional stream of every connection `server` accepts. */
+export function echoStreams(server: QuicServer): void {
+  server.on('connection', (conn: QuicConnection) => {
+    conn.on('stream', (s: QuicStream) => {
+      if (s.bidirectional) s.pipe(s);
+    });
+  });
+}

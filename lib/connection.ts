@@ -1,0 +1,292 @@
+// QuicConnection: one QUIC connection, client or server side. All protocol
+// work happens in the native endpoint; this class keeps the JavaScript view
+// (streams, waiters, events) in step with it.
+import { EventEmitter } from 'node:events';
+import type { NativeConnectionInfo } from '../index.js';
+import { toAddress } from './address';
+import { debug } from './debug';
+import { callNative, CloseInfo, connectionClosed, QuicError, toCloseInfo } from './errors';
+import type { QuicSocket } from './socket';
+import { QuicStream } from './stream';
+import type { Address, CloseOptions, ConnectionStats, StreamOptions } from './types';
+import { validateBytes, validateInteger, validateObject, validateString } from './validate';
+import { invalidArgValue } from './errors';
+
+interface StreamWaiter {
+  bidirectional: boolean;
+  resolve: (stream: QuicStream) => void;
+  reject: (err: Error) => void;
+}
+
+const MAX_APP_CODE = Number.MAX_SAFE_INTEGER;
+
+export class QuicConnection extends EventEmitter {
+  readonly side: 'client' | 'server';
+  readonly socket: QuicSocket;
+  /** @internal native handle */
+  readonly handle: number;
+  readonly #ownsSocket: boolean;
+  readonly #streams = new Map<number, QuicStream>();
+  readonly #waiters: StreamWaiter[] = [];
+  #info: NativeConnectionInfo | undefined;
+  #closeInfo: CloseInfo | undefined;
+  #resolveClosed!: (info: CloseInfo) => void;
+  #handshake: { resolve: (c: QuicConnection) => void; reject: (e: Error) => void } | undefined;
+  #streamsOpened = 0;
+  /** Resolves (never rejects) once the connection has ended. */
+  readonly closed: Promise<CloseInfo>;
+
+  /** @internal */
+  constructor(socket: QuicSocket, handle: number, side: 'client' | 'server', ownsSocket: boolean) {
+    super();
+    this.socket = socket;
+    this.handle = handle;
+    this.side = side;
+    this.#ownsSocket = ownsSocket;
+    this.closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+  }
+
+  /** @internal Resolves when established, rejects if the handshake fails. */
+  _handshake(signal?: AbortSignal): Promise<QuicConnection> {
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        const err = new QuicError('ABORT_ERR', 'The connection attempt was aborted');
+        this.#handshake = undefined;
+        reject(err);
+        this.destroy();
+      };
+      this.#handshake = {
+        resolve: (c) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(c);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  get destroyed(): boolean {
+    return this.#closeInfo !== undefined;
+  }
+
+  #endpoint() {
+    if (this.#closeInfo !== undefined) throw connectionClosed();
+    return this.socket._endpoint;
+  }
+
+  #infoOrThrow(): NativeConnectionInfo {
+    if (this.#info === undefined) throw connectionClosed();
+    return this.#info;
+  }
+
+  get alpnProtocol(): string | undefined {
+    return this.#info?.alpn;
+  }
+
+  get serverName(): string | undefined {
+    return this.#info?.serverName;
+  }
+
+  get peerCertificates(): Uint8Array[] {
+    return this.#info?.peerCertificates ?? [];
+  }
+
+  get sessionTicket(): Uint8Array | undefined {
+    return this.side === 'client' ? this.#info?.sessionTicket : undefined;
+  }
+
+  get resumed(): boolean {
+    return this.#info?.resumed ?? false;
+  }
+
+  get earlyDataAccepted(): boolean {
+    return false;
+  }
+
+  get localAddress(): Address {
+    return this.socket.address;
+  }
+
+  get remoteAddress(): Address {
+    const info = this.#infoOrThrow();
+    return toAddress(info.remoteAddress, info.remotePort);
+  }
+
+  /** The largest datagram payload `sendDatagram` accepts now (0 when none). */
+  get maxDatagramSize(): number {
+    if (this.#closeInfo !== undefined) return 0;
+    return callNative(() => this.socket._endpoint.maxDatagramSize(this.handle));
+  }
+
+  /** Opens a stream, waiting (FIFO) for stream credit from the peer. */
+  openStream(opts: StreamOptions = {}): Promise<QuicStream> {
+    validateObject(opts, 'options');
+    const bidirectional = !opts.unidirectional;
+    if (this.#closeInfo !== undefined) return Promise.reject(connectionClosed());
+    if (this.#waiters.length === 0) {
+      const stream = this.#tryOpen(bidirectional);
+      if (stream) return Promise.resolve(stream);
+    }
+    return new Promise((resolve, reject) => this.#waiters.push({ bidirectional, resolve, reject }));
+  }
+
+  #tryOpen(bidirectional: boolean): QuicStream | undefined {
+    const id = callNative(() => this.#endpoint().openStream(this.handle, bidirectional));
+    if (id < 0) return undefined;
+    this.socket._schedule();
+    this.#streamsOpened++;
+    return this.#addStream(id, 'local', bidirectional);
+  }
+
+  #addStream(id: number, initiator: 'local' | 'remote', bidirectional: boolean): QuicStream {
+    const stream = new QuicStream(this, id, initiator, bidirectional);
+    this.#streams.set(id, stream);
+    stream.once('close', () => this.#streams.delete(id));
+    return stream;
+  }
+
+  /** Sends an unreliable datagram; false when the send queue dropped it. */
+  sendDatagram(data: Uint8Array): boolean {
+    validateBytes(data, 'data');
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const queued = callNative(() => this.#endpoint().sendDatagram(this.handle, buf));
+    this.socket._schedule();
+    return queued;
+  }
+
+  stats(): ConnectionStats {
+    const s = callNative(() => this.#endpoint().stats(this.handle));
+    return { ...s, streamsOpened: this.#streamsOpened };
+  }
+
+  /** Closes gracefully with an application code (default 0) and reason. */
+  close(opts: CloseOptions = {}): Promise<CloseInfo> {
+    validateObject(opts, 'options');
+    validateInteger(opts.code, 'options.code', 0, MAX_APP_CODE);
+    if (opts.reason !== undefined) {
+      validateString(opts.reason, 'options.reason');
+      if (Buffer.byteLength(opts.reason) > 1000) throw invalidArgValue('options.reason', 'must be at most 1000 bytes');
+    }
+    const code = opts.code ?? 0;
+    const reason = opts.reason ?? '';
+    if (this.#closeInfo === undefined) {
+      callNative(() => this.socket._endpoint.close(this.handle, true, code, reason));
+      this.socket._schedule();
+    }
+    return this.closed;
+  }
+
+  /** Closes abruptly: streams are destroyed at once, then a close is sent. */
+  destroy(err?: Error): void {
+    if (this.#closeInfo !== undefined) return;
+    for (const stream of this.#streams.values()) stream.destroy(err);
+    void this.close({ code: 0, reason: err?.message.slice(0, 200) ?? '' });
+  }
+
+  /** @internal */
+  _onEstablished(): void {
+    this.#info = callNative(() => this.socket._endpoint.connectionInfo(this.handle));
+    debug('connection %d (%s) established, alpn %s', this.handle, this.side, this.#info.alpn);
+    const handshake = this.#handshake;
+    this.#handshake = undefined;
+    handshake?.resolve(this);
+  }
+
+  /** @internal */
+  _onClosed(native: ReturnType<QuicSocket['_endpoint']['takeCloseInfo']>): void {
+    const info: CloseInfo = native
+      ? toCloseInfo(native)
+      : { code: 0, reason: '', remote: false, application: false, error: new QuicError('ERR_QUIC_CONNECTION_LOST', 'The connection ended') };
+    this.#closeInfo = info;
+    this.socket._removeConnection(this.handle);
+    debug('connection %d (%s) closed: %s', this.handle, this.side, info.error?.code ?? 'clean');
+    const failure = info.error ?? connectionClosed();
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(failure);
+    for (const stream of this.#streams.values()) stream._onConnectionClosed(info);
+    const handshake = this.#handshake;
+    this.#handshake = undefined;
+    handshake?.reject(info.error ?? new QuicError('ERR_QUIC_CONNECTION_CLOSED', 'The connection closed during the handshake'));
+    this.#resolveClosed(info);
+    this.emit('close', info);
+    if (this.#ownsSocket) void this.socket.close();
+  }
+
+  /** @internal */
+  _onStreamData(id: number, data: Buffer, fin: boolean): void {
+    let stream = this.#streams.get(id);
+    if (stream === undefined) {
+      if (!this.#isRemote(id)) return; // a local stream already gone
+      stream = this.#addStream(id, 'remote', (id & 2) === 0);
+      this.emit('stream', stream);
+    }
+    stream._onData(data, fin);
+  }
+
+  #isRemote(id: number): boolean {
+    const initiatedByServer = (id & 1) === 1;
+    return initiatedByServer === (this.side === 'client');
+  }
+
+  /** @internal */
+  _onStreamReset(id: number, code: number): void {
+    this.#streams.get(id)?._onReset(code);
+  }
+
+  /** @internal */
+  _onStreamStopped(id: number, code: number): void {
+    this.#streams.get(id)?._onStopped(code);
+  }
+
+  /** @internal */
+  _onStreamWritable(id: number): void {
+    this.#streams.get(id)?._onWritable();
+  }
+
+  /** @internal */
+  _onDatagram(data: Buffer): void {
+    this.emit('datagram', data);
+  }
+
+  /** @internal Serves waiting `openStream` calls in order. */
+  _onStreamCredit(): void {
+    while (this.#waiters.length > 0) {
+      const waiter = this.#waiters[0];
+      const stream = this.#tryOpen(waiter.bidirectional);
+      if (!stream) return;
+      this.#waiters.shift();
+      waiter.resolve(stream);
+    }
+  }
+
+  /** @internal Native calls for streams. */
+  _streamWrite(id: number, data: Buffer, fin: boolean): number {
+    const n = callNative(() => this.#endpoint().streamWrite(this.handle, id, data, fin));
+    this.socket._schedule();
+    return n;
+  }
+
+  /** @internal */
+  _streamShutdown(id: number, write: boolean, code: number): void {
+    if (this.#closeInfo !== undefined) return;
+    callNative(() => this.socket._endpoint.streamShutdown(this.handle, id, write, code));
+    this.socket._schedule();
+  }
+
+  /** @internal */
+  _streamSetPaused(id: number, paused: boolean): void {
+    if (this.#closeInfo !== undefined) return;
+    callNative(() => this.socket._endpoint.streamSetPaused(this.handle, id, paused));
+    if (!paused) this.socket._schedule();
+  }
+
+  /** Number of streams this connection still tracks (for leak checks). */
+  get streamCount(): number {
+    return this.#streams.size;
+  }
+}

@@ -1,0 +1,66 @@
+// Decodes a batch of native event rows (layout: src/events.rs) and hands each
+// to its connection. Payload bytes are copied out of the shared inbox, which
+// the next poll overwrites.
+import type { QuicSocket } from './socket';
+
+const STRIDE = 6;
+const ESTABLISHED = 1;
+const CLOSED = 2;
+const STREAM_DATA = 3;
+const STREAM_RESET = 4;
+const STREAM_STOPPED = 5;
+const STREAM_WRITABLE = 6;
+const DATAGRAM = 7;
+const STREAMS_AVAILABLE = 8;
+
+function copy(inbox: Buffer, offset: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  inbox.copy(out, 0, offset, offset + length);
+  return out;
+}
+
+export function dispatchEvents(socket: QuicSocket, records: Float64Array, rows: number, inbox: Buffer): void {
+  for (let i = 0; i < rows; i++) {
+    const r = i * STRIDE;
+    const kind = records[r];
+    const id = records[r + 1];
+    if (kind === ESTABLISHED) {
+      const existing = socket._connection(id);
+      if (existing) existing._onEstablished();
+      else socket._server?._accept(id);
+      continue;
+    }
+    const conn = socket._connection(id);
+    if (conn === undefined) {
+      // Not known to JavaScript (e.g. a server that was closed meanwhile):
+      // release the native record.
+      if (kind === CLOSED) socket._endpoint.takeCloseInfo(id);
+      continue;
+    }
+    switch (kind) {
+      case CLOSED:
+        conn._onClosed(socket._endpoint.takeCloseInfo(id));
+        break;
+      case STREAM_DATA:
+        conn._onStreamData(records[r + 2], copy(inbox, records[r + 3], records[r + 4]), records[r + 5] === 1);
+        break;
+      case STREAM_RESET:
+        conn._onStreamReset(records[r + 2], records[r + 3]);
+        break;
+      case STREAM_STOPPED:
+        conn._onStreamStopped(records[r + 2], records[r + 3]);
+        break;
+      case STREAM_WRITABLE:
+        conn._onStreamWritable(records[r + 2]);
+        break;
+      case DATAGRAM:
+        conn._onDatagram(copy(inbox, records[r + 2], records[r + 3]));
+        break;
+      case STREAMS_AVAILABLE:
+        conn._onStreamCredit();
+        break;
+      default:
+        break;
+    }
+  }
+}

@@ -1,0 +1,142 @@
+import type { NativeCloseInfo } from '../index.js';
+
+/**
+ * Every stable error code nquic raises, with what it means. The README lists
+ * the same table.
+ */
+export const ERROR_CODES = {
+  ERR_INVALID_ARG_TYPE: 'An argument or option has the wrong type.',
+  ERR_INVALID_ARG_VALUE: 'An argument or option has an unacceptable value.',
+  ERR_OUT_OF_RANGE: 'A number is outside its allowed range.',
+  ERR_QUIC_INVALID_KEY: 'The private key cannot be parsed or does not match the certificate.',
+  ERR_QUIC_INVALID_CERTIFICATE: 'A certificate cannot be parsed, or a server has none.',
+  ERR_QUIC_TLS: 'The TLS context could not be set up.',
+  ERR_QUIC_CONNECTION_CLOSED: 'The connection is closed (or closing); the operation is not possible.',
+  ERR_QUIC_SOCKET_CLOSED: 'The socket is closed.',
+  ERR_QUIC_SERVER_EXISTS: 'The socket already has a server.',
+  ERR_QUIC_HANDSHAKE_TIMEOUT: 'The handshake did not complete within `timeout` ms.',
+  ERR_QUIC_IDLE_TIMEOUT: 'Nothing was received for `idleTimeout` ms.',
+  ERR_QUIC_CONNECTION_LOST: 'The connection ended without a close from either side.',
+  ERR_QUIC_APPLICATION_ERROR: 'A side closed the connection with a non-zero application code (`appCode`).',
+  ERR_QUIC_TRANSPORT_ERROR: 'A side closed the connection with a QUIC transport error (`transportCode`).',
+  ERR_QUIC_CONNECTION_REFUSED: 'The server refused the connection.',
+  ERR_QUIC_INTERNAL_PEER_ERROR: 'The peer reported an internal error.',
+  ERR_QUIC_TLS_HANDSHAKE_FAILED: 'The TLS handshake failed (`tlsAlert` says why).',
+  ERR_QUIC_ALPN_MISMATCH: 'Client and server have no ALPN protocol in common.',
+  ERR_QUIC_CERT_UNTRUSTED: "The peer's certificate does not chain to a trusted CA.",
+  ERR_QUIC_CERT_EXPIRED: "The peer's certificate has expired.",
+  ERR_QUIC_CERT_INVALID: "The peer's certificate failed verification (e.g. wrong host name).",
+  ERR_QUIC_CERT_REQUIRED: 'The server requires a client certificate and none was sent.',
+  ERR_QUIC_CERT_REJECTED: 'The peer rejected our certificate.',
+  ERR_QUIC_STREAM_RESET: 'The peer reset the stream (RESET_STREAM); `appCode` is its code.',
+  ERR_QUIC_STREAM_STOPPED: 'The peer asked us to stop sending (STOP_SENDING); `appCode` is its code.',
+  ERR_QUIC_STREAM_LIMIT: 'No stream credit is available.',
+  ERR_QUIC_INVALID_STREAM_STATE: 'The stream cannot do that in its current state.',
+  ERR_QUIC_DATAGRAM_TOO_LARGE: 'The datagram is larger than `maxDatagramSize`.',
+  ERR_QUIC_DATAGRAMS_DISABLED: 'Datagrams are disabled on this side or by the peer.',
+  ERR_QUIC_INTERNAL: 'A bug in nquic: the native core caught a panic. Please report it.',
+  ABORT_ERR: 'The operation was aborted through its AbortSignal.',
+} as const;
+
+export type QuicErrorCode = keyof typeof ERROR_CODES;
+
+export interface QuicErrorDetails {
+  appCode?: number;
+  tlsAlert?: number;
+  transportCode?: number;
+}
+
+/** An error of a QUIC operation; `code` is one of {@link ERROR_CODES}. */
+export class QuicError extends Error {
+  readonly code: string;
+  appCode?: number;
+  tlsAlert?: number;
+  transportCode?: number;
+
+  constructor(code: string, message: string, details: QuicErrorDetails = {}) {
+    super(message);
+    this.name = 'QuicError';
+    this.code = code;
+    if (details.appCode !== undefined) this.appCode = details.appCode;
+    if (details.tlsAlert !== undefined) this.tlsAlert = details.tlsAlert;
+    if (details.transportCode !== undefined) this.transportCode = details.transportCode;
+  }
+}
+
+type CodedError<E extends Error> = E & { code: string };
+
+function withCode<E extends Error>(error: E, code: string): CodedError<E> {
+  return Object.assign(error, { code });
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'string') return `type string ('${value.length > 20 ? value.slice(0, 20) + '…' : value}')`;
+  return `type ${typeof value} (${String(value)})`;
+}
+
+export function invalidArgType(path: string, expected: string, actual: unknown): CodedError<TypeError> {
+  return withCode(new TypeError(`The "${path}" argument must be ${expected}. Received ${describe(actual)}`), 'ERR_INVALID_ARG_TYPE');
+}
+
+export function invalidArgValue(path: string, reason: string): CodedError<TypeError> {
+  return withCode(new TypeError(`The "${path}" argument ${reason}`), 'ERR_INVALID_ARG_VALUE');
+}
+
+export function outOfRange(path: string, range: string, actual: unknown): CodedError<RangeError> {
+  return withCode(new RangeError(`The value of "${path}" is out of range. It must be ${range}. Received ${String(actual)}`), 'ERR_OUT_OF_RANGE');
+}
+
+/**
+ * Turns an error thrown by the native binding (which carries its code) into
+ * the matching JavaScript error class.
+ */
+export function fromNative(err: unknown): Error {
+  if (!(err instanceof Error)) return new QuicError('ERR_QUIC_INTERNAL', String(err));
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string') return err;
+  if (code === 'ERR_OUT_OF_RANGE') return withCode(new RangeError(err.message), code);
+  if (code.startsWith('ERR_INVALID_ARG')) return withCode(new TypeError(err.message), code);
+  return new QuicError(code, err.message);
+}
+
+/** Calls into the binding, converting its errors. */
+export function callNative<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw fromNative(err);
+  }
+}
+
+/** How a connection ended. */
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  remote: boolean;
+  application: boolean;
+  error?: QuicError;
+}
+
+export function toCloseInfo(info: NativeCloseInfo): CloseInfo {
+  const result: CloseInfo = {
+    code: info.code,
+    reason: info.reason,
+    remote: info.remote,
+    application: info.application,
+  };
+  if (info.errorCode !== undefined) {
+    result.error = new QuicError(info.errorCode, info.errorMessage ?? info.errorCode, {
+      appCode: info.appCode,
+      tlsAlert: info.tlsAlert,
+      transportCode: info.transportCode,
+    });
+  }
+  return result;
+}
+
+export function connectionClosed(): QuicError {
+  return new QuicError('ERR_QUIC_CONNECTION_CLOSED', 'The connection is closed');
+}

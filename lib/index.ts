@@ -1,0 +1,14 @@
+// Public API: re-exports only.
+export { listen, connect } from './api';
+export { QuicSocket } from './socket';
+export { QuicServer } from './server';
+export { QuicConnection } from './connection';
+export { QuicStream } from './stream';
+export { QuicError, ERROR_CODES } from './errors';
+export type { CloseInfo, QuicErrorCode } from './errors';
+export { generateCertificate, certificateFingerprint } from './certificates';
+export type { GenerateCertificateOptions, GeneratedCertificate } from './certificates';
+export type * from './types';
+import native from './binding';
+/** The napi binding itself (sans-IO classes), for advanced use. */
+export { native };

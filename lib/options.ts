@@ -1,0 +1,112 @@
+// Option validation and conversion into the native config object.
+import { rootCertificates } from 'node:tls';
+import native from './binding';
+import type { NativeConfigOptions } from '../index.js';
+import { callNative } from './errors';
+import type { ConnectOptions, PemOrDer, ServerOptions, TlsOptions, TransportOptions } from './types';
+import {
+  validateAlpn,
+  validateBoolean,
+  validateCertList,
+  validateFunction,
+  validateInteger,
+  validatePemOrDer,
+  validateString,
+} from './validate';
+import { invalidArgValue } from './errors';
+
+const MAX_U32 = 0xffffffff;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const CONGESTION_CONTROLS = ['cubic', 'reno', 'bbr2'];
+
+/** Validates the TLS and transport options shared by clients and servers. */
+export function validateCommonOptions(opts: Record<string, unknown>, path: string): void {
+  validateAlpn(opts.alpn, `${path}.alpn`);
+  validatePemOrDer(opts.key, `${path}.key`);
+  validateCertList(opts.cert, `${path}.cert`);
+  validateCertList(opts.ca, `${path}.ca`);
+  validateBoolean(opts.verifyPeer, `${path}.verifyPeer`);
+  validateFunction(opts.verify, `${path}.verify`);
+  if (opts.serverName !== undefined) validateString(opts.serverName, `${path}.serverName`);
+  if (opts.keylog !== undefined && typeof opts.keylog !== 'string') validateFunction(opts.keylog, `${path}.keylog`);
+  validateInteger(opts.idleTimeout, `${path}.idleTimeout`, 0, MAX_U32);
+  validateInteger(opts.keepAlive, `${path}.keepAlive`, 0, MAX_U32);
+  validateInteger(opts.timeout, `${path}.timeout`, 1, MAX_U32);
+  validateInteger(opts.maxStreamsBidi, `${path}.maxStreamsBidi`, 0, MAX_SAFE);
+  validateInteger(opts.maxStreamsUni, `${path}.maxStreamsUni`, 0, MAX_SAFE);
+  validateInteger(opts.streamWindow, `${path}.streamWindow`, 0, MAX_SAFE);
+  validateInteger(opts.connectionWindow, `${path}.connectionWindow`, 0, MAX_SAFE);
+  validateBoolean(opts.datagrams, `${path}.datagrams`);
+  validateInteger(opts.datagramQueueLength, `${path}.datagramQueueLength`, 1, 1 << 20);
+  if (opts.congestionControl !== undefined) {
+    validateString(opts.congestionControl, `${path}.congestionControl`);
+    if (!CONGESTION_CONTROLS.includes(opts.congestionControl)) {
+      throw invalidArgValue(`${path}.congestionControl`, `must be one of ${CONGESTION_CONTROLS.join(', ')}`);
+    }
+  }
+}
+
+function toBuffer(value: PemOrDer): Buffer {
+  if (typeof value === 'string') return Buffer.from(value);
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+function toBufferList(value: PemOrDer | PemOrDer[] | undefined): Buffer[] | undefined {
+  if (value === undefined) return undefined;
+  return (Array.isArray(value) ? value : [value]).map(toBuffer);
+}
+
+let defaultRootsInstalled = false;
+
+/** Installs Node's bundled CA roots as the native default trust store, once. */
+function ensureDefaultRoots(): void {
+  if (defaultRootsInstalled) return;
+  callNative(() => native.setDefaultRoots([...rootCertificates]));
+  defaultRootsInstalled = true;
+}
+
+function transport(opts: TransportOptions & { timeout?: number }): Partial<NativeConfigOptions> {
+  return {
+    idleTimeout: opts.idleTimeout,
+    keepAlive: opts.keepAlive,
+    handshakeTimeout: opts.timeout,
+    maxStreamsBidi: opts.maxStreamsBidi,
+    maxStreamsUni: opts.maxStreamsUni,
+    streamWindow: opts.streamWindow,
+    connectionWindow: opts.connectionWindow,
+    datagrams: opts.datagrams,
+    datagramQueueLength: opts.datagramQueueLength,
+    congestionControl: opts.congestionControl,
+  };
+}
+
+function identity(opts: TlsOptions): Pick<NativeConfigOptions, 'key' | 'certs'> {
+  return {
+    key: opts.key === undefined ? undefined : toBuffer(opts.key),
+    certs: toBufferList(opts.cert),
+  };
+}
+
+export function clientConfig(opts: ConnectOptions): InstanceType<typeof native.NativeConfig> {
+  const verifyPeer = opts.verifyPeer ?? true;
+  if (verifyPeer && opts.ca === undefined) ensureDefaultRoots();
+  return callNative(() => new native.NativeConfig({
+    isServer: false,
+    alpn: opts.alpn,
+    verifyPeer,
+    ca: toBufferList(opts.ca),
+    ...identity(opts),
+    ...transport(opts),
+  }));
+}
+
+export function serverConfig(opts: ServerOptions): InstanceType<typeof native.NativeConfig> {
+  return callNative(() => new native.NativeConfig({
+    isServer: true,
+    alpn: opts.alpn,
+    verifyPeer: opts.verifyPeer ?? false,
+    ca: toBufferList(opts.ca),
+    ...identity(opts),
+    ...transport(opts),
+  }));
+}

@@ -1,0 +1,304 @@
+// QuicSocket: one UDP socket owned by JavaScript, carrying any number of QUIC
+// connections (a server's and outgoing ones) through one native endpoint.
+//
+// The driver loop, once per event-loop turn (see src/endpoint.rs):
+//   receive (each 'message' → endpoint.recv) → poll events → flush packets →
+//   re-arm the one timer.
+import dgram from 'node:dgram';
+import dns from 'node:dns';
+import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
+import native from './binding';
+import { DestinationCache, toAddress } from './address';
+import { QuicConnection } from './connection';
+import { debug } from './debug';
+import { callNative, QuicError } from './errors';
+import { dispatchEvents } from './dispatch';
+import { clientConfig } from './options';
+import { QuicServer } from './server';
+import type { Address, BindOptions, ConnectOptions, ServerOptions } from './types';
+import { validateBoolean, validateObject, validateOptionalObject, validatePort, validateString } from './validate';
+import { validateConnectOptions, validateServerOptions } from './entry-validation';
+
+type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
+
+const OUT_BYTES = 256 * 1024;
+const META_ROWS = 192;
+const META_STRIDE = 8;
+const INBOX_BYTES = 1024 * 1024;
+const RECORD_ROWS = 1024;
+const RECORD_STRIDE = 6;
+/** Bounds on one drive, so a flood can never pin the event loop. */
+const MAX_BATCHES = 1024;
+const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/** Resolves IP literals synchronously so that dgram sends right away. */
+function lookup(hostname: string, options: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+  const family = isIP(hostname);
+  if (family !== 0) {
+    callback(null, hostname, family);
+    return;
+  }
+  dns.lookup(hostname, options as dns.LookupOptions, callback as never);
+}
+
+export class QuicSocket extends EventEmitter {
+  readonly #udp: dgram.Socket;
+  readonly #endpoint: NativeEndpoint;
+  readonly #connections = new Map<number, QuicConnection>();
+  readonly #destinations = new DestinationCache();
+  #server: QuicServer | undefined;
+  #out = Buffer.allocUnsafe(OUT_BYTES);
+  readonly #meta = new Uint32Array(META_ROWS * META_STRIDE);
+  readonly #inbox = Buffer.allocUnsafe(INBOX_BYTES);
+  readonly #records = new Float64Array(RECORD_ROWS * RECORD_STRIDE);
+  #driveScheduled = false;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+  #closing: Promise<void> | undefined;
+  #closed = false;
+  readonly address: Address;
+
+  /** Binds a UDP socket. Default address '::' (dual-stack IPv4 and IPv6). */
+  static override bind(opts: BindOptions = {}): Promise<QuicSocket> {
+    validateOptionalObject(opts, 'options');
+    const address = opts.address ?? '::';
+    validateString(address, 'options.address');
+    validatePort(opts.port, 'options.port', true);
+    validateBoolean(opts.ipv6Only, 'options.ipv6Only');
+    return QuicSocket.#bind(address, opts.port ?? 0, opts.ipv6Only ?? false);
+  }
+
+  static async #bind(address: string, port: number, ipv6Only: boolean): Promise<QuicSocket> {
+    let ip = address;
+    if (isIP(address) === 0) ip = (await dns.promises.lookup(address)).address;
+    const type = isIP(ip) === 6 ? 'udp6' : 'udp4';
+    const udp = dgram.createSocket({ type, ipv6Only, lookup: lookup as never });
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(port, ip, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    });
+    for (const set of [udp.setRecvBufferSize, udp.setSendBufferSize]) {
+      try {
+        set.call(udp, SOCKET_BUFFER_BYTES);
+      } catch {
+        // The OS may cap or refuse larger buffers; the defaults still work.
+      }
+    }
+    return new QuicSocket(udp);
+  }
+
+  private constructor(udp: dgram.Socket) {
+    super();
+    this.#udp = udp;
+    const local = udp.address();
+    this.address = toAddress(local.address, local.port);
+    this.#endpoint = callNative(() => new native.NativeEndpoint(local.address, local.port));
+    udp.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
+    udp.on('error', (err) => this.#onError(err));
+    debug('socket bound to %s:%d', local.address, local.port);
+  }
+
+  /** Starts a server on this socket (one per socket). */
+  listen(opts: ServerOptions): QuicServer {
+    validateServerOptions(opts, 'options');
+    return this._listen(opts, false);
+  }
+
+  /** @internal */
+  _listen(opts: ServerOptions, ownsSocket: boolean): QuicServer {
+    this.#assertOpen();
+    if (this.#server) throw new QuicError('ERR_QUIC_SERVER_EXISTS', 'This socket already has a server');
+    const server = new QuicServer(this, opts, ownsSocket);
+    this.#server = server;
+    return server;
+  }
+
+  /** Opens an outgoing connection on this socket. */
+  connect(opts: ConnectOptions): Promise<QuicConnection> {
+    validateConnectOptions(opts, 'options');
+    return this._connect(opts, false);
+  }
+
+  /** @internal */
+  async _connect(opts: ConnectOptions, ownsSocket: boolean): Promise<QuicConnection> {
+    this.#assertOpen();
+    opts.signal?.throwIfAborted();
+    let ip = opts.host;
+    if (isIP(ip) === 0) ip = (await dns.promises.lookup(opts.host, { family: this.address.family === 'IPv4' ? 4 : 0 })).address;
+    // A dual-stack socket reaches IPv4 peers through mapped addresses.
+    if (isIP(ip) === 4 && this.address.family === 'IPv6') ip = `::ffff:${ip}`;
+    const serverName = opts.serverName ?? (isIP(opts.host) === 0 ? opts.host : undefined);
+    const config = clientConfig(opts);
+    this.#assertOpen();
+    const id = callNative(() => this.#endpoint.connect(config, ip, opts.port, serverName));
+    const conn = new QuicConnection(this, id, 'client', ownsSocket);
+    this.#connections.set(id, conn);
+    this._schedule();
+    return conn._handshake(opts.signal);
+  }
+
+  /** Sends a raw UDP datagram from this socket. */
+  send(data: Uint8Array, port: number, host: string): Promise<void> {
+    if (!(data instanceof Uint8Array)) throw Object.assign(new TypeError('The "data" argument must be a Uint8Array'), { code: 'ERR_INVALID_ARG_TYPE' });
+    validatePort(port, 'port', false);
+    validateString(host, 'host');
+    this.#assertOpen();
+    return new Promise((resolve, reject) => {
+      this.#udp.send(data, port, this.#toSocketFamily(host), (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  #toSocketFamily(host: string): string {
+    return isIP(host) === 4 && this.address.family === 'IPv6' ? `::ffff:${host}` : host;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed || this.#closing) throw new QuicError('ERR_QUIC_SOCKET_CLOSED', 'The socket is closed');
+  }
+
+  /** Closes every connection gracefully, then the socket. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#endpoint.stopListening();
+    await Promise.all([...this.#connections.values()].map((c) => c.close()));
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await new Promise<void>((resolve) => this.#udp.close(() => resolve()));
+    debug('socket %s:%d closed', this.address.address, this.address.port);
+    this.emit('close');
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Live native connections, including draining ones (for leak checks). */
+  get nativeConnectionCount(): number {
+    return this.#endpoint.connectionCount();
+  }
+
+  /** @internal */
+  get _endpoint(): NativeEndpoint {
+    return this.#endpoint;
+  }
+
+  /** @internal */
+  get _server(): QuicServer | undefined {
+    return this.#server;
+  }
+
+  /** @internal */
+  _serverClosed(): void {
+    this.#server = undefined;
+  }
+
+  /** @internal */
+  _connection(id: number): QuicConnection | undefined {
+    return this.#connections.get(id);
+  }
+
+  /** @internal */
+  _addConnection(conn: QuicConnection): void {
+    this.#connections.set(conn.handle, conn);
+  }
+
+  /** @internal */
+  _removeConnection(id: number): void {
+    this.#connections.delete(id);
+  }
+
+  /** @internal Runs the driver loop on this event-loop turn. */
+  _schedule(): void {
+    if (this.#driveScheduled || this.#closed) return;
+    this.#driveScheduled = true;
+    setImmediate(this.#drive);
+  }
+
+  #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (msg.length === 0) return;
+    // RFC 9000 §17: every QUIC packet has the fixed bit (0x40) set; other
+    // traffic (STUN, punches, app datagrams) is the application's.
+    if ((msg[0] & 0x40) === 0) {
+      this.emit('message', msg, toAddress(rinfo.address, rinfo.port));
+      return;
+    }
+    const outcome = this.#endpoint.recv(msg, rinfo.address, rinfo.port);
+    if (outcome !== 0) debug('datagram from %s:%d: outcome %d', rinfo.address, rinfo.port, outcome);
+    this._schedule();
+  }
+
+  #onError(err: Error): void {
+    debug('socket error %s', err.message);
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  readonly #drive = (): void => {
+    this.#driveScheduled = false;
+    if (this.#closed) return;
+    for (let round = 0; round < 4; round++) {
+      this.#pollEvents();
+      this.#flush();
+      if (!this.#endpoint.hasPendingEvents()) break;
+    }
+    this.#armTimer();
+  };
+
+  #pollEvents(): void {
+    for (let batch = 0; batch < MAX_BATCHES; batch++) {
+      const rows = callNative(() => this.#endpoint.pollEvents(this.#inbox, this.#records));
+      if (rows === 0) return;
+      dispatchEvents(this, this.#records, rows, this.#inbox);
+    }
+  }
+
+  #flush(): void {
+    const meta = this.#meta;
+    for (let batch = 0; batch < MAX_BATCHES; batch++) {
+      const out = this.#out;
+      const packets = callNative(() => this.#endpoint.flush(out, meta));
+      if (packets === 0) return;
+      for (let i = 0; i < packets; i++) {
+        const row = i * META_STRIDE;
+        this.#udp.send(out, meta[row], meta[row + 1], meta[row + 2], this.#destinations.ip(meta, row + 3));
+      }
+      // A send the kernel could not take at once still points into `out`;
+      // give the next batch a fresh buffer instead of overwriting it.
+      if (this.#udp.getSendQueueCount() > 0) this.#out = Buffer.allocUnsafe(OUT_BYTES);
+    }
+  }
+
+  #armTimer(): void {
+    const ms = this.#endpoint.nextTimeout();
+    if (ms < 0) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      return;
+    }
+    const at = performance.now() + ms;
+    // A timer that fires early is harmless (nothing is due yet), so only
+    // re-arm when the new deadline is sooner than the armed one.
+    if (this.#timer !== undefined && this.#timerAt <= at + 1) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#onTimer, Math.max(1, Math.ceil(ms)));
+    this.#timer.unref();
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    if (this.#closed) return;
+    callNative(() => this.#endpoint.onTimeout());
+    this.#drive();
+  };
+}

@@ -1,0 +1,191 @@
+// QuicStream: a Node Duplex over one QUIC stream. Writes go straight into
+// quiche's send buffer until flow control says no; then the write callback
+// waits for a STREAM_WRITABLE event. Reads pause the native stream when
+// `push()` reports a full buffer, so QUIC flow control holds the peer back.
+import { Duplex, type DuplexOptions } from 'node:stream';
+import { ReadableStream, WritableStream } from 'node:stream/web';
+import type { QuicConnection } from './connection';
+import { CloseInfo, QuicError } from './errors';
+import { validateInteger } from './validate';
+
+const EMPTY = Buffer.alloc(0);
+const WRITE_CLOSED = -1;
+const WRITE_BLOCKED = -2;
+const MAX_APP_CODE = Number.MAX_SAFE_INTEGER;
+
+interface PendingWrite {
+  data: Buffer;
+  fin: boolean;
+  callback: (err?: Error | null) => void;
+}
+
+export class QuicStream extends Duplex {
+  readonly id: number;
+  readonly bidirectional: boolean;
+  readonly initiator: 'local' | 'remote';
+  readonly connection: QuicConnection;
+  #pending: PendingWrite | undefined;
+  #paused = false;
+  #readDone = false;
+  #writeDone = false;
+  #failure: Error | undefined;
+
+  /** @internal */
+  constructor(connection: QuicConnection, id: number, initiator: 'local' | 'remote', bidirectional: boolean) {
+    const readable = bidirectional || initiator === 'remote';
+    const writable = bidirectional || initiator === 'local';
+    // `readable: false` / `writable: false` end that side at once (one-way streams).
+    const options: DuplexOptions & { readable: boolean; writable: boolean } = { allowHalfOpen: true, readable, writable, highWaterMark: 256 * 1024 };
+    super(options);
+    this.connection = connection;
+    this.id = id;
+    this.initiator = initiator;
+    this.bidirectional = bidirectional;
+    if (!readable) this.#readDone = true;
+    if (!writable) this.#writeDone = true;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.#send({ data: chunk, fin: false, callback });
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (err?: Error | null) => void): void {
+    this.#send({ data: Buffer.concat(chunks.map((c) => c.chunk)), fin: false, callback });
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.#send({ data: EMPTY, fin: true, callback });
+  }
+
+  #send(write: PendingWrite): void {
+    if (this.#failure) {
+      write.callback(this.#failure);
+      return;
+    }
+    let accepted: number;
+    try {
+      accepted = this.connection._streamWrite(this.id, write.data, write.fin);
+    } catch (err) {
+      write.callback(err as Error);
+      return;
+    }
+    if (accepted === WRITE_CLOSED) {
+      write.callback(this.#failure ?? new QuicError('ERR_QUIC_INVALID_STREAM_STATE', 'The stream can no longer be written to'));
+      return;
+    }
+    if (accepted === write.data.length) {
+      if (write.fin) this.#writeDone = true;
+      write.callback();
+      return;
+    }
+    const taken = Math.max(0, accepted);
+    this.#pending = { ...write, data: write.data.subarray(taken) };
+  }
+
+  /** @internal */
+  _onWritable(): void {
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    this.#pending = undefined;
+    this.#send(pending);
+  }
+
+  override _read(): void {
+    if (this.#paused) {
+      this.#paused = false;
+      this.connection._streamSetPaused(this.id, false);
+    }
+  }
+
+  /** @internal */
+  _onData(data: Buffer, fin: boolean): void {
+    if (this.#readDone) return;
+    if (data.length > 0 && !this.push(data) && !fin && !this.#paused) {
+      this.#paused = true;
+      this.connection._streamSetPaused(this.id, true);
+    }
+    if (fin) {
+      this.#readDone = true;
+      this.push(null);
+    }
+  }
+
+  /** @internal The peer sent RESET_STREAM. */
+  _onReset(code: number): void {
+    this.#readDone = true;
+    this.destroy(new QuicError('ERR_QUIC_STREAM_RESET', `The peer reset stream ${this.id} with code ${code}`, { appCode: code }));
+  }
+
+  /** @internal The peer sent STOP_SENDING. */
+  _onStopped(code: number): void {
+    this.#writeDone = true;
+    const err = new QuicError('ERR_QUIC_STREAM_STOPPED', `The peer stopped stream ${this.id} with code ${code}`, { appCode: code });
+    this.#failure = err;
+    const pending = this.#pending;
+    this.#pending = undefined;
+    pending?.callback(err);
+    this.destroy(err);
+  }
+
+  /** @internal */
+  _onConnectionClosed(info: CloseInfo): void {
+    this.#readDone = true;
+    this.#writeDone = true;
+    const err = info.error ?? new QuicError('ERR_QUIC_CONNECTION_CLOSED', 'The connection closed before the stream finished');
+    this.#failure = err;
+    const pending = this.#pending;
+    this.#pending = undefined;
+    pending?.callback(err);
+    if (!this.destroyed) this.destroy(err);
+  }
+
+  /** Abandons sending: RESET_STREAM with `code`. */
+  reset(code: number): void {
+    validateInteger(code, 'code', 0, MAX_APP_CODE, false);
+    if (this.#writeDone) return;
+    this.#writeDone = true;
+    this.connection._streamShutdown(this.id, true, code);
+    this.#failure = new QuicError('ERR_QUIC_STREAM_RESET', `Stream ${this.id} was reset locally with code ${code}`, { appCode: code });
+    const pending = this.#pending;
+    this.#pending = undefined;
+    pending?.callback(this.#failure);
+  }
+
+  /** Asks the peer to stop sending: STOP_SENDING with `code`. Ends the readable side. */
+  stopSending(code: number): void {
+    validateInteger(code, 'code', 0, MAX_APP_CODE, false);
+    if (this.#readDone) return;
+    this.#readDone = true;
+    this.connection._streamShutdown(this.id, false, code);
+    this.push(null);
+  }
+
+  /**
+   * Destroying a stream that is still open resets its send side and stops
+   * its receive side, with `err.appCode` when present, else code 0.
+   */
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    const code = (err as QuicError | null)?.appCode ?? 0;
+    if (!this.#writeDone) {
+      this.#writeDone = true;
+      this.connection._streamShutdown(this.id, true, code);
+    }
+    if (!this.#readDone) {
+      this.#readDone = true;
+      this.connection._streamShutdown(this.id, false, code);
+    }
+    const pending = this.#pending;
+    this.#pending = undefined;
+    pending?.callback(err ?? new QuicError('ERR_QUIC_INVALID_STREAM_STATE', 'The stream was destroyed'));
+    callback(err);
+  }
+
+  /** WHATWG streams over this stream, with the same backpressure. */
+  toWeb(): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } {
+    const web = Duplex.toWeb(this);
+    return {
+      readable: web.readable as ReadableStream<Uint8Array>,
+      writable: web.writable as WritableStream<Uint8Array>,
+    };
+  }
+}

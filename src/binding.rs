@@ -1,0 +1,471 @@
+//! The napi boundary: thin `#[napi]` wrappers over the sans-IO core. Options
+//! cross once as objects; errors cross as [`ErrorCode`]s; a panic anywhere
+//! below becomes an `ERR_QUIC_INTERNAL` error instead of aborting Node.
+
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+
+use napi::bindgen_prelude::{Buffer, BufferSlice, Float64ArraySlice, Uint32ArraySlice, Uint8Array};
+use napi_derive::napi;
+
+use crate::addr;
+use crate::certgen::{self, CertRequest, KeyType};
+use crate::close::CloseInfo;
+use crate::config::{Config, ConfigParams};
+use crate::endpoint::{Endpoint, SharedConfig};
+use crate::error::{CoreError, CoreResult, ErrorCode};
+use crate::tls::{self, TlsParams};
+
+
+/// Runs `f`, turning a panic into an `ERR_QUIC_INTERNAL` error.
+fn guarded<T>(f: impl FnOnce() -> CoreResult<T>) -> napi::Result<T, ErrorCode> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.into()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(napi::Error::new(
+                ErrorCode::Internal,
+                format!("internal error in nquic's native core: {what}"),
+            ))
+        }
+    }
+}
+
+fn to_u64(name: &str, value: f64) -> CoreResult<u64> {
+    if !(value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= 9_007_199_254_740_991.0) {
+        return Err(CoreError::new(
+            ErrorCode::OutOfRange,
+            format!("{name} must be a non-negative integer, got {value}"),
+        ));
+    }
+    Ok(value as u64)
+}
+
+fn opt_u64(name: &str, value: Option<f64>, default: u64) -> CoreResult<u64> {
+    value.map_or(Ok(default), |v| to_u64(&format!("options.{name}"), v))
+}
+
+/// Options for a [`NativeConfig`]; the TypeScript layer validates types and
+/// normalises certificates to buffers first.
+#[napi(object)]
+pub struct NativeConfigOptions {
+    pub is_server: bool,
+    pub alpn: Vec<String>,
+    pub key: Option<Buffer>,
+    /// PEM blobs (each may hold a chain) or DER certificates, leaf first.
+    pub certs: Option<Vec<Buffer>>,
+    pub ca: Option<Vec<Buffer>>,
+    pub verify_peer: bool,
+    pub idle_timeout: Option<f64>,
+    pub keep_alive: Option<f64>,
+    pub handshake_timeout: Option<f64>,
+    pub max_streams_bidi: Option<f64>,
+    pub max_streams_uni: Option<f64>,
+    pub stream_window: Option<f64>,
+    pub connection_window: Option<f64>,
+    pub datagrams: Option<bool>,
+    pub datagram_queue_length: Option<f64>,
+    pub congestion_control: Option<String>,
+}
+
+fn buffers(list: &Option<Vec<Buffer>>) -> Vec<Vec<u8>> {
+    list.as_ref()
+        .map(|l| l.iter().map(|b| b.to_vec()).collect())
+        .unwrap_or_default()
+}
+
+impl NativeConfigOptions {
+    fn to_params(&self) -> CoreResult<ConfigParams> {
+        let d = ConfigParams::default();
+        Ok(ConfigParams {
+            tls: TlsParams {
+                is_server: self.is_server,
+                key: self.key.as_ref().map(|k| k.to_vec()),
+                certs: buffers(&self.certs),
+                ca: buffers(&self.ca),
+                verify_peer: self.verify_peer,
+            },
+            alpn: self.alpn.clone(),
+            idle_timeout_ms: opt_u64("idleTimeout", self.idle_timeout, d.idle_timeout_ms)?,
+            keep_alive_ms: opt_u64("keepAlive", self.keep_alive, d.keep_alive_ms)?,
+            handshake_timeout_ms: opt_u64("timeout", self.handshake_timeout, d.handshake_timeout_ms)?,
+            max_streams_bidi: opt_u64("maxStreamsBidi", self.max_streams_bidi, d.max_streams_bidi)?,
+            max_streams_uni: opt_u64("maxStreamsUni", self.max_streams_uni, d.max_streams_uni)?,
+            stream_window: opt_u64("streamWindow", self.stream_window, d.stream_window)?,
+            connection_window: opt_u64("connectionWindow", self.connection_window, d.connection_window)?,
+            datagrams: self.datagrams.unwrap_or(d.datagrams),
+            datagram_queue_len: opt_u64("datagramQueueLength", self.datagram_queue_length, d.datagram_queue_len as u64)? as usize,
+            congestion_control: self.congestion_control.clone().unwrap_or(d.congestion_control),
+        })
+    }
+}
+
+/// A validated configuration (TLS context included), shareable by many
+/// connections.
+#[napi]
+pub struct NativeConfig {
+    inner: SharedConfig,
+}
+
+#[napi]
+impl NativeConfig {
+    #[napi(constructor)]
+    pub fn new(options: NativeConfigOptions) -> napi::Result<Self, ErrorCode> {
+        guarded(|| {
+            let config = Config::new(&options.to_params()?)?;
+            Ok(NativeConfig {
+                inner: Rc::new(RefCell::new(config)),
+            })
+        })
+    }
+}
+
+#[napi(object)]
+pub struct NativeCloseInfo {
+    pub code: f64,
+    pub reason: String,
+    pub remote: bool,
+    pub application: bool,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub tls_alert: Option<u32>,
+    pub transport_code: Option<f64>,
+    pub app_code: Option<f64>,
+}
+
+impl From<CloseInfo> for NativeCloseInfo {
+    fn from(c: CloseInfo) -> Self {
+        NativeCloseInfo {
+            code: c.code as f64,
+            reason: c.reason,
+            remote: c.remote,
+            application: c.application,
+            error_code: c.error.as_ref().map(|e| e.code.to_string()),
+            error_message: c.error.as_ref().map(|e| e.message.clone()),
+            tls_alert: c.error.as_ref().and_then(|e| e.tls_alert).map(u32::from),
+            transport_code: c.error.as_ref().and_then(|e| e.transport_code).map(|v| v as f64),
+            app_code: c.error.as_ref().and_then(|e| e.app_code).map(|v| v as f64),
+        }
+    }
+}
+
+#[napi(object)]
+pub struct NativeConnectionInfo {
+    pub alpn: String,
+    pub server_name: Option<String>,
+    pub peer_certificates: Vec<Buffer>,
+    pub session_ticket: Option<Buffer>,
+    pub resumed: bool,
+    pub remote_address: String,
+    pub remote_port: u32,
+    pub max_datagram_size: u32,
+}
+
+#[napi(object)]
+pub struct NativeStats {
+    pub rtt: f64,
+    pub cwnd: f64,
+    pub bytes_sent: f64,
+    pub bytes_received: f64,
+    pub packets_sent: f64,
+    pub packets_received: f64,
+    pub packets_lost: f64,
+    pub datagrams_sent: f64,
+    pub datagrams_received: f64,
+}
+
+/// All QUIC state of one UDP socket. See `endpoint.rs` for the call order.
+#[napi]
+pub struct NativeEndpoint {
+    inner: Endpoint,
+}
+
+fn stream_id(value: f64) -> CoreResult<u64> {
+    to_u64("stream id", value)
+}
+
+#[napi]
+impl NativeEndpoint {
+    /// `address`/`port`: the socket's bound local address.
+    #[napi(constructor)]
+    pub fn new(address: String, port: u32) -> napi::Result<Self, ErrorCode> {
+        guarded(|| {
+            Ok(NativeEndpoint {
+                inner: Endpoint::new(addr::parse(&address, port)?),
+            })
+        })
+    }
+
+    /// Accepts incoming connections with `config` (a server config).
+    #[napi]
+    pub fn listen(&mut self, config: &NativeConfig, max_connections: Option<u32>) -> napi::Result<(), ErrorCode> {
+        guarded(|| {
+            if !config.inner.borrow().is_server {
+                return Err(CoreError::new(ErrorCode::InvalidArgValue, "listen() needs a server config"));
+            }
+            let max = max_connections.map_or(usize::MAX, |m| m as usize);
+            self.inner.set_server(Some(config.inner.clone()), max);
+            Ok(())
+        })
+    }
+
+    #[napi]
+    pub fn stop_listening(&mut self) {
+        self.inner.set_server(None, usize::MAX);
+    }
+
+    /// Starts a client connection; returns its handle.
+    #[napi]
+    pub fn connect(
+        &mut self,
+        config: &NativeConfig,
+        address: String,
+        port: u32,
+        server_name: Option<String>,
+    ) -> napi::Result<u32, ErrorCode> {
+        guarded(|| {
+            if config.inner.borrow().is_server {
+                return Err(CoreError::new(ErrorCode::InvalidArgValue, "connect() needs a client config"));
+            }
+            let peer = addr::parse(&address, port)?;
+            self.inner.connect(&config.inner, server_name.as_deref(), peer)
+        })
+    }
+
+    /// Feeds one received datagram (decrypted in place). Returns what
+    /// happened to it: 0 delivered, 1 accepted a new connection, 2 version
+    /// negotiation queued, 3 dropped.
+    #[napi]
+    pub fn recv(&mut self, mut data: BufferSlice, address: String, port: u32) -> napi::Result<u32, ErrorCode> {
+        guarded(|| {
+            let from = addr::parse(&address, port)?;
+            Ok(self.inner.recv(&mut data, from) as u32)
+        })
+    }
+
+    /// Writes a batch of event rows (see `events.rs`); returns the row count.
+    #[napi]
+    pub fn poll_events(&mut self, mut inbox: BufferSlice, mut records: Float64ArraySlice) -> napi::Result<u32, ErrorCode> {
+        guarded(|| {
+            // SAFETY: JavaScript is single-threaded and does not touch the
+            // array while this call runs; nothing keeps the slice afterwards.
+            let records = unsafe { records.as_mut() };
+            Ok(self.inner.poll_events(&mut inbox, records) as u32)
+        })
+    }
+
+    #[napi]
+    pub fn has_pending_events(&self) -> bool {
+        self.inner.has_pending_events()
+    }
+
+    /// Writes a batch of outgoing packets (see `transmit.rs`); returns the
+    /// packet count.
+    #[napi]
+    pub fn flush(&mut self, mut out: BufferSlice, mut meta: Uint32ArraySlice) -> napi::Result<u32, ErrorCode> {
+        guarded(|| {
+            // SAFETY: as in `poll_events`.
+            let meta = unsafe { meta.as_mut() };
+            Ok(self.inner.flush(&mut out, meta) as u32)
+        })
+    }
+
+    /// Milliseconds until the earliest deadline; -1 when none.
+    #[napi]
+    pub fn next_timeout(&self) -> f64 {
+        self.inner.next_timeout().unwrap_or(-1.0)
+    }
+
+    #[napi]
+    pub fn on_timeout(&mut self) -> napi::Result<u32, ErrorCode> {
+        guarded(|| Ok(self.inner.on_timeout() as u32))
+    }
+
+    #[napi]
+    pub fn take_close_info(&mut self, conn: u32) -> Option<NativeCloseInfo> {
+        self.inner.take_close_info(conn).map(Into::into)
+    }
+
+    #[napi]
+    pub fn connection_info(&self, conn: u32) -> napi::Result<NativeConnectionInfo, ErrorCode> {
+        guarded(|| {
+            let c = self.inner.connection(conn)?;
+            let q = &c.quic;
+            let peer = q
+                .path_stats()
+                .find(|p| p.active)
+                .map(|p| addr::normalize(p.peer_addr));
+            Ok(NativeConnectionInfo {
+                alpn: String::from_utf8_lossy(q.application_proto()).into_owned(),
+                server_name: q.server_name().map(str::to_string),
+                peer_certificates: q
+                    .peer_cert_chain()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|der| Buffer::from(der.to_vec()))
+                    .collect(),
+                session_ticket: q.session().map(|s| Buffer::from(s.to_vec())),
+                resumed: q.is_resumed(),
+                remote_address: peer.map(|p| p.ip().to_string()).unwrap_or_default(),
+                remote_port: peer.map_or(0, |p| u32::from(p.port())),
+                max_datagram_size: c.max_datagram_size() as u32,
+            })
+        })
+    }
+
+    #[napi]
+    pub fn stats(&self, conn: u32) -> napi::Result<NativeStats, ErrorCode> {
+        guarded(|| {
+            let q = &self.inner.connection(conn)?.quic;
+            let s = q.stats();
+            let path = q.path_stats().find(|p| p.active);
+            Ok(NativeStats {
+                rtt: path.as_ref().map_or(0.0, |p| p.rtt.as_secs_f64() * 1000.0),
+                cwnd: path.as_ref().map_or(0.0, |p| p.cwnd as f64),
+                bytes_sent: s.sent_bytes as f64,
+                bytes_received: s.recv_bytes as f64,
+                packets_sent: s.sent as f64,
+                packets_received: s.recv as f64,
+                packets_lost: s.lost as f64,
+                datagrams_sent: s.dgram_sent as f64,
+                datagrams_received: s.dgram_recv as f64,
+            })
+        })
+    }
+
+    #[napi]
+    pub fn max_datagram_size(&self, conn: u32) -> napi::Result<u32, ErrorCode> {
+        guarded(|| Ok(self.inner.connection(conn)?.max_datagram_size() as u32))
+    }
+
+    /// Closes a connection with an application (or transport) code.
+    #[napi]
+    pub fn close(&mut self, conn: u32, application: bool, code: f64, reason: String) -> napi::Result<(), ErrorCode> {
+        guarded(|| {
+            let code = to_u64("code", code)?;
+            let c = self.inner.connection_mut(conn)?;
+            c.close(application, code, reason.as_bytes());
+            Ok(())
+        })
+    }
+
+    /// Opens a stream; returns its ID, or -1 when the peer's limit is reached.
+    #[napi]
+    pub fn open_stream(&mut self, conn: u32, bidirectional: bool) -> napi::Result<f64, ErrorCode> {
+        guarded(|| {
+            let c = self.inner.connection_mut(conn)?;
+            Ok(c.stream_open(bidirectional)?.map_or(-1.0, |id| id as f64))
+        })
+    }
+
+    /// Returns bytes accepted (FIN included when all were), -2 when blocked
+    /// with nothing accepted, or -1 when the stream can take no more data.
+    #[napi]
+    pub fn stream_write(&mut self, conn: u32, stream: f64, data: BufferSlice, fin: bool) -> napi::Result<f64, ErrorCode> {
+        guarded(|| {
+            let stream = stream_id(stream)?;
+            let c = self.inner.connection_mut(conn)?;
+            Ok(c.stream_write(stream, &data, fin)? as f64)
+        })
+    }
+
+    /// `write`: RESET_STREAM (true) or STOP_SENDING (false).
+    #[napi]
+    pub fn stream_shutdown(&mut self, conn: u32, stream: f64, write: bool, code: f64) -> napi::Result<(), ErrorCode> {
+        guarded(|| {
+            let stream = stream_id(stream)?;
+            let code = to_u64("code", code)?;
+            self.inner.connection_mut(conn)?.stream_shutdown(stream, write, code)
+        })
+    }
+
+    #[napi]
+    pub fn stream_set_paused(&mut self, conn: u32, stream: f64, paused: bool) -> napi::Result<(), ErrorCode> {
+        guarded(|| {
+            let stream = stream_id(stream)?;
+            self.inner.connection_mut(conn)?.stream_set_paused(stream, paused);
+            Ok(())
+        })
+    }
+
+    /// Queues a datagram; false when the send queue is full.
+    #[napi]
+    pub fn send_datagram(&mut self, conn: u32, data: BufferSlice) -> napi::Result<bool, ErrorCode> {
+        guarded(|| self.inner.connection_mut(conn)?.datagram_send(&data))
+    }
+
+    /// Live connections, including those still draining (for leak checks).
+    #[napi]
+    pub fn connection_count(&self) -> u32 {
+        self.inner.connection_count() as u32
+    }
+}
+
+#[napi(object)]
+pub struct CertificateOptions {
+    pub subject_alt_names: Option<Vec<String>>,
+    pub key_type: Option<String>,
+    pub days: Option<u32>,
+    pub ca_key: Option<Buffer>,
+    pub ca_cert: Option<Buffer>,
+    pub is_ca: Option<bool>,
+}
+
+#[napi(object)]
+pub struct GeneratedCertificate {
+    pub key: String,
+    pub cert: String,
+    pub fingerprint: String,
+}
+
+/// Creates a key and an X.509 certificate (PEM), self-signed unless a CA is given.
+#[napi]
+pub fn generate_certificate(options: CertificateOptions) -> napi::Result<GeneratedCertificate, ErrorCode> {
+    guarded(|| {
+        let names = options.subject_alt_names.clone().unwrap_or_default();
+        let key_type = KeyType::parse(options.key_type.as_deref().unwrap_or("ecdsa-p256"))?;
+        let ca = match (&options.ca_key, &options.ca_cert) {
+            (Some(k), Some(c)) => Some((k.as_ref(), c.as_ref())),
+            (None, None) => None,
+            _ => {
+                return Err(CoreError::new(
+                    ErrorCode::InvalidArgValue,
+                    "options.ca needs both key and cert",
+                ))
+            }
+        };
+        let generated = certgen::generate(&CertRequest {
+            subject_alt_names: &names,
+            key_type,
+            days: options.days.unwrap_or(365),
+            ca,
+            is_ca: options.is_ca.unwrap_or(false),
+        })?;
+        Ok(GeneratedCertificate {
+            fingerprint: certgen::fingerprint(&generated.cert_der),
+            key: generated.key_pem,
+            cert: generated.cert_pem,
+        })
+    })
+}
+
+/// SHA-256 of a DER certificate, lowercase hex.
+#[napi]
+pub fn certificate_fingerprint(der: Uint8Array) -> String {
+    certgen::fingerprint(&der)
+}
+
+/// Installs the trust anchors clients use when no `ca` is given (PEM list).
+#[napi]
+pub fn set_default_roots(pems: Vec<String>) -> napi::Result<u32, ErrorCode> {
+    guarded(|| {
+        let blobs: Vec<Vec<u8>> = pems.into_iter().map(String::into_bytes).collect();
+        Ok(tls::set_default_roots(&blobs)? as u32)
+    })
+}

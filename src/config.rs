@@ -1,0 +1,136 @@
+//! Options validated once and turned into a `quiche::Config` plus the few
+//! settings quiche has no notion of (keep-alive, handshake deadline).
+
+use std::time::Duration;
+
+use crate::error::{CoreError, CoreResult, ErrorCode};
+use crate::tls::{self, TlsParams};
+
+/// Largest UDP payload nquic sends (fits common 1500-byte paths with headroom).
+pub const MAX_SEND_UDP_PAYLOAD: usize = 1350;
+/// Largest UDP payload nquic accepts.
+pub const MAX_RECV_UDP_PAYLOAD: usize = 65527;
+
+/// Every knob of a config, already type-checked by the binding.
+#[derive(Clone)]
+pub struct ConfigParams {
+    pub tls: TlsParams,
+    pub alpn: Vec<String>,
+    pub idle_timeout_ms: u64,
+    pub keep_alive_ms: u64,
+    pub handshake_timeout_ms: u64,
+    pub max_streams_bidi: u64,
+    pub max_streams_uni: u64,
+    pub stream_window: u64,
+    pub connection_window: u64,
+    pub datagrams: bool,
+    pub datagram_queue_len: usize,
+    pub congestion_control: String,
+}
+
+impl Default for ConfigParams {
+    fn default() -> Self {
+        ConfigParams {
+            tls: TlsParams::default(),
+            alpn: Vec::new(),
+            idle_timeout_ms: 30_000,
+            keep_alive_ms: 0,
+            handshake_timeout_ms: 10_000,
+            max_streams_bidi: 100,
+            max_streams_uni: 100,
+            stream_window: 1024 * 1024,
+            connection_window: 4 * 1024 * 1024,
+            datagrams: true,
+            datagram_queue_len: 1024,
+            congestion_control: "cubic".into(),
+        }
+    }
+}
+
+/// A ready-to-use configuration for new connections.
+pub struct Config {
+    pub quiche: quiche::Config,
+    pub keep_alive: Option<Duration>,
+    pub handshake_timeout: Duration,
+    pub datagrams: bool,
+    pub is_server: bool,
+}
+
+fn out_of_range(name: &str, detail: &str) -> CoreError {
+    CoreError::new(ErrorCode::OutOfRange, format!("options.{name} {detail}"))
+}
+
+fn check_max(name: &str, value: u64, max: u64) -> CoreResult<u64> {
+    if value > max {
+        return Err(out_of_range(name, &format!("must be at most {max}")));
+    }
+    Ok(value)
+}
+
+impl Config {
+    pub fn new(params: &ConfigParams) -> CoreResult<Config> {
+        if params.alpn.is_empty() {
+            return Err(CoreError::new(
+                ErrorCode::InvalidArgValue,
+                "options.alpn must list at least one protocol",
+            ));
+        }
+        for proto in &params.alpn {
+            if proto.is_empty() || proto.len() > 255 {
+                return Err(CoreError::new(
+                    ErrorCode::InvalidArgValue,
+                    "options.alpn entries must be 1 to 255 bytes long",
+                ));
+            }
+        }
+        // quiche's variable-length integers stop at 2^62.
+        let varint_max = (1u64 << 62) - 1;
+        let max_streams_bidi = check_max("maxStreamsBidi", params.max_streams_bidi, 1 << 60)?;
+        let max_streams_uni = check_max("maxStreamsUni", params.max_streams_uni, 1 << 60)?;
+        let stream_window = check_max("streamWindow", params.stream_window, varint_max)?;
+        let connection_window = check_max("connectionWindow", params.connection_window, varint_max)?;
+
+        let builder = tls::build_context(&params.tls)?;
+        let mut q = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, builder)
+            .map_err(|e| CoreError::new(ErrorCode::Tls, format!("quiche config: {e}")))?;
+
+        let protos: Vec<&[u8]> = params.alpn.iter().map(|p| p.as_bytes()).collect();
+        q.set_application_protos(&protos)
+            .map_err(|e| CoreError::new(ErrorCode::InvalidArgValue, format!("options.alpn: {e}")))?;
+        q.set_max_idle_timeout(params.idle_timeout_ms);
+        q.set_max_recv_udp_payload_size(MAX_RECV_UDP_PAYLOAD);
+        q.set_max_send_udp_payload_size(MAX_SEND_UDP_PAYLOAD);
+        q.set_initial_max_data(connection_window);
+        q.set_initial_max_stream_data_bidi_local(stream_window);
+        q.set_initial_max_stream_data_bidi_remote(stream_window);
+        q.set_initial_max_stream_data_uni(stream_window);
+        q.set_initial_max_streams_bidi(max_streams_bidi);
+        q.set_initial_max_streams_uni(max_streams_uni);
+        // Auto-tuning may grow windows up to these ceilings, never below the
+        // configured initial window.
+        q.set_max_stream_window(stream_window.max(16 * 1024 * 1024));
+        q.set_max_connection_window(connection_window.max(24 * 1024 * 1024));
+        q.set_cc_algorithm_name(&params.congestion_control).map_err(|_| {
+            CoreError::new(
+                ErrorCode::InvalidArgValue,
+                format!(
+                    "options.congestionControl '{}' is not one of cubic, reno, bbr2",
+                    params.congestion_control
+                ),
+            )
+        })?;
+        if params.datagrams {
+            let queue = params.datagram_queue_len.max(1);
+            q.enable_dgram(true, queue, queue);
+        }
+
+        Ok(Config {
+            quiche: q,
+            keep_alive: (params.keep_alive_ms > 0)
+                .then(|| Duration::from_millis(params.keep_alive_ms)),
+            handshake_timeout: Duration::from_millis(params.handshake_timeout_ms.max(1)),
+            datagrams: params.datagrams,
+            is_server: params.tls.is_server,
+        })
+    }
+}

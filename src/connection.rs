@@ -1,0 +1,350 @@
+//! One QUIC connection: a quiche connection plus the bookkeeping the driver
+//! needs — which events were reported, which streams are paused or blocked,
+//! and the deadlines quiche does not know about (handshake, keep-alive).
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::close::{classify, CloseInfo, Ending};
+use crate::events::{self, EventSink};
+use crate::transmit::TransmitSink;
+
+/// The largest stream chunk handed out in one event, so that many streams
+/// share one batch fairly.
+const MAX_STREAM_CHUNK: usize = 256 * 1024;
+/// A blocked writer is woken once this much credit (or all it wanted) is
+/// available, so it does not trickle out tiny writes.
+const WRITABLE_LOW_WATER: usize = 16 * 1024;
+
+pub struct Connection {
+    pub id: u32,
+    pub quic: quiche::Connection,
+    pub is_server: bool,
+    /// Connection IDs routed to this connection by the endpoint.
+    pub routes: Vec<Vec<u8>>,
+    /// The deadline registered with the endpoint's timers.
+    pub timer: Option<Instant>,
+    pub queued_send: bool,
+    pub queued_events: bool,
+    pub(crate) datagrams: bool,
+    handshake_deadline: Option<Instant>,
+    handshake_timed_out: bool,
+    keep_alive: Option<Duration>,
+    last_sent: Instant,
+    established_reported: bool,
+    closed_reported: bool,
+    pub(crate) paused: HashSet<u64>,
+    /// Streams whose last write was cut short, with how much was left.
+    pub(crate) blocked: HashMap<u64, usize>,
+    /// Streams whose send side is open (may still receive STOP_SENDING).
+    pub(crate) writing: HashSet<u64>,
+    stopped_seen: u64,
+    pub(crate) stopped_reported: HashSet<u64>,
+    /// Events found outside `poll_events` (e.g. STOP_SENDING seen by a write).
+    pub(crate) pending: Vec<(f64, u64, u64)>,
+    pub(crate) next_bidi: u64,
+    pub(crate) next_uni: u64,
+    credit_reported: (u64, u64),
+}
+
+impl Connection {
+    pub fn new(
+        id: u32,
+        quic: quiche::Connection,
+        is_server: bool,
+        handshake_timeout: Duration,
+        keep_alive: Option<Duration>,
+        datagrams: bool,
+    ) -> Self {
+        let now = Instant::now();
+        // Locally initiated stream IDs: the low bit is the initiator, the
+        // next bit the direction (RFC 9000 §2.1).
+        let side = u64::from(is_server);
+        Connection {
+            id,
+            quic,
+            is_server,
+            routes: Vec::new(),
+            timer: None,
+            queued_send: false,
+            queued_events: false,
+            datagrams,
+            handshake_deadline: Some(now + handshake_timeout),
+            handshake_timed_out: false,
+            keep_alive,
+            last_sent: now,
+            established_reported: false,
+            closed_reported: false,
+            paused: HashSet::new(),
+            blocked: HashMap::new(),
+            writing: HashSet::new(),
+            stopped_seen: 0,
+            stopped_reported: HashSet::new(),
+            pending: Vec::new(),
+            next_bidi: side,
+            next_uni: side | 2,
+            credit_reported: (0, 0),
+        }
+    }
+
+    /// Whether the application has been told the handshake completed.
+    pub fn is_established(&self) -> bool {
+        self.established_reported
+    }
+
+    /// Whether the connection has ended for the application: closed,
+    /// draining after a CONNECTION_CLOSE, or given up during the handshake.
+    pub fn is_ended(&self) -> bool {
+        self.is_finished() || self.quic.is_draining()
+    }
+
+    /// Whether nothing more will be sent or received, so the state can go.
+    pub fn is_finished(&self) -> bool {
+        self.handshake_timed_out || self.quic.is_closed()
+    }
+
+    /// Whether the application knows this connection, and so must hear of
+    /// its end: a server connection is announced only once established.
+    pub fn reports_close(&self) -> bool {
+        self.established_reported || !self.is_server
+    }
+
+    pub fn closed_reported(&self) -> bool {
+        self.closed_reported
+    }
+
+    /// The earliest moment this connection needs `on_timeout`.
+    pub fn deadline(&self) -> Option<Instant> {
+        if self.is_finished() {
+            return None;
+        }
+        let mut next = self.quic.timeout_instant();
+        let mut consider = |t: Instant| {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        };
+        if !self.quic.is_established() {
+            if let Some(t) = self.handshake_deadline {
+                consider(t);
+            }
+        } else if let Some(ka) = self.keep_alive {
+            if !self.quic.is_draining() {
+                consider(self.last_sent + ka);
+            }
+        }
+        next
+    }
+
+    pub fn on_timeout(&mut self, now: Instant) {
+        if !self.quic.is_established() {
+            if let Some(t) = self.handshake_deadline {
+                if now >= t {
+                    self.handshake_timed_out = true;
+                    return;
+                }
+            }
+        } else if let Some(ka) = self.keep_alive {
+            if now >= self.last_sent + ka && !self.quic.is_draining() {
+                // A PING keeps the peer's idle timer (and NAT bindings) alive.
+                let _ = self.quic.send_ack_eliciting();
+            }
+        }
+        self.quic.on_timeout();
+    }
+
+    pub fn recv(&mut self, data: &mut [u8], from: SocketAddr, to: SocketAddr) -> quiche::Result<usize> {
+        self.quic.recv(data, quiche::RecvInfo { from, to })
+    }
+
+    /// Writes packets until quiche has nothing more or the sink is full.
+    /// Returns `true` when this connection has nothing left to send.
+    pub fn send(&mut self, sink: &mut TransmitSink<'_>) -> bool {
+        if self.is_finished() {
+            return true;
+        }
+        loop {
+            let Some(space) = sink.space() else {
+                return false;
+            };
+            match self.quic.send(space) {
+                Ok((len, info)) => {
+                    sink.commit(len, &info.to);
+                    self.last_sent = Instant::now();
+                }
+                Err(quiche::Error::Done) => return true,
+                // Any other error has already closed the connection inside
+                // quiche; the close is reported by `poll_events`.
+                Err(_) => return true,
+            }
+        }
+    }
+
+    /// Writes this connection's events into `sink`. Returns `true` when all
+    /// were written, `false` when the sink filled up first.
+    pub fn poll_events(&mut self, sink: &mut EventSink<'_>) -> bool {
+        let id = self.id;
+        if !self.established_reported && self.quic.is_established() && !self.is_ended() {
+            if !sink.has_rows(1) {
+                return false;
+            }
+            sink.push(events::ESTABLISHED, id, 0.0, 0.0, 0.0, 0.0);
+            self.established_reported = true;
+        }
+        if self.established_reported {
+            while let Some(&(kind, stream, code)) = self.pending.last() {
+                if !sink.has_rows(1) {
+                    return false;
+                }
+                sink.push(kind, id, stream as f64, code as f64, 0.0, 0.0);
+                self.pending.pop();
+            }
+            if !self.poll_datagrams(sink) || !self.poll_readable(sink) || !self.poll_writable(sink) {
+                return false;
+            }
+            let credit = (self.quic.peer_streams_left_bidi(), self.quic.peer_streams_left_uni());
+            if credit.0 > self.credit_reported.0 || credit.1 > self.credit_reported.1 {
+                if !sink.has_rows(1) {
+                    return false;
+                }
+                sink.push(events::STREAMS_AVAILABLE, id, credit.0 as f64, credit.1 as f64, 0.0, 0.0);
+            }
+            self.credit_reported = credit;
+        }
+        if self.is_ended() && !self.closed_reported {
+            if self.reports_close() {
+                if !sink.has_rows(1) {
+                    return false;
+                }
+                sink.push(events::CLOSED, id, 0.0, 0.0, 0.0, 0.0);
+            }
+            self.closed_reported = true;
+        }
+        true
+    }
+
+    fn poll_datagrams(&mut self, sink: &mut EventSink<'_>) -> bool {
+        while let Some(len) = self.quic.dgram_recv_front_len() {
+            if !sink.has_rows(1) {
+                return false;
+            }
+            let (offset, space) = sink.payload_space();
+            if space.len() < len {
+                return false;
+            }
+            match self.quic.dgram_recv(space) {
+                Ok(n) => {
+                    sink.commit_payload(n);
+                    sink.push(events::DATAGRAM, self.id, offset as f64, n as f64, 0.0, 0.0);
+                }
+                Err(_) => break,
+            }
+        }
+        true
+    }
+
+    fn poll_readable(&mut self, sink: &mut EventSink<'_>) -> bool {
+        let readable: Vec<u64> = self.quic.readable().collect();
+        for stream in readable {
+            if self.paused.contains(&stream) {
+                continue;
+            }
+            if stream & 0x2 == 0 && !self.stopped_reported.contains(&stream) {
+                // A bidirectional stream: its send side may be stopped later.
+                self.writing.insert(stream);
+            }
+            loop {
+                if !sink.has_rows(1) {
+                    return false;
+                }
+                let (offset, space) = sink.payload_space();
+                if space.is_empty() {
+                    return false;
+                }
+                let limit = space.len().min(MAX_STREAM_CHUNK);
+                match self.quic.stream_recv(stream, &mut space[..limit]) {
+                    Ok((n, fin)) => {
+                        sink.commit_payload(n);
+                        let fin_flag = if fin { 1.0 } else { 0.0 };
+                        sink.push(events::STREAM_DATA, self.id, stream as f64, offset as f64, n as f64, fin_flag);
+                        if fin || n < limit {
+                            break;
+                        }
+                    }
+                    Err(quiche::Error::StreamReset(code)) => {
+                        sink.push(events::STREAM_RESET, self.id, stream as f64, code as f64, 0.0, 0.0);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        true
+    }
+
+    fn poll_writable(&mut self, sink: &mut EventSink<'_>) -> bool {
+        // quiche's edge-triggered writable list can miss streams, so check
+        // the few streams that wait for credit directly, and look for
+        // STOP_SENDING among the open ones only when quiche counted a new one.
+        let stopped_total = self.quic.stats().stopped_stream_count_remote;
+        let candidates: Vec<u64> = if stopped_total != self.stopped_seen {
+            self.stopped_seen = stopped_total;
+            self.writing.iter().copied().collect()
+        } else {
+            self.blocked.keys().copied().collect()
+        };
+        for stream in candidates {
+            if !sink.has_rows(1) {
+                // Look again next time: the counter no longer says so.
+                self.stopped_seen = u64::MAX;
+                return false;
+            }
+            match self.quic.stream_capacity(stream) {
+                Err(quiche::Error::StreamStopped(code)) => {
+                    self.blocked.remove(&stream);
+                    self.writing.remove(&stream);
+                    if self.stopped_reported.insert(stream) {
+                        sink.push(events::STREAM_STOPPED, self.id, stream as f64, code as f64, 0.0, 0.0);
+                    }
+                }
+                Ok(cap) => {
+                    if let Some(&wanted) = self.blocked.get(&stream) {
+                        if cap >= wanted.clamp(1, WRITABLE_LOW_WATER) {
+                            self.blocked.remove(&stream);
+                            sink.push(events::STREAM_WRITABLE, self.id, stream as f64, 0.0, 0.0, 0.0);
+                        }
+                    }
+                }
+                Err(_) => {
+                    self.blocked.remove(&stream);
+                    self.writing.remove(&stream);
+                }
+            }
+        }
+        true
+    }
+
+    /// Closes the connection (CONNECTION_CLOSE); a no-op if already closing.
+    pub fn close(&mut self, application: bool, code: u64, reason: &[u8]) {
+        // `Err(Done)` means a close is already under way, which is fine.
+        let _ = self.quic.close(application, code, reason);
+    }
+
+    /// How the connection ended; meaningful once [`is_finished`](Self::is_finished).
+    pub fn close_info(&self) -> CloseInfo {
+        let ending = if self.handshake_timed_out {
+            match self.quic.local_error() {
+                Some(e) => Ending::Local(e),
+                None => Ending::HandshakeTimeout,
+            }
+        } else if self.quic.is_timed_out() {
+            Ending::IdleTimeout
+        } else if let Some(e) = self.quic.peer_error() {
+            Ending::Remote(e)
+        } else if let Some(e) = self.quic.local_error() {
+            Ending::Local(e)
+        } else {
+            Ending::Lost
+        };
+        classify(ending)
+    }
+}

@@ -1,0 +1,355 @@
+//! The endpoint: every connection of one UDP socket. It parses headers,
+//! routes datagrams by connection ID, accepts new connections for a server,
+//! answers unknown versions, and collects events and outgoing packets from
+//! all connections into caller-owned batches.
+//!
+//! Required call order, once per event-loop turn (see `lib/socket.ts`):
+//! `recv` for each received datagram → `poll_events` until it returns 0 →
+//! `flush` until it returns 0 (send what it wrote) → `next_timeout` to re-arm
+//! the one timer; when that timer fires: `on_timeout`, then the same loop.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::cell::RefCell;
+use std::time::Instant;
+
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::close::CloseInfo;
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::error::{CoreError, CoreResult, ErrorCode};
+use crate::events::EventSink;
+use crate::transmit::TransmitSink;
+
+/// Length of the connection IDs this endpoint issues.
+pub const CID_LEN: usize = 16;
+/// Clients must pad Initial packets to this size (RFC 9000 §14.1).
+const MIN_INITIAL_SIZE: usize = 1200;
+
+/// What happened to one received datagram (for debug logging and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvOutcome {
+    Delivered = 0,
+    Accepted = 1,
+    VersionNegotiation = 2,
+    Dropped = 3,
+}
+
+pub type SharedConfig = Rc<RefCell<Config>>;
+
+pub struct Endpoint {
+    local: SocketAddr,
+    server: Option<SharedConfig>,
+    max_connections: usize,
+    conns: HashMap<u32, Connection>,
+    routes: HashMap<Vec<u8>, u32>,
+    next_id: u32,
+    timers: crate::timers::Timers,
+    send_queue: VecDeque<u32>,
+    event_queue: VecDeque<u32>,
+    stateless: VecDeque<(Vec<u8>, SocketAddr)>,
+    close_infos: HashMap<u32, CloseInfo>,
+    rng: SystemRandom,
+}
+
+impl Endpoint {
+    pub fn new(local: SocketAddr) -> Self {
+        Endpoint {
+            local,
+            server: None,
+            max_connections: usize::MAX,
+            conns: HashMap::new(),
+            routes: HashMap::new(),
+            next_id: 1,
+            timers: Default::default(),
+            send_queue: VecDeque::new(),
+            event_queue: VecDeque::new(),
+            stateless: VecDeque::new(),
+            close_infos: HashMap::new(),
+            rng: SystemRandom::new(),
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Starts (or, with `None`, stops) accepting connections.
+    pub fn set_server(&mut self, config: Option<SharedConfig>, max_connections: usize) {
+        self.server = config;
+        self.max_connections = max_connections.max(1);
+    }
+
+    pub fn is_server(&self) -> bool {
+        self.server.is_some()
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn connection(&self, id: u32) -> CoreResult<&Connection> {
+        self.conns.get(&id).filter(|c| !c.closed_reported()).ok_or_else(|| unknown(id))
+    }
+
+    /// A connection for a command: marks it for the next flush and poll.
+    pub fn connection_mut(&mut self, id: u32) -> CoreResult<&mut Connection> {
+        match self.conns.get(&id) {
+            Some(c) if !c.closed_reported() => {}
+            _ => return Err(unknown(id)),
+        }
+        self.touch(id);
+        self.conns.get_mut(&id).ok_or_else(|| unknown(id))
+    }
+
+    fn new_cid(&self) -> CoreResult<Vec<u8>> {
+        let mut cid = vec![0u8; CID_LEN];
+        self.rng
+            .fill(&mut cid)
+            .map_err(|_| CoreError::new(ErrorCode::Internal, "no randomness available"))?;
+        Ok(cid)
+    }
+
+    fn allocate_id(&mut self) -> u32 {
+        loop {
+            let id = self.next_id;
+            self.next_id = self.next_id.checked_add(1).unwrap_or(1);
+            if !self.conns.contains_key(&id) && !self.close_infos.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn insert(&mut self, mut conn: Connection, cids: Vec<Vec<u8>>) -> u32 {
+        let id = conn.id;
+        for cid in &cids {
+            self.routes.insert(cid.clone(), id);
+        }
+        conn.routes = cids;
+        self.conns.insert(id, conn);
+        self.touch(id);
+        id
+    }
+
+    /// Queues a connection for the next `poll_events` and `flush`.
+    fn touch(&mut self, id: u32) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            if !c.queued_send {
+                c.queued_send = true;
+                self.send_queue.push_back(id);
+            }
+        }
+        self.touch_events(id);
+    }
+
+    /// Queues a connection for the next `poll_events` only.
+    fn touch_events(&mut self, id: u32) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            if !c.queued_events {
+                c.queued_events = true;
+                self.event_queue.push_back(id);
+            }
+        }
+    }
+
+    /// Opens a client connection to `peer`.
+    pub fn connect(
+        &mut self,
+        config: &SharedConfig,
+        server_name: Option<&str>,
+        peer: SocketAddr,
+    ) -> CoreResult<u32> {
+        let scid = self.new_cid()?;
+        let id = self.allocate_id();
+        let mut cfg = config.borrow_mut();
+        let quic = quiche::connect(
+            server_name,
+            &quiche::ConnectionId::from_ref(&scid),
+            self.local,
+            peer,
+            &mut cfg.quiche,
+        )
+        .map_err(|e| CoreError::new(ErrorCode::Tls, format!("cannot start connection: {e}")))?;
+        let conn = Connection::new(id, quic, false, cfg.handshake_timeout, cfg.keep_alive, cfg.datagrams);
+        drop(cfg);
+        Ok(self.insert(conn, vec![scid]))
+    }
+
+    /// Feeds one received UDP payload. quiche decrypts in place, so `data`
+    /// is clobbered.
+    pub fn recv(&mut self, data: &mut [u8], from: SocketAddr) -> RecvOutcome {
+        let hdr = match quiche::Header::from_slice(data, CID_LEN) {
+            Ok(h) => h,
+            Err(_) => return RecvOutcome::Dropped,
+        };
+        if let Some(&id) = self.routes.get(hdr.dcid.as_ref()) {
+            let local = self.local;
+            if let Some(conn) = self.conns.get_mut(&id) {
+                // Errors here (bad packets) are dropped by quiche or close the
+                // connection, which `poll_events` then reports.
+                let _ = conn.recv(data, from, local);
+                self.touch(id);
+                return RecvOutcome::Delivered;
+            }
+        }
+        if hdr.ty != quiche::Type::Initial {
+            return RecvOutcome::Dropped;
+        }
+        let Some(server) = self.server.clone() else {
+            return RecvOutcome::Dropped;
+        };
+        if !quiche::version_is_supported(hdr.version) {
+            let mut out = vec![0u8; 256];
+            return match quiche::negotiate_version(&hdr.scid, &hdr.dcid, &mut out) {
+                Ok(len) => {
+                    out.truncate(len);
+                    if self.stateless.len() < 64 {
+                        self.stateless.push_back((out, from));
+                    }
+                    RecvOutcome::VersionNegotiation
+                }
+                Err(_) => RecvOutcome::Dropped,
+            };
+        }
+        if data.len() < MIN_INITIAL_SIZE || self.conns.len() >= self.max_connections {
+            return RecvOutcome::Dropped;
+        }
+        let odcid = hdr.dcid.to_vec();
+        let Ok(scid) = self.new_cid() else {
+            return RecvOutcome::Dropped;
+        };
+        let id = self.allocate_id();
+        let mut cfg = server.borrow_mut();
+        let quic = match quiche::accept(
+            &quiche::ConnectionId::from_ref(&scid),
+            None,
+            self.local,
+            from,
+            &mut cfg.quiche,
+        ) {
+            Ok(q) => q,
+            Err(_) => return RecvOutcome::Dropped,
+        };
+        let mut conn = Connection::new(id, quic, true, cfg.handshake_timeout, cfg.keep_alive, cfg.datagrams);
+        drop(cfg);
+        let local = self.local;
+        let _ = conn.recv(data, from, local);
+        self.insert(conn, vec![scid, odcid]);
+        RecvOutcome::Accepted
+    }
+
+    /// Writes events of all touched connections. Returns the number of rows;
+    /// call again until it returns 0.
+    pub fn poll_events(&mut self, inbox: &mut [u8], records: &mut [f64]) -> usize {
+        let mut sink = EventSink::new(inbox, records);
+        while let Some(&id) = self.event_queue.front() {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                self.event_queue.pop_front();
+                continue;
+            };
+            let was_reported = conn.closed_reported();
+            let complete = conn.poll_events(&mut sink);
+            if !was_reported && conn.closed_reported() && conn.reports_close() {
+                self.close_infos.insert(id, conn.close_info());
+            }
+            if !complete {
+                break;
+            }
+            conn.queued_events = false;
+            self.event_queue.pop_front();
+            self.reap(id);
+        }
+        sink.rows()
+    }
+
+    /// Whether `poll_events` has work (e.g. a close noticed during `flush`).
+    pub fn has_pending_events(&self) -> bool {
+        !self.event_queue.is_empty()
+    }
+
+    /// Writes outgoing packets of all touched connections. Returns the number
+    /// of packets; call again (after sending them) until it returns 0.
+    pub fn flush(&mut self, out: &mut [u8], meta: &mut [u32]) -> usize {
+        let mut sink = TransmitSink::new(out, meta);
+        while let Some((packet, to)) = self.stateless.front() {
+            if !sink.push_copy(packet, to) {
+                return sink.packets();
+            }
+            self.stateless.pop_front();
+        }
+        while let Some(&id) = self.send_queue.front() {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                self.send_queue.pop_front();
+                continue;
+            };
+            let complete = conn.send(&mut sink);
+            let (old, new) = (conn.timer, conn.deadline());
+            conn.timer = new;
+            self.timers.update(id, old, new);
+            let needs_report = conn.is_ended() && !conn.closed_reported();
+            if complete {
+                conn.queued_send = false;
+                self.send_queue.pop_front();
+            }
+            if needs_report {
+                self.touch_events(id);
+            }
+            if !complete {
+                break;
+            }
+        }
+        sink.packets()
+    }
+
+    /// Milliseconds until the earliest deadline, or `None` when there is none.
+    pub fn next_timeout(&self) -> Option<f64> {
+        self.timers.next().map(|t| {
+            let now = Instant::now();
+            t.saturating_duration_since(now).as_secs_f64() * 1000.0
+        })
+    }
+
+    /// Runs every expired deadline. Returns how many connections were due.
+    pub fn on_timeout(&mut self) -> usize {
+        let now = Instant::now();
+        let due = self.timers.expired(now);
+        for &id in &due {
+            if let Some(conn) = self.conns.get_mut(&id) {
+                conn.timer = None;
+                conn.on_timeout(now);
+            }
+            self.touch(id);
+        }
+        due.len()
+    }
+
+    /// Hands out (once) how a reported-closed connection ended.
+    pub fn take_close_info(&mut self, id: u32) -> Option<CloseInfo> {
+        self.close_infos.remove(&id)
+    }
+
+    /// Frees a connection once nothing more can happen on it.
+    fn reap(&mut self, id: u32) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        if !conn.is_finished() {
+            return;
+        }
+        if let Some(conn) = self.conns.remove(&id) {
+            for cid in &conn.routes {
+                self.routes.remove(cid);
+            }
+            self.timers.update(id, conn.timer, None);
+        }
+    }
+}
+
+fn unknown(id: u32) -> CoreError {
+    CoreError::new(
+        ErrorCode::ConnectionClosed,
+        format!("connection {id} is closed"),
+    )
+}

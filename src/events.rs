@@ -1,0 +1,78 @@
+//! Event records handed to JavaScript in batches.
+//!
+//! `pollEvents(inbox, records)` fills `records` (a `Float64Array`) with rows of
+//! [`STRIDE`] numbers `[kind, connection, a, b, c, d]` and copies payload bytes
+//! (stream data, datagrams) into `inbox` (a reused `Buffer`). Row layouts:
+//!
+//! | kind | a | b | c | d |
+//! |---|---|---|---|---|
+//! | `ESTABLISHED` | – | – | – | – |
+//! | `CLOSED` | – | – | – | – |
+//! | `STREAM_DATA` | stream id | inbox offset | length | fin (0/1) |
+//! | `STREAM_RESET` | stream id | application code | – | – |
+//! | `STREAM_STOPPED` | stream id | application code | – | – |
+//! | `STREAM_WRITABLE` | stream id | – | – | – |
+//! | `DATAGRAM` | inbox offset | length | – | – |
+//! | `STREAMS_AVAILABLE` | bidi credit | uni credit | – | – |
+//!
+//! Numbers above 2^53 (possible only for application codes) lose precision.
+
+pub const STRIDE: usize = 6;
+
+pub const ESTABLISHED: f64 = 1.0;
+pub const CLOSED: f64 = 2.0;
+pub const STREAM_DATA: f64 = 3.0;
+pub const STREAM_RESET: f64 = 4.0;
+pub const STREAM_STOPPED: f64 = 5.0;
+pub const STREAM_WRITABLE: f64 = 6.0;
+pub const DATAGRAM: f64 = 7.0;
+pub const STREAMS_AVAILABLE: f64 = 8.0;
+
+/// Writes event rows and payloads into caller-owned buffers.
+pub struct EventSink<'a> {
+    inbox: &'a mut [u8],
+    records: &'a mut [f64],
+    bytes: usize,
+    rows: usize,
+}
+
+impl<'a> EventSink<'a> {
+    pub fn new(inbox: &'a mut [u8], records: &'a mut [f64]) -> Self {
+        EventSink {
+            inbox,
+            records,
+            bytes: 0,
+            rows: 0,
+        }
+    }
+
+    /// How many rows have been written.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether `n` more rows fit.
+    pub fn has_rows(&self, n: usize) -> bool {
+        (self.rows + n) * STRIDE <= self.records.len()
+    }
+
+    /// Appends one row; the caller checked [`has_rows`](Self::has_rows).
+    pub fn push(&mut self, kind: f64, conn: u32, a: f64, b: f64, c: f64, d: f64) {
+        let at = self.rows * STRIDE;
+        if let Some(row) = self.records.get_mut(at..at + STRIDE) {
+            row.copy_from_slice(&[kind, f64::from(conn), a, b, c, d]);
+            self.rows += 1;
+        }
+    }
+
+    /// The unused part of the inbox, and its offset.
+    pub fn payload_space(&mut self) -> (usize, &mut [u8]) {
+        let at = self.bytes;
+        (at, &mut self.inbox[at..])
+    }
+
+    /// Marks `len` bytes of [`payload_space`](Self::payload_space) as used.
+    pub fn commit_payload(&mut self, len: usize) {
+        self.bytes = (self.bytes + len).min(self.inbox.len());
+    }
+}

@@ -1,0 +1,36 @@
+//! nquic's native core: a sans-IO QUIC endpoint over quiche.
+//!
+//! Nothing in this crate opens a socket, spawns a thread or arms a timer. The
+//! JavaScript driver (`lib/socket.ts`) owns the UDP socket and one timer per
+//! socket, and talks to one [`endpoint::Endpoint`] per socket through four kinds
+//! of call:
+//!
+//! * **handle** — `recv(datagram, from)` feeds one received UDP payload in;
+//! * **drain** — `pollEvents(inbox, records)` writes a batch of event records
+//!   (stream data, datagrams, handshake done, closes…) and their payload bytes
+//!   into buffers the caller owns; `flush(out, meta)` writes many outgoing
+//!   packets and their destinations into a reused buffer; `nextTimeout()` gives
+//!   the earliest deadline of all connections;
+//! * **commands** — `connect`, `streamWrite`, `sendDatagram`, `close`, …;
+//! * **getters** — `connectionInfo`, `stats`, `takeCloseInfo`.
+//!
+//! The record layouts are defined in [`events`] and [`transmit`].
+
+#![deny(clippy::all)]
+
+pub mod addr;
+pub mod binding;
+pub mod certgen;
+pub mod close;
+pub mod config;
+pub mod connection;
+pub mod endpoint;
+pub mod error;
+pub mod events;
+pub mod streams;
+pub mod timers;
+pub mod tls;
+pub mod transmit;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,174 @@
+//! A client and a server endpoint exchanging packets through memory.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use crate::certgen::{self, CertRequest, KeyType};
+use crate::config::{Config, ConfigParams};
+use crate::endpoint::{Endpoint, SharedConfig};
+use crate::events::{self, STRIDE};
+use crate::tls::TlsParams;
+use crate::transmit;
+
+pub const CLIENT_ADDR: &str = "127.0.0.1:40000";
+pub const SERVER_ADDR: &str = "127.0.0.1:40001";
+
+/// One decoded event row plus its payload.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: f64,
+    pub conn: u32,
+    pub a: f64,
+    pub b: f64,
+    pub payload: Vec<u8>,
+    pub fin: bool,
+}
+
+pub struct Side {
+    pub endpoint: Endpoint,
+    pub events: Vec<Event>,
+    inbox: Vec<u8>,
+    records: Vec<f64>,
+    out: Vec<u8>,
+    meta: Vec<u32>,
+}
+
+impl Side {
+    fn new(addr: &str) -> Side {
+        Side {
+            endpoint: Endpoint::new(addr.parse().expect("addr")),
+            events: Vec::new(),
+            inbox: vec![0; 1 << 20],
+            records: vec![0.0; STRIDE * 256],
+            out: vec![0; 64 * 1024],
+            meta: vec![0; transmit::STRIDE * 64],
+        }
+    }
+
+    /// Collects every pending event.
+    pub fn poll(&mut self) {
+        for _ in 0..10_000 {
+            let rows = self.endpoint.poll_events(&mut self.inbox, &mut self.records);
+            if rows == 0 {
+                return;
+            }
+            for r in self.records.chunks(STRIDE).take(rows) {
+                let (payload, fin) = if r[0] == events::STREAM_DATA {
+                    let (o, l) = (r[3] as usize, r[4] as usize);
+                    (self.inbox[o..o + l].to_vec(), r[5] == 1.0)
+                } else if r[0] == events::DATAGRAM {
+                    let (o, l) = (r[2] as usize, r[3] as usize);
+                    (self.inbox[o..o + l].to_vec(), false)
+                } else {
+                    (Vec::new(), false)
+                };
+                self.events.push(Event { kind: r[0], conn: r[1] as u32, a: r[2], b: r[3], payload, fin });
+            }
+        }
+        panic!("poll_events never drained");
+    }
+
+    /// Takes every outgoing packet.
+    pub fn drain(&mut self) -> Vec<(Vec<u8>, SocketAddr)> {
+        let mut packets = Vec::new();
+        for _ in 0..10_000 {
+            let n = self.endpoint.flush(&mut self.out, &mut self.meta);
+            if n == 0 {
+                return packets;
+            }
+            for row in self.meta.chunks(transmit::STRIDE).take(n) {
+                let (o, l) = (row[0] as usize, row[1] as usize);
+                let to: SocketAddr = match row[3] {
+                    4 => SocketAddr::new(std::net::Ipv4Addr::from(row[4]).into(), row[2] as u16),
+                    _ => panic!("unexpected family"),
+                };
+                packets.push((self.out[o..o + l].to_vec(), to));
+            }
+        }
+        panic!("flush never drained");
+    }
+
+    pub fn take_events(&mut self, kind: f64) -> Vec<Event> {
+        let (hit, rest): (Vec<Event>, Vec<Event>) = self.events.drain(..).partition(|e| e.kind == kind);
+        self.events = rest;
+        hit
+    }
+}
+
+pub struct Pair {
+    pub client: Side,
+    pub server: Side,
+    pub client_config: SharedConfig,
+}
+
+pub fn params(is_server: bool) -> ConfigParams {
+    ConfigParams {
+        alpn: vec!["test".into()],
+        tls: TlsParams { is_server, ..Default::default() },
+        ..Default::default()
+    }
+}
+
+pub fn shared(params: &ConfigParams) -> SharedConfig {
+    Rc::new(RefCell::new(Config::new(params).expect("config")))
+}
+
+impl Pair {
+    /// A server with a fresh certificate and a client that trusts it.
+    pub fn new(tweak_server: impl FnOnce(&mut ConfigParams), tweak_client: impl FnOnce(&mut ConfigParams)) -> Pair {
+        let cert = certgen::generate(&CertRequest {
+            subject_alt_names: &["localhost".to_string()],
+            key_type: KeyType::EcdsaP256,
+            days: 30,
+            ca: None,
+            is_ca: false,
+        })
+        .expect("cert");
+        let mut sp = params(true);
+        sp.tls.key = Some(cert.key_pem.clone().into_bytes());
+        sp.tls.certs = vec![cert.cert_pem.clone().into_bytes()];
+        tweak_server(&mut sp);
+        let mut cp = params(false);
+        cp.tls.verify_peer = true;
+        cp.tls.ca = vec![cert.cert_pem.into_bytes()];
+        tweak_client(&mut cp);
+        let mut server = Side::new(SERVER_ADDR);
+        server.endpoint.set_server(Some(shared(&sp)), usize::MAX);
+        Pair { client: Side::new(CLIENT_ADDR), server, client_config: shared(&cp) }
+    }
+
+    pub fn connect(&mut self) -> u32 {
+        self.client
+            .endpoint
+            .connect(&self.client_config, Some("localhost"), SERVER_ADDR.parse().expect("addr"))
+            .expect("connect")
+    }
+
+    /// One round: deliver everything each side has to send, then poll events.
+    /// Returns the number of packets moved.
+    pub fn step(&mut self) -> usize {
+        let to_server = self.client.drain();
+        let to_client = self.server.drain();
+        let moved = to_server.len() + to_client.len();
+        for (mut p, _) in to_server {
+            self.server.endpoint.recv(&mut p, CLIENT_ADDR.parse().expect("addr"));
+        }
+        for (mut p, _) in to_client {
+            self.client.endpoint.recv(&mut p, SERVER_ADDR.parse().expect("addr"));
+        }
+        self.client.poll();
+        self.server.poll();
+        moved
+    }
+
+    /// Steps until neither side sends anything (bounded).
+    pub fn settle(&mut self) {
+        for _ in 0..1000 {
+            if self.step() == 0 {
+                return;
+            }
+        }
+        panic!("the pair never went quiet");
+    }
+}

@@ -1,0 +1,190 @@
+use std::time::{Duration, Instant};
+
+use super::pair::Pair;
+use crate::events;
+
+fn established(pair: &mut Pair) -> (u32, u32) {
+    let client = pair.connect();
+    pair.settle();
+    let c = pair.client.take_events(events::ESTABLISHED);
+    let s = pair.server.take_events(events::ESTABLISHED);
+    if c.is_empty() {
+        panic!("handshake failed: {:?}", pair.client.endpoint.take_close_info(client));
+    }
+    assert_eq!(c.len(), 1, "client established once");
+    assert_eq!(s.len(), 1, "server established once");
+    assert_eq!(c[0].conn, client);
+    (client, s[0].conn)
+}
+
+#[test]
+fn handshake_completes_and_reports_alpn() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let (client, server) = established(&mut pair);
+    let c = pair.client.endpoint.connection(client).expect("client conn");
+    assert_eq!(c.quic.application_proto(), b"test");
+    let s = pair.server.endpoint.connection(server).expect("server conn");
+    assert_eq!(s.quic.server_name(), Some("localhost"));
+}
+
+#[test]
+fn bidirectional_stream_carries_data_both_ways() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let (client, server) = established(&mut pair);
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    let id = conn.stream_open(true).expect("open").expect("credit");
+    assert_eq!(id, 0);
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut sent = 0;
+    for _ in 0..1000 {
+        if sent == payload.len() {
+            break;
+        }
+        let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+        let n = conn.stream_write(id, &payload[sent..], true).expect("write");
+        assert!(n >= 0);
+        sent += n as usize;
+        pair.step();
+    }
+    pair.settle();
+    let data = pair.server.take_events(events::STREAM_DATA);
+    let received: Vec<u8> = data.iter().flat_map(|e| e.payload.clone()).collect();
+    assert_eq!(received, payload);
+    assert!(data.last().expect("data").fin);
+    assert!(data.iter().all(|e| e.conn == server && e.a == 0.0));
+}
+
+#[test]
+fn datagrams_arrive() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let (client, _) = established(&mut pair);
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    assert!(conn.max_datagram_size() > 1000);
+    assert!(conn.datagram_send(b"ping").expect("send"));
+    let too_big = vec![0u8; conn.max_datagram_size() + 1];
+    let err = conn.datagram_send(&too_big).expect_err("too large");
+    assert_eq!(err.code, crate::error::ErrorCode::DatagramTooLarge);
+    pair.settle();
+    let got = pair.server.take_events(events::DATAGRAM);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].payload, b"ping");
+}
+
+#[test]
+fn application_close_reaches_the_peer() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let (client, server) = established(&mut pair);
+    pair.client.endpoint.connection_mut(client).expect("conn").close(true, 42, b"bye");
+    pair.settle();
+    assert_eq!(pair.client.take_events(events::CLOSED).len(), 1);
+    assert_eq!(pair.server.take_events(events::CLOSED).len(), 1);
+    let local = pair.client.endpoint.take_close_info(client).expect("client info");
+    assert!(!local.remote && local.application);
+    let remote = pair.server.endpoint.take_close_info(server).expect("server info");
+    assert_eq!((remote.code, remote.reason.as_str(), remote.remote), (42, "bye", true));
+    assert_eq!(remote.error.map(|e| e.code), Some("ERR_QUIC_APPLICATION_ERROR"));
+}
+
+#[test]
+fn untrusted_certificate_fails_and_server_stays_silent() {
+    let other = crate::certgen::generate(&crate::certgen::CertRequest {
+        subject_alt_names: &["localhost".to_string()],
+        key_type: crate::certgen::KeyType::Ed25519,
+        days: 30,
+        ca: None,
+        is_ca: false,
+    })
+    .expect("cert");
+    let mut pair = Pair::new(|_| {}, |c| c.tls.ca = vec![other.cert_pem.into_bytes()]);
+    let client = pair.connect();
+    pair.settle();
+    assert!(pair.server.take_events(events::ESTABLISHED).is_empty());
+    assert!(pair.client.take_events(events::ESTABLISHED).is_empty());
+    assert_eq!(pair.client.take_events(events::CLOSED).len(), 1);
+    let info = pair.client.endpoint.take_close_info(client).expect("info");
+    assert_eq!(info.error.map(|e| e.code), Some("ERR_QUIC_CERT_UNTRUSTED"));
+    assert!(pair.server.take_events(events::CLOSED).is_empty());
+}
+
+#[test]
+fn stream_credit_is_waited_for_and_returned() {
+    let mut pair = Pair::new(|s| s.max_streams_bidi = 2, |_| {});
+    let (client, _) = established(&mut pair);
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    let a = conn.stream_open(true).expect("a").expect("credit a");
+    let b = conn.stream_open(true).expect("b").expect("credit b");
+    assert_eq!(conn.stream_open(true).expect("c"), None);
+    conn.stream_write(a, b"x", true).expect("write a");
+    conn.stream_write(b, b"y", true).expect("write b");
+    pair.settle();
+    // The server finishes both streams; the client then sees new credit.
+    let server_conn = pair.server.take_events(events::STREAM_DATA)[0].conn;
+    let s = pair.server.endpoint.connection_mut(server_conn).expect("server conn");
+    s.stream_write(a, b"", true).expect("fin a");
+    s.stream_write(b, b"", true).expect("fin b");
+    pair.settle();
+    let credit = pair.client.take_events(events::STREAMS_AVAILABLE);
+    assert!(!credit.is_empty(), "client told about new stream credit");
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    assert_eq!(conn.stream_open(true).expect("c"), Some(8));
+}
+
+#[test]
+fn reset_and_stop_sending_codes_cross() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let (client, server) = established(&mut pair);
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    let reset = conn.stream_open(true).expect("open").expect("credit");
+    let stopped = conn.stream_open(true).expect("open").expect("credit");
+    conn.stream_write(reset, b"hello", false).expect("write");
+    conn.stream_write(stopped, b"hello", false).expect("write");
+    pair.settle();
+    pair.client.endpoint.connection_mut(client).expect("conn").stream_shutdown(reset, true, 77).expect("reset");
+    pair.server.endpoint.connection_mut(server).expect("conn").stream_shutdown(stopped, false, 88).expect("stop");
+    pair.settle();
+    let resets = pair.server.take_events(events::STREAM_RESET);
+    assert_eq!(resets.len(), 1);
+    assert_eq!((resets[0].a, resets[0].b), (reset as f64, 77.0));
+    let stops = pair.client.take_events(events::STREAM_STOPPED);
+    assert_eq!(stops.len(), 1);
+    assert_eq!((stops[0].a, stops[0].b), (stopped as f64, 88.0));
+    // Writing to the stopped stream now reports it as closed for writing.
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    assert_eq!(conn.stream_write(stopped, b"more", false).expect("write"), crate::streams::WRITE_CLOSED);
+}
+
+#[test]
+fn idle_timeout_closes_with_its_code() {
+    let mut pair = Pair::new(|s| s.idle_timeout_ms = 150, |c| c.idle_timeout_ms = 150);
+    let (client, _) = established(&mut pair);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        if let Some(ms) = pair.client.endpoint.next_timeout() {
+            std::thread::sleep(Duration::from_secs_f64(ms / 1000.0));
+        }
+        pair.client.endpoint.on_timeout();
+        pair.client.drain();
+        pair.client.poll();
+        if !pair.client.take_events(events::CLOSED).is_empty() {
+            let info = pair.client.endpoint.take_close_info(client).expect("info");
+            assert_eq!(info.error.map(|e| e.code), Some("ERR_QUIC_IDLE_TIMEOUT"));
+            return;
+        }
+    }
+    panic!("idle timeout never fired");
+}
+
+#[test]
+fn garbage_is_dropped_without_harm() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let (client, _) = established(&mut pair);
+    let from = super::pair::CLIENT_ADDR.parse().expect("addr");
+    for len in [0usize, 1, 5, 20, 1200, 1500] {
+        let mut junk: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+        pair.server.endpoint.recv(&mut junk, from);
+    }
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    assert!(conn.datagram_send(b"still alive").expect("send"));
+    pair.settle();
+    assert_eq!(pair.server.take_events(events::DATAGRAM).len(), 1);
+}

@@ -1,0 +1,176 @@
+//! Certificates, keys and trust: PEM or DER input turned into a BoringSSL
+//! context builder that quiche then takes over.
+
+use std::sync::OnceLock;
+
+use boring::pkey::{PKey, Private};
+use boring::ssl::{SslContextBuilder, SslMethod, SslVerifyMode};
+use boring::x509::store::X509StoreBuilder;
+use boring::x509::verify::X509VerifyFlags;
+use boring::x509::X509;
+
+use crate::error::{CoreError, CoreResult, ErrorCode};
+
+/// Trust anchors used when a client verifies its peer and gives no `ca`.
+/// The JavaScript layer installs Node's bundled roots once, so every platform
+/// trusts the same set (BoringSSL alone finds none on macOS or Windows).
+static DEFAULT_ROOTS: OnceLock<Vec<X509>> = OnceLock::new();
+
+/// Installs the default trust anchors; later calls are ignored.
+pub fn set_default_roots(pems: &[Vec<u8>]) -> CoreResult<usize> {
+    let mut roots = Vec::with_capacity(pems.len());
+    for pem in pems {
+        roots.extend(parse_certificates(pem)?);
+    }
+    let count = roots.len();
+    let _ = DEFAULT_ROOTS.set(roots);
+    Ok(count)
+}
+
+fn is_pem(data: &[u8]) -> bool {
+    data.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+/// Parses one PEM blob (which may hold a chain) or one DER certificate.
+pub fn parse_certificates(data: &[u8]) -> CoreResult<Vec<X509>> {
+    let invalid = |e: boring::error::ErrorStack| {
+        CoreError::new(
+            ErrorCode::InvalidCertificate,
+            format!("cannot parse certificate: {e}"),
+        )
+    };
+    if is_pem(data) {
+        let certs = X509::stack_from_pem(data).map_err(invalid)?;
+        if certs.is_empty() {
+            return Err(CoreError::new(
+                ErrorCode::InvalidCertificate,
+                "no certificate found in PEM input",
+            ));
+        }
+        Ok(certs)
+    } else {
+        Ok(vec![X509::from_der(data).map_err(invalid)?])
+    }
+}
+
+/// Parses a private key: PEM (PKCS#8, SEC1 or PKCS#1) or DER.
+pub fn parse_private_key(data: &[u8]) -> CoreResult<PKey<Private>> {
+    let parsed = if is_pem(data) {
+        PKey::private_key_from_pem(data)
+    } else {
+        PKey::private_key_from_der(data)
+    };
+    parsed.map_err(|e| {
+        CoreError::new(
+            ErrorCode::InvalidKey,
+            format!("cannot parse private key: {e}"),
+        )
+    })
+}
+
+/// What the TLS side of a config needs.
+#[derive(Default, Clone)]
+pub struct TlsParams {
+    pub is_server: bool,
+    pub key: Option<Vec<u8>>,
+    /// Each entry: PEM (possibly a chain) or one DER certificate; leaf first.
+    pub certs: Vec<Vec<u8>>,
+    pub ca: Vec<Vec<u8>>,
+    pub verify_peer: bool,
+}
+
+fn tls_error(what: &str) -> impl Fn(boring::error::ErrorStack) -> CoreError + '_ {
+    move |e| CoreError::new(ErrorCode::Tls, format!("{what}: {e}"))
+}
+
+/// Builds the BoringSSL context: identity, trust and verification mode.
+pub fn build_context(params: &TlsParams) -> CoreResult<SslContextBuilder> {
+    let mut builder = SslContextBuilder::new(SslMethod::tls()).map_err(tls_error("TLS context"))?;
+
+    let mut chain = Vec::new();
+    for blob in &params.certs {
+        chain.extend(parse_certificates(blob)?);
+    }
+    match (&params.key, chain.is_empty()) {
+        (Some(key), false) => {
+            let key = parse_private_key(key)?;
+            let mut certs = chain.into_iter();
+            if let Some(leaf) = certs.next() {
+                builder
+                    .set_certificate(&leaf)
+                    .map_err(tls_error("certificate"))?;
+            }
+            for extra in certs {
+                builder
+                    .add_extra_chain_cert(extra)
+                    .map_err(tls_error("certificate chain"))?;
+            }
+            builder
+                .set_private_key(&key)
+                .map_err(tls_error("private key"))?;
+            builder.check_private_key().map_err(|_| {
+                CoreError::new(
+                    ErrorCode::InvalidKey,
+                    "the private key does not match the certificate",
+                )
+            })?;
+        }
+        (None, false) => {
+            return Err(CoreError::new(
+                ErrorCode::InvalidKey,
+                "a certificate was given without its private key",
+            ))
+        }
+        (Some(_), true) => {
+            return Err(CoreError::new(
+                ErrorCode::InvalidCertificate,
+                "a private key was given without a certificate",
+            ))
+        }
+        (None, true) if params.is_server => {
+            return Err(CoreError::new(
+                ErrorCode::InvalidCertificate,
+                "a server needs a key and a certificate",
+            ))
+        }
+        (None, true) => {}
+    }
+
+    if params.verify_peer {
+        let mut store = X509StoreBuilder::new().map_err(tls_error("trust store"))?;
+        if params.ca.is_empty() {
+            match DEFAULT_ROOTS.get() {
+                Some(roots) => {
+                    for root in roots {
+                        store
+                            .add_cert(root.clone())
+                            .map_err(tls_error("trust store"))?;
+                    }
+                }
+                None => store
+                    .set_default_paths()
+                    .map_err(tls_error("system trust store"))?,
+            }
+        } else {
+            for blob in &params.ca {
+                for cert in parse_certificates(blob)? {
+                    // A duplicate anchor is harmless; ignore that error only.
+                    let _ = store.add_cert(cert);
+                }
+            }
+        }
+        // A certificate given in `ca` is trusted as is, even when it is a
+        // leaf rather than a CA (pinning a self-signed peer).
+        store.set_flags(X509VerifyFlags::PARTIAL_CHAIN);
+        builder.set_cert_store(store.build());
+        let mode = if params.is_server {
+            SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT
+        } else {
+            SslVerifyMode::PEER
+        };
+        builder.set_verify(mode);
+    } else {
+        builder.set_verify(SslVerifyMode::NONE);
+    }
+    Ok(builder)
+}
