@@ -205,11 +205,22 @@ export async function pair(
 // ---------------------------------------------------------------------------
 // Streams
 
-/** Reads a stream to its end with `for await`; fails beyond `limit` bytes. */
+/**
+ * Reads a stream to its end with `for await`; fails beyond `limit` bytes.
+ *
+ * A plain `for await (… of duplex)` destroys the Duplex when the loop ends
+ * (Node's default `destroyOnReturn: true`), which for a QUIC stream resets a
+ * send side the caller may still want to write on; so read through
+ * `iterator({ destroyOnReturn: false })` when the stream offers it.
+ */
 export async function readAll(stream: AsyncIterable<unknown>, limit = 16 * MiB): Promise<Buffer> {
+  const readable = stream as AsyncIterable<unknown> & {
+    iterator?: (opts: { destroyOnReturn: boolean }) => AsyncIterable<unknown>;
+  };
+  const source = typeof readable.iterator === 'function' ? readable.iterator({ destroyOnReturn: false }) : stream;
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of stream) {
+  for await (const chunk of source) {
     const buf = Buffer.isBuffer(chunk)
       ? chunk
       : chunk instanceof Uint8Array

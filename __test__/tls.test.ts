@@ -105,7 +105,7 @@ describe('TLS', () => {
   });
 
   test('generateCertificate signs with a given CA, and that CA is enough to trust the leaf', async () => {
-    const ca = generateCertificate({ keyType: 'ecdsa-p256', subjectAltNames: ['nquic test ca'] });
+    const ca = generateCertificate({ keyType: 'ecdsa-p256', subjectAltNames: ['nquic test ca'], isCa: true });
     const leaf = generateCertificate({
       keyType: 'ecdsa-p256',
       subjectAltNames: ['localhost', '127.0.0.1'],

@@ -94,12 +94,14 @@ export function outOfRange(path: string, range: string, actual: unknown): CodedE
  * the matching JavaScript error class.
  */
 export function fromNative(err: unknown): Error {
-  if (!(err instanceof Error)) return new QuicError('ERR_QUIC_INTERNAL', String(err));
-  const code = (err as { code?: unknown }).code;
-  if (typeof code !== 'string') return err;
-  if (code === 'ERR_OUT_OF_RANGE') return withCode(new RangeError(err.message), code);
-  if (code.startsWith('ERR_INVALID_ARG')) return withCode(new TypeError(err.message), code);
-  return new QuicError(code, err.message);
+  // Not `instanceof Error`: errors made by the addon may come from another
+  // realm (vm contexts, test runners).
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof message !== 'string') return new QuicError('ERR_QUIC_INTERNAL', String(err));
+  if (typeof code !== 'string') return err as Error;
+  if (code === 'ERR_OUT_OF_RANGE') return withCode(new RangeError(message), code);
+  if (code.startsWith('ERR_INVALID_ARG')) return withCode(new TypeError(message), code);
+  return new QuicError(code, message);
 }
 
 /** Calls into the binding, converting its errors. */

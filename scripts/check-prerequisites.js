@@ -1,18 +1,15 @@
 #!/usr/bin/env node
 'use strict';
-// npm `preinstall`: before compiling the native addon from source, check that the build tools are
-// present and say exactly how to get the missing ones. Skipped when a prebuilt binary for this
-// platform is already in the package root (nquic.<platform>.node) or NQUIC_SKIP_BUILD=1.
+// Run by `npm run build:native` before compiling the native addon from source: checks that the
+// build tools are present and says exactly how to get the missing ones. NQUIC_SKIP_BUILD=1 skips it.
 
 const fs = require('node:fs');
 const path = require('node:path');
 
-const root = path.join(__dirname, '..');
 const isWin = process.platform === 'win32';
 const isMac = process.platform === 'darwin';
 
 if (process.env.NQUIC_SKIP_BUILD === '1') process.exit(0);
-if (fs.readdirSync(root).some((f) => /^nquic\..+\.node$/.test(f))) process.exit(0);
 
 function onPath(cmd) {
   const exts = isWin ? (process.env.PATHEXT || '.EXE;.CMD;.BAT').split(';') : [''];

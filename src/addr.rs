@@ -8,11 +8,18 @@ use crate::error::{CoreError, CoreResult, ErrorCode};
 
 /// Parses an IP literal and port. Zone suffixes (`fe80::1%eth0`) are dropped.
 pub fn parse(ip: &str, port: u32) -> CoreResult<SocketAddr> {
-    let port = u16::try_from(port)
-        .map_err(|_| CoreError::new(ErrorCode::OutOfRange, format!("port {port} is out of range")))?;
+    let port = u16::try_from(port).map_err(|_| {
+        CoreError::new(
+            ErrorCode::OutOfRange,
+            format!("port {port} is out of range"),
+        )
+    })?;
     let literal = ip.split('%').next().unwrap_or(ip);
     let ip: IpAddr = literal.parse().map_err(|_| {
-        CoreError::new(ErrorCode::InvalidArgValue, format!("'{ip}' is not an IP address"))
+        CoreError::new(
+            ErrorCode::InvalidArgValue,
+            format!("'{ip}' is not an IP address"),
+        )
     })?;
     Ok(SocketAddr::new(ip, port))
 }
@@ -74,7 +81,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        assert_eq!(parse("nope", 1).unwrap_err().code, ErrorCode::InvalidArgValue);
+        assert_eq!(
+            parse("nope", 1).unwrap_err().code,
+            ErrorCode::InvalidArgValue
+        );
         assert_eq!(parse("::1", 70000).unwrap_err().code, ErrorCode::OutOfRange);
     }
 

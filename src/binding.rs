@@ -17,7 +17,6 @@ use crate::endpoint::{Endpoint, SharedConfig};
 use crate::error::{CoreError, CoreResult, ErrorCode};
 use crate::tls::{self, TlsParams};
 
-
 /// Runs `f`, turning a panic into an `ERR_QUIC_INTERNAL` error.
 fn guarded<T>(f: impl FnOnce() -> CoreResult<T>) -> napi::Result<T, ErrorCode> {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -38,7 +37,11 @@ fn guarded<T>(f: impl FnOnce() -> CoreResult<T>) -> napi::Result<T, ErrorCode> {
 }
 
 fn to_u64(name: &str, value: f64) -> CoreResult<u64> {
-    if !(value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= 9_007_199_254_740_991.0) {
+    if !(value.is_finite()
+        && value >= 0.0
+        && value.fract() == 0.0
+        && value <= 9_007_199_254_740_991.0)
+    {
         return Err(CoreError::new(
             ErrorCode::OutOfRange,
             format!("{name} must be a non-negative integer, got {value}"),
@@ -94,14 +97,29 @@ impl NativeConfigOptions {
             alpn: self.alpn.clone(),
             idle_timeout_ms: opt_u64("idleTimeout", self.idle_timeout, d.idle_timeout_ms)?,
             keep_alive_ms: opt_u64("keepAlive", self.keep_alive, d.keep_alive_ms)?,
-            handshake_timeout_ms: opt_u64("timeout", self.handshake_timeout, d.handshake_timeout_ms)?,
+            handshake_timeout_ms: opt_u64(
+                "timeout",
+                self.handshake_timeout,
+                d.handshake_timeout_ms,
+            )?,
             max_streams_bidi: opt_u64("maxStreamsBidi", self.max_streams_bidi, d.max_streams_bidi)?,
             max_streams_uni: opt_u64("maxStreamsUni", self.max_streams_uni, d.max_streams_uni)?,
             stream_window: opt_u64("streamWindow", self.stream_window, d.stream_window)?,
-            connection_window: opt_u64("connectionWindow", self.connection_window, d.connection_window)?,
+            connection_window: opt_u64(
+                "connectionWindow",
+                self.connection_window,
+                d.connection_window,
+            )?,
             datagrams: self.datagrams.unwrap_or(d.datagrams),
-            datagram_queue_len: opt_u64("datagramQueueLength", self.datagram_queue_length, d.datagram_queue_len as u64)? as usize,
-            congestion_control: self.congestion_control.clone().unwrap_or(d.congestion_control),
+            datagram_queue_len: opt_u64(
+                "datagramQueueLength",
+                self.datagram_queue_length,
+                d.datagram_queue_len as u64,
+            )? as usize,
+            congestion_control: self
+                .congestion_control
+                .clone()
+                .unwrap_or(d.congestion_control),
         })
     }
 }
@@ -149,7 +167,11 @@ impl From<CloseInfo> for NativeCloseInfo {
             error_code: c.error.as_ref().map(|e| e.code.to_string()),
             error_message: c.error.as_ref().map(|e| e.message.clone()),
             tls_alert: c.error.as_ref().and_then(|e| e.tls_alert).map(u32::from),
-            transport_code: c.error.as_ref().and_then(|e| e.transport_code).map(|v| v as f64),
+            transport_code: c
+                .error
+                .as_ref()
+                .and_then(|e| e.transport_code)
+                .map(|v| v as f64),
             app_code: c.error.as_ref().and_then(|e| e.app_code).map(|v| v as f64),
         }
     }
@@ -204,10 +226,17 @@ impl NativeEndpoint {
 
     /// Accepts incoming connections with `config` (a server config).
     #[napi]
-    pub fn listen(&mut self, config: &NativeConfig, max_connections: Option<u32>) -> napi::Result<(), ErrorCode> {
+    pub fn listen(
+        &mut self,
+        config: &NativeConfig,
+        max_connections: Option<u32>,
+    ) -> napi::Result<(), ErrorCode> {
         guarded(|| {
             if !config.inner.borrow().is_server {
-                return Err(CoreError::new(ErrorCode::InvalidArgValue, "listen() needs a server config"));
+                return Err(CoreError::new(
+                    ErrorCode::InvalidArgValue,
+                    "listen() needs a server config",
+                ));
             }
             let max = max_connections.map_or(usize::MAX, |m| m as usize);
             self.inner.set_server(Some(config.inner.clone()), max);
@@ -231,10 +260,14 @@ impl NativeEndpoint {
     ) -> napi::Result<u32, ErrorCode> {
         guarded(|| {
             if config.inner.borrow().is_server {
-                return Err(CoreError::new(ErrorCode::InvalidArgValue, "connect() needs a client config"));
+                return Err(CoreError::new(
+                    ErrorCode::InvalidArgValue,
+                    "connect() needs a client config",
+                ));
             }
             let peer = addr::parse(&address, port)?;
-            self.inner.connect(&config.inner, server_name.as_deref(), peer)
+            self.inner
+                .connect(&config.inner, server_name.as_deref(), peer)
         })
     }
 
@@ -242,7 +275,12 @@ impl NativeEndpoint {
     /// happened to it: 0 delivered, 1 accepted a new connection, 2 version
     /// negotiation queued, 3 dropped.
     #[napi]
-    pub fn recv(&mut self, mut data: BufferSlice, address: String, port: u32) -> napi::Result<u32, ErrorCode> {
+    pub fn recv(
+        &mut self,
+        mut data: BufferSlice,
+        address: String,
+        port: u32,
+    ) -> napi::Result<u32, ErrorCode> {
         guarded(|| {
             let from = addr::parse(&address, port)?;
             Ok(self.inner.recv(&mut data, from) as u32)
@@ -251,7 +289,11 @@ impl NativeEndpoint {
 
     /// Writes a batch of event rows (see `events.rs`); returns the row count.
     #[napi]
-    pub fn poll_events(&mut self, mut inbox: BufferSlice, mut records: Float64ArraySlice) -> napi::Result<u32, ErrorCode> {
+    pub fn poll_events(
+        &mut self,
+        mut inbox: BufferSlice,
+        mut records: Float64ArraySlice,
+    ) -> napi::Result<u32, ErrorCode> {
         guarded(|| {
             // SAFETY: JavaScript is single-threaded and does not touch the
             // array while this call runs; nothing keeps the slice afterwards.
@@ -268,7 +310,11 @@ impl NativeEndpoint {
     /// Writes a batch of outgoing packets (see `transmit.rs`); returns the
     /// packet count.
     #[napi]
-    pub fn flush(&mut self, mut out: BufferSlice, mut meta: Uint32ArraySlice) -> napi::Result<u32, ErrorCode> {
+    pub fn flush(
+        &mut self,
+        mut out: BufferSlice,
+        mut meta: Uint32ArraySlice,
+    ) -> napi::Result<u32, ErrorCode> {
         guarded(|| {
             // SAFETY: as in `poll_events`.
             let meta = unsafe { meta.as_mut() };
@@ -346,7 +392,13 @@ impl NativeEndpoint {
 
     /// Closes a connection with an application (or transport) code.
     #[napi]
-    pub fn close(&mut self, conn: u32, application: bool, code: f64, reason: String) -> napi::Result<(), ErrorCode> {
+    pub fn close(
+        &mut self,
+        conn: u32,
+        application: bool,
+        code: f64,
+        reason: String,
+    ) -> napi::Result<(), ErrorCode> {
         guarded(|| {
             let code = to_u64("code", code)?;
             let c = self.inner.connection_mut(conn)?;
@@ -367,7 +419,13 @@ impl NativeEndpoint {
     /// Returns bytes accepted (FIN included when all were), -2 when blocked
     /// with nothing accepted, or -1 when the stream can take no more data.
     #[napi]
-    pub fn stream_write(&mut self, conn: u32, stream: f64, data: BufferSlice, fin: bool) -> napi::Result<f64, ErrorCode> {
+    pub fn stream_write(
+        &mut self,
+        conn: u32,
+        stream: f64,
+        data: BufferSlice,
+        fin: bool,
+    ) -> napi::Result<f64, ErrorCode> {
         guarded(|| {
             let stream = stream_id(stream)?;
             let c = self.inner.connection_mut(conn)?;
@@ -377,19 +435,34 @@ impl NativeEndpoint {
 
     /// `write`: RESET_STREAM (true) or STOP_SENDING (false).
     #[napi]
-    pub fn stream_shutdown(&mut self, conn: u32, stream: f64, write: bool, code: f64) -> napi::Result<(), ErrorCode> {
+    pub fn stream_shutdown(
+        &mut self,
+        conn: u32,
+        stream: f64,
+        write: bool,
+        code: f64,
+    ) -> napi::Result<(), ErrorCode> {
         guarded(|| {
             let stream = stream_id(stream)?;
             let code = to_u64("code", code)?;
-            self.inner.connection_mut(conn)?.stream_shutdown(stream, write, code)
+            self.inner
+                .connection_mut(conn)?
+                .stream_shutdown(stream, write, code)
         })
     }
 
     #[napi]
-    pub fn stream_set_paused(&mut self, conn: u32, stream: f64, paused: bool) -> napi::Result<(), ErrorCode> {
+    pub fn stream_set_paused(
+        &mut self,
+        conn: u32,
+        stream: f64,
+        paused: bool,
+    ) -> napi::Result<(), ErrorCode> {
         guarded(|| {
             let stream = stream_id(stream)?;
-            self.inner.connection_mut(conn)?.stream_set_paused(stream, paused);
+            self.inner
+                .connection_mut(conn)?
+                .stream_set_paused(stream, paused);
             Ok(())
         })
     }
@@ -426,7 +499,9 @@ pub struct GeneratedCertificate {
 
 /// Creates a key and an X.509 certificate (PEM), self-signed unless a CA is given.
 #[napi]
-pub fn generate_certificate(options: CertificateOptions) -> napi::Result<GeneratedCertificate, ErrorCode> {
+pub fn generate_certificate(
+    options: CertificateOptions,
+) -> napi::Result<GeneratedCertificate, ErrorCode> {
     guarded(|| {
         let names = options.subject_alt_names.clone().unwrap_or_default();
         let key_type = KeyType::parse(options.key_type.as_deref().unwrap_or("ecdsa-p256"))?;

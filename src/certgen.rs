@@ -54,7 +54,10 @@ pub struct GeneratedCert {
 }
 
 fn fail(e: boring::error::ErrorStack) -> CoreError {
-    CoreError::new(ErrorCode::Internal, format!("certificate generation failed: {e}"))
+    CoreError::new(
+        ErrorCode::Internal,
+        format!("certificate generation failed: {e}"),
+    )
 }
 
 fn generate_key(key_type: KeyType) -> CoreResult<PKey<Private>> {
@@ -94,13 +97,16 @@ pub fn generate(req: &CertRequest<'_>) -> CoreResult<GeneratedCert> {
         .unwrap_or("nquic");
 
     let mut name = X509NameBuilder::new().map_err(fail)?;
-    name.append_entry_by_nid(Nid::COMMONNAME, common_name).map_err(fail)?;
+    name.append_entry_by_nid(Nid::COMMONNAME, common_name)
+        .map_err(fail)?;
     let name = name.build();
 
     let mut builder = X509::builder().map_err(fail)?;
     builder.set_version(2).map_err(fail)?;
     let mut serial = BigNum::new().map_err(fail)?;
-    serial.rand(127, MsbOption::MAYBE_ZERO, false).map_err(fail)?;
+    serial
+        .rand(127, MsbOption::MAYBE_ZERO, false)
+        .map_err(fail)?;
     let serial: Asn1Integer = serial.to_asn1_integer().map_err(fail)?;
     builder.set_serial_number(&serial).map_err(fail)?;
     builder.set_subject_name(&name).map_err(fail)?;
@@ -139,7 +145,9 @@ pub fn generate(req: &CertRequest<'_>) -> CoreResult<GeneratedCert> {
                 Err(_) => san.dns(entry),
             };
         }
-        let ext = san.build(&builder.x509v3_context(None, None)).map_err(fail)?;
+        let ext = san
+            .build(&builder.x509v3_context(None, None))
+            .map_err(fail)?;
         builder.append_extension(&ext).map_err(fail)?;
     }
 
@@ -149,8 +157,12 @@ pub fn generate(req: &CertRequest<'_>) -> CoreResult<GeneratedCert> {
             let ca_cert = tls::parse_certificates(ca_cert)?
                 .into_iter()
                 .next()
-                .ok_or_else(|| CoreError::new(ErrorCode::InvalidCertificate, "options.ca.cert is empty"))?;
-            builder.set_issuer_name(ca_cert.subject_name()).map_err(fail)?;
+                .ok_or_else(|| {
+                    CoreError::new(ErrorCode::InvalidCertificate, "options.ca.cert is empty")
+                })?;
+            builder
+                .set_issuer_name(ca_cert.subject_name())
+                .map_err(fail)?;
             let digest = digest_for(&ca_key);
             builder.sign(&ca_key, digest).map_err(fail)?;
         }
@@ -161,7 +173,10 @@ pub fn generate(req: &CertRequest<'_>) -> CoreResult<GeneratedCert> {
         }
     }
     let cert = builder.build();
-    let pem = |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|_| CoreError::new(ErrorCode::Internal, "PEM is not UTF-8"));
+    let pem = |bytes: Vec<u8>| {
+        String::from_utf8(bytes)
+            .map_err(|_| CoreError::new(ErrorCode::Internal, "PEM is not UTF-8"))
+    };
     Ok(GeneratedCert {
         key_pem: pem(key.private_key_to_pem_pkcs8().map_err(fail)?)?,
         cert_pem: pem(cert.to_pem().map_err(fail)?)?,

@@ -49,11 +49,17 @@ fn tls_error(alert: u8, remote: bool) -> (&'static str, String) {
         _ => "ERR_QUIC_TLS_HANDSHAKE_FAILED",
     };
     let message = match (code, remote) {
-        ("ERR_QUIC_ALPN_MISMATCH", _) => "no application protocol (ALPN) in common with the peer".to_string(),
+        ("ERR_QUIC_ALPN_MISMATCH", _) => {
+            "no application protocol (ALPN) in common with the peer".to_string()
+        }
         ("ERR_QUIC_CERT_REQUIRED", _) => "the peer requires a client certificate".to_string(),
-        ("ERR_QUIC_CERT_UNTRUSTED", _) => "the peer's certificate is not signed by a trusted CA (unknown_ca)".to_string(),
+        ("ERR_QUIC_CERT_UNTRUSTED", _) => {
+            "the peer's certificate is not signed by a trusted CA (unknown_ca)".to_string()
+        }
         ("ERR_QUIC_CERT_EXPIRED", _) => "the peer's certificate has expired".to_string(),
-        ("ERR_QUIC_CERT_INVALID", _) => format!("the peer's certificate failed verification ({name})"),
+        ("ERR_QUIC_CERT_INVALID", _) => {
+            format!("the peer's certificate failed verification ({name})")
+        }
         ("ERR_QUIC_CERT_REJECTED", _) => format!("the peer rejected our certificate ({name})"),
         (_, true) => format!("the peer aborted the TLS handshake ({name})"),
         (_, false) => format!("the TLS handshake failed ({name})"),
@@ -67,7 +73,10 @@ fn classify_frame(e: &quiche::ConnectionError, remote: bool) -> CloseInfo {
     let error = if e.is_app {
         (e.error_code != 0).then(|| ErrorInfo {
             code: "ERR_QUIC_APPLICATION_ERROR",
-            message: format!("the {who} closed the connection with application code {}", e.error_code),
+            message: format!(
+                "the {who} closed the connection with application code {}",
+                e.error_code
+            ),
             tls_alert: None,
             transport_code: None,
             app_code: Some(e.error_code),
@@ -92,7 +101,10 @@ fn classify_frame(e: &quiche::ConnectionError, remote: bool) -> CloseInfo {
         };
         Some(ErrorInfo {
             code,
-            message: format!("the {who} closed the connection with transport error 0x{:x}", e.error_code),
+            message: format!(
+                "the {who} closed the connection with transport error 0x{:x}",
+                e.error_code
+            ),
             tls_alert: None,
             transport_code: Some(e.error_code),
             app_code: None,
@@ -165,12 +177,21 @@ mod tests {
     #[test]
     fn tls_alerts_map_to_stable_codes() {
         let untrusted = classify(Ending::Local(&frame(false, 0x100 + 48)));
-        assert_eq!(untrusted.error.as_ref().map(|e| e.code), Some("ERR_QUIC_CERT_UNTRUSTED"));
+        assert_eq!(
+            untrusted.error.as_ref().map(|e| e.code),
+            Some("ERR_QUIC_CERT_UNTRUSTED")
+        );
         let alpn = classify(Ending::Remote(&frame(false, 0x100 + 120)));
-        assert_eq!(alpn.error.as_ref().map(|e| e.code), Some("ERR_QUIC_ALPN_MISMATCH"));
+        assert_eq!(
+            alpn.error.as_ref().map(|e| e.code),
+            Some("ERR_QUIC_ALPN_MISMATCH")
+        );
         assert_eq!(alpn.error.and_then(|e| e.tls_alert), Some(120));
         let rejected = classify(Ending::Remote(&frame(false, 0x100 + 42)));
-        assert_eq!(rejected.error.map(|e| e.code), Some("ERR_QUIC_CERT_REJECTED"));
+        assert_eq!(
+            rejected.error.map(|e| e.code),
+            Some("ERR_QUIC_CERT_REJECTED")
+        );
     }
 
     #[test]

@@ -88,15 +88,17 @@ impl Config {
         let max_streams_bidi = check_max("maxStreamsBidi", params.max_streams_bidi, 1 << 60)?;
         let max_streams_uni = check_max("maxStreamsUni", params.max_streams_uni, 1 << 60)?;
         let stream_window = check_max("streamWindow", params.stream_window, varint_max)?;
-        let connection_window = check_max("connectionWindow", params.connection_window, varint_max)?;
+        let connection_window =
+            check_max("connectionWindow", params.connection_window, varint_max)?;
 
         let builder = tls::build_context(&params.tls)?;
         let mut q = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, builder)
             .map_err(|e| CoreError::new(ErrorCode::Tls, format!("quiche config: {e}")))?;
 
         let protos: Vec<&[u8]> = params.alpn.iter().map(|p| p.as_bytes()).collect();
-        q.set_application_protos(&protos)
-            .map_err(|e| CoreError::new(ErrorCode::InvalidArgValue, format!("options.alpn: {e}")))?;
+        q.set_application_protos(&protos).map_err(|e| {
+            CoreError::new(ErrorCode::InvalidArgValue, format!("options.alpn: {e}"))
+        })?;
         q.set_max_idle_timeout(params.idle_timeout_ms);
         q.set_max_recv_udp_payload_size(MAX_RECV_UDP_PAYLOAD);
         q.set_max_send_udp_payload_size(MAX_SEND_UDP_PAYLOAD);
@@ -110,15 +112,16 @@ impl Config {
         // configured initial window.
         q.set_max_stream_window(stream_window.max(16 * 1024 * 1024));
         q.set_max_connection_window(connection_window.max(24 * 1024 * 1024));
-        q.set_cc_algorithm_name(&params.congestion_control).map_err(|_| {
-            CoreError::new(
-                ErrorCode::InvalidArgValue,
-                format!(
-                    "options.congestionControl '{}' is not one of cubic, reno, bbr2",
-                    params.congestion_control
-                ),
-            )
-        })?;
+        q.set_cc_algorithm_name(&params.congestion_control)
+            .map_err(|_| {
+                CoreError::new(
+                    ErrorCode::InvalidArgValue,
+                    format!(
+                        "options.congestionControl '{}' is not one of cubic, reno, bbr2",
+                        params.congestion_control
+                    ),
+                )
+            })?;
         if params.datagrams {
             let queue = params.datagram_queue_len.max(1);
             q.enable_dgram(true, queue, queue);

@@ -152,7 +152,12 @@ impl Connection {
         self.quic.on_timeout();
     }
 
-    pub fn recv(&mut self, data: &mut [u8], from: SocketAddr, to: SocketAddr) -> quiche::Result<usize> {
+    pub fn recv(
+        &mut self,
+        data: &mut [u8],
+        from: SocketAddr,
+        to: SocketAddr,
+    ) -> quiche::Result<usize> {
         self.quic.recv(data, quiche::RecvInfo { from, to })
     }
 
@@ -198,15 +203,26 @@ impl Connection {
                 sink.push(kind, id, stream as f64, code as f64, 0.0, 0.0);
                 self.pending.pop();
             }
-            if !self.poll_datagrams(sink) || !self.poll_readable(sink) || !self.poll_writable(sink) {
+            if !self.poll_datagrams(sink) || !self.poll_readable(sink) || !self.poll_writable(sink)
+            {
                 return false;
             }
-            let credit = (self.quic.peer_streams_left_bidi(), self.quic.peer_streams_left_uni());
+            let credit = (
+                self.quic.peer_streams_left_bidi(),
+                self.quic.peer_streams_left_uni(),
+            );
             if credit.0 > self.credit_reported.0 || credit.1 > self.credit_reported.1 {
                 if !sink.has_rows(1) {
                     return false;
                 }
-                sink.push(events::STREAMS_AVAILABLE, id, credit.0 as f64, credit.1 as f64, 0.0, 0.0);
+                sink.push(
+                    events::STREAMS_AVAILABLE,
+                    id,
+                    credit.0 as f64,
+                    credit.1 as f64,
+                    0.0,
+                    0.0,
+                );
             }
             self.credit_reported = credit;
         }
@@ -265,13 +281,27 @@ impl Connection {
                     Ok((n, fin)) => {
                         sink.commit_payload(n);
                         let fin_flag = if fin { 1.0 } else { 0.0 };
-                        sink.push(events::STREAM_DATA, self.id, stream as f64, offset as f64, n as f64, fin_flag);
+                        sink.push(
+                            events::STREAM_DATA,
+                            self.id,
+                            stream as f64,
+                            offset as f64,
+                            n as f64,
+                            fin_flag,
+                        );
                         if fin || n < limit {
                             break;
                         }
                     }
                     Err(quiche::Error::StreamReset(code)) => {
-                        sink.push(events::STREAM_RESET, self.id, stream as f64, code as f64, 0.0, 0.0);
+                        sink.push(
+                            events::STREAM_RESET,
+                            self.id,
+                            stream as f64,
+                            code as f64,
+                            0.0,
+                            0.0,
+                        );
                         break;
                     }
                     Err(_) => break,
@@ -303,14 +333,28 @@ impl Connection {
                     self.blocked.remove(&stream);
                     self.writing.remove(&stream);
                     if self.stopped_reported.insert(stream) {
-                        sink.push(events::STREAM_STOPPED, self.id, stream as f64, code as f64, 0.0, 0.0);
+                        sink.push(
+                            events::STREAM_STOPPED,
+                            self.id,
+                            stream as f64,
+                            code as f64,
+                            0.0,
+                            0.0,
+                        );
                     }
                 }
                 Ok(cap) => {
                     if let Some(&wanted) = self.blocked.get(&stream) {
                         if cap >= wanted.clamp(1, WRITABLE_LOW_WATER) {
                             self.blocked.remove(&stream);
-                            sink.push(events::STREAM_WRITABLE, self.id, stream as f64, 0.0, 0.0, 0.0);
+                            sink.push(
+                                events::STREAM_WRITABLE,
+                                self.id,
+                                stream as f64,
+                                0.0,
+                                0.0,
+                                0.0,
+                            );
                         }
                     }
                 }

@@ -8,15 +8,16 @@
 //! `flush` until it returns 0 (send what it wrote) → `next_timeout` to re-arm
 //! the one timer; when that timer fires: `on_timeout`, then the same loop.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::cell::RefCell;
 use std::time::Instant;
 
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::close::CloseInfo;
+use crate::coalesce;
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::error::{CoreError, CoreResult, ErrorCode};
@@ -52,6 +53,8 @@ pub struct Endpoint {
     stateless: VecDeque<(Vec<u8>, SocketAddr)>,
     close_infos: HashMap<u32, CloseInfo>,
     rng: SystemRandom,
+    /// Scratch space for splitting coalesced packets.
+    packet_ends: Vec<usize>,
 }
 
 impl Endpoint {
@@ -69,6 +72,7 @@ impl Endpoint {
             stateless: VecDeque::new(),
             close_infos: HashMap::new(),
             rng: SystemRandom::new(),
+            packet_ends: Vec::with_capacity(4),
         }
     }
 
@@ -91,7 +95,10 @@ impl Endpoint {
     }
 
     pub fn connection(&self, id: u32) -> CoreResult<&Connection> {
-        self.conns.get(&id).filter(|c| !c.closed_reported()).ok_or_else(|| unknown(id))
+        self.conns
+            .get(&id)
+            .filter(|c| !c.closed_reported())
+            .ok_or_else(|| unknown(id))
     }
 
     /// A connection for a command: marks it for the next flush and poll.
@@ -172,7 +179,14 @@ impl Endpoint {
             &mut cfg.quiche,
         )
         .map_err(|e| CoreError::new(ErrorCode::Tls, format!("cannot start connection: {e}")))?;
-        let conn = Connection::new(id, quic, false, cfg.handshake_timeout, cfg.keep_alive, cfg.datagrams);
+        let conn = Connection::new(
+            id,
+            quic,
+            false,
+            cfg.handshake_timeout,
+            cfg.keep_alive,
+            cfg.datagrams,
+        );
         drop(cfg);
         Ok(self.insert(conn, vec![scid]))
     }
@@ -187,9 +201,14 @@ impl Endpoint {
         if let Some(&id) = self.routes.get(hdr.dcid.as_ref()) {
             let local = self.local;
             if let Some(conn) = self.conns.get_mut(&id) {
-                // Errors here (bad packets) are dropped by quiche or close the
-                // connection, which `poll_events` then reports.
-                let _ = conn.recv(data, from, local);
+                coalesce::packet_ends(data, &mut self.packet_ends);
+                let mut start = 0;
+                for &end in &self.packet_ends {
+                    // Errors here (bad packets) are dropped by quiche or close
+                    // the connection, which `poll_events` then reports.
+                    let _ = conn.recv(&mut data[start..end], from, local);
+                    start = end;
+                }
                 self.touch(id);
                 return RecvOutcome::Delivered;
             }
@@ -232,7 +251,14 @@ impl Endpoint {
             Ok(q) => q,
             Err(_) => return RecvOutcome::Dropped,
         };
-        let mut conn = Connection::new(id, quic, true, cfg.handshake_timeout, cfg.keep_alive, cfg.datagrams);
+        let mut conn = Connection::new(
+            id,
+            quic,
+            true,
+            cfg.handshake_timeout,
+            cfg.keep_alive,
+            cfg.datagrams,
+        );
         drop(cfg);
         let local = self.local;
         let _ = conn.recv(data, from, local);

@@ -22,6 +22,7 @@ pub mod addr;
 pub mod binding;
 pub mod certgen;
 pub mod close;
+pub mod coalesce;
 pub mod config;
 pub mod connection;
 pub mod endpoint;

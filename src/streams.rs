@@ -28,7 +28,11 @@ impl Connection {
         if credit == 0 {
             return Ok(None);
         }
-        let id = if bidirectional { self.next_bidi } else { self.next_uni };
+        let id = if bidirectional {
+            self.next_bidi
+        } else {
+            self.next_uni
+        };
         // Setting a priority creates the stream in quiche, which counts it
         // against the peer's limit right away.
         match self.quic.stream_priority(id, 127, true) {
@@ -152,7 +156,10 @@ impl Connection {
                 ErrorCode::DatagramsDisabled,
                 "the peer does not accept datagrams",
             )),
-            Err(e) => Err(CoreError::new(ErrorCode::Internal, format!("datagram: {e}"))),
+            Err(e) => Err(CoreError::new(
+                ErrorCode::Internal,
+                format!("datagram: {e}"),
+            )),
         }
     }
 

@@ -61,7 +61,11 @@ mod tests {
         t.update(1, None, Some(now + Duration::from_millis(50)));
         t.update(2, None, Some(now + Duration::from_millis(10)));
         assert_eq!(t.next(), Some(now + Duration::from_millis(10)));
-        t.update(2, Some(now + Duration::from_millis(10)), Some(now + Duration::from_millis(90)));
+        t.update(
+            2,
+            Some(now + Duration::from_millis(10)),
+            Some(now + Duration::from_millis(90)),
+        );
         assert_eq!(t.expired(now + Duration::from_millis(60)), vec![1]);
         assert_eq!(t.len(), 1);
     }

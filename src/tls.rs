@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use boring::pkey::{PKey, Private};
-use boring::ssl::{SslContextBuilder, SslMethod, SslVerifyMode};
+use boring::ssl::{SslContextBuilder, SslMethod, SslSignatureAlgorithm, SslVerifyMode};
 use boring::x509::store::X509StoreBuilder;
 use boring::x509::verify::X509VerifyFlags;
 use boring::x509::X509;
@@ -68,6 +68,20 @@ pub fn parse_private_key(data: &[u8]) -> CoreResult<PKey<Private>> {
     })
 }
 
+/// Signature algorithms accepted from peers, most preferred first.
+const VERIFY_ALGORITHMS: &[SslSignatureAlgorithm] = &[
+    SslSignatureAlgorithm::ED25519,
+    SslSignatureAlgorithm::ECDSA_SECP256R1_SHA256,
+    SslSignatureAlgorithm::ECDSA_SECP384R1_SHA384,
+    SslSignatureAlgorithm::ECDSA_SECP521R1_SHA512,
+    SslSignatureAlgorithm::RSA_PSS_RSAE_SHA256,
+    SslSignatureAlgorithm::RSA_PSS_RSAE_SHA384,
+    SslSignatureAlgorithm::RSA_PSS_RSAE_SHA512,
+    SslSignatureAlgorithm::RSA_PKCS1_SHA256,
+    SslSignatureAlgorithm::RSA_PKCS1_SHA384,
+    SslSignatureAlgorithm::RSA_PKCS1_SHA512,
+];
+
 /// What the TLS side of a config needs.
 #[derive(Default, Clone)]
 pub struct TlsParams {
@@ -86,6 +100,10 @@ fn tls_error(what: &str) -> impl Fn(boring::error::ErrorStack) -> CoreError + '_
 /// Builds the BoringSSL context: identity, trust and verification mode.
 pub fn build_context(params: &TlsParams) -> CoreResult<SslContextBuilder> {
     let mut builder = SslContextBuilder::new(SslMethod::tls()).map_err(tls_error("TLS context"))?;
+    // BoringSSL leaves Ed25519 out of the signatures it accepts by default.
+    builder
+        .set_verify_algorithm_prefs(VERIFY_ALGORITHMS)
+        .map_err(tls_error("signature algorithms"))?;
 
     let mut chain = Vec::new();
     for blob in &params.certs {

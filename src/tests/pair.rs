@@ -49,7 +49,9 @@ impl Side {
     /// Collects every pending event.
     pub fn poll(&mut self) {
         for _ in 0..10_000 {
-            let rows = self.endpoint.poll_events(&mut self.inbox, &mut self.records);
+            let rows = self
+                .endpoint
+                .poll_events(&mut self.inbox, &mut self.records);
             if rows == 0 {
                 return;
             }
@@ -63,7 +65,14 @@ impl Side {
                 } else {
                     (Vec::new(), false)
                 };
-                self.events.push(Event { kind: r[0], conn: r[1] as u32, a: r[2], b: r[3], payload, fin });
+                self.events.push(Event {
+                    kind: r[0],
+                    conn: r[1] as u32,
+                    a: r[2],
+                    b: r[3],
+                    payload,
+                    fin,
+                });
             }
         }
         panic!("poll_events never drained");
@@ -90,7 +99,8 @@ impl Side {
     }
 
     pub fn take_events(&mut self, kind: f64) -> Vec<Event> {
-        let (hit, rest): (Vec<Event>, Vec<Event>) = self.events.drain(..).partition(|e| e.kind == kind);
+        let (hit, rest): (Vec<Event>, Vec<Event>) =
+            self.events.drain(..).partition(|e| e.kind == kind);
         self.events = rest;
         hit
     }
@@ -105,7 +115,10 @@ pub struct Pair {
 pub fn params(is_server: bool) -> ConfigParams {
     ConfigParams {
         alpn: vec!["test".into()],
-        tls: TlsParams { is_server, ..Default::default() },
+        tls: TlsParams {
+            is_server,
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -116,7 +129,10 @@ pub fn shared(params: &ConfigParams) -> SharedConfig {
 
 impl Pair {
     /// A server with a fresh certificate and a client that trusts it.
-    pub fn new(tweak_server: impl FnOnce(&mut ConfigParams), tweak_client: impl FnOnce(&mut ConfigParams)) -> Pair {
+    pub fn new(
+        tweak_server: impl FnOnce(&mut ConfigParams),
+        tweak_client: impl FnOnce(&mut ConfigParams),
+    ) -> Pair {
         let cert = certgen::generate(&CertRequest {
             subject_alt_names: &["localhost".to_string()],
             key_type: KeyType::EcdsaP256,
@@ -135,13 +151,21 @@ impl Pair {
         tweak_client(&mut cp);
         let mut server = Side::new(SERVER_ADDR);
         server.endpoint.set_server(Some(shared(&sp)), usize::MAX);
-        Pair { client: Side::new(CLIENT_ADDR), server, client_config: shared(&cp) }
+        Pair {
+            client: Side::new(CLIENT_ADDR),
+            server,
+            client_config: shared(&cp),
+        }
     }
 
     pub fn connect(&mut self) -> u32 {
         self.client
             .endpoint
-            .connect(&self.client_config, Some("localhost"), SERVER_ADDR.parse().expect("addr"))
+            .connect(
+                &self.client_config,
+                Some("localhost"),
+                SERVER_ADDR.parse().expect("addr"),
+            )
             .expect("connect")
     }
 
@@ -152,10 +176,14 @@ impl Pair {
         let to_client = self.server.drain();
         let moved = to_server.len() + to_client.len();
         for (mut p, _) in to_server {
-            self.server.endpoint.recv(&mut p, CLIENT_ADDR.parse().expect("addr"));
+            self.server
+                .endpoint
+                .recv(&mut p, CLIENT_ADDR.parse().expect("addr"));
         }
         for (mut p, _) in to_client {
-            self.client.endpoint.recv(&mut p, SERVER_ADDR.parse().expect("addr"));
+            self.client
+                .endpoint
+                .recv(&mut p, SERVER_ADDR.parse().expect("addr"));
         }
         self.client.poll();
         self.server.poll();
