@@ -59,6 +59,13 @@ export declare class NativeEndpoint {
   /** `write`: RESET_STREAM (true) or STOP_SENDING (false). */
   streamShutdown(conn: number, stream: number, write: boolean, code: number): void
   streamSetPaused(conn: number, stream: number, paused: boolean): void
+  /**
+   * RFC 9218-style priority: lower urgency first (0-7, default 3);
+   * incremental streams of equal urgency are interleaved.
+   */
+  streamSetPriority(conn: number, stream: number, urgency: number, incremental: boolean): void
+  /** Streams of a connection that the native layer still tracks (debug). */
+  streamCount(conn: number): number
   /** Queues a datagram; false when the send queue is full. */
   sendDatagram(conn: number, data: Buffer): boolean
   /** Live connections, including those still draining (for leak checks). */

@@ -1,5 +1,5 @@
 import { QuicError } from '../lib';
-import { QuicConnection, pair, sleep, withTimeout } from './helpers';
+import { QuicConnection, pair, sleep, withTimeout, within } from './helpers';
 
 function datagram(i: number, size = 100): Buffer {
   // [index, index^0xff, then a pattern derived from the index]
@@ -47,7 +47,7 @@ describe('datagrams', () => {
     }
     expect(accepted).toBeGreaterThanOrEqual(45);
 
-    await Promise.race([allBack, sleep(3000)]);
+    await within(allBack, 3000);
     expect(bad).toEqual([]);
     expect(received.size).toBeGreaterThanOrEqual(45);
     for (const [i, b] of received) expect(b.equals(datagram(i))).toBe(true);
@@ -75,7 +75,7 @@ describe('datagrams', () => {
     let arrived: Uint8Array | undefined;
     for (let attempt = 0; attempt < 3 && !arrived; attempt++) {
       expect(typeof client.sendDatagram(d)).toBe('boolean');
-      arrived = await Promise.race([got, sleep(1000).then(() => undefined)]);
+      arrived = await within(got, 1000);
     }
     expect(arrived).toBeDefined();
     expect(Buffer.from(arrived!).equals(d)).toBe(true);

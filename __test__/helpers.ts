@@ -36,6 +36,15 @@ export function withTimeout<T>(promise: PromiseLike<T>, ms: number, label: strin
   return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
 }
 
+/** `promise`'s value, or undefined after `ms` (the timer is cleared either way). */
+export function within<T>(promise: PromiseLike<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Settles with the promise's rejection reason; fails if it resolves instead. */
 export async function rejectionOf(promise: PromiseLike<unknown>, ms: number, label: string): Promise<unknown> {
   let value: unknown;

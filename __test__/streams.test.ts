@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { QuicError } from '../lib';
 import {
   MiB,
   QuicStream,
@@ -165,5 +166,51 @@ describe('QuicStream', () => {
     });
     await new Promise((r) => setTimeout(r, 200));
     expect(clientGotStream).toBe(false);
+  });
+  test('reset(code) makes the peer stream fail with ERR_QUIC_STREAM_RESET and appCode', async () => {
+    const { client, serverConn } = await pair();
+    const serverStream = nextEvent<QuicStream>(serverConn, 'stream', 5000, "server 'stream' event");
+    const s = await withTimeout(client.openStream(), 5000, 'openStream()');
+    s.on('error', () => {});
+    s.write('partial data, then abandoned');
+
+    const remote = await serverStream;
+    const err = await withTimeout(
+      new Promise<unknown>((resolve) => {
+        remote.once('error', resolve);
+        remote.resume();
+        s.reset(7);
+      }),
+      5000,
+      "server stream 'error' after reset(7)",
+    );
+    expect(err).toBeInstanceOf(QuicError);
+    expect(err).toMatchObject({ code: 'ERR_QUIC_STREAM_RESET', appCode: 7 });
+  });
+
+  test('stopSending(code) makes the peer stream fail with ERR_QUIC_STREAM_STOPPED and appCode', async () => {
+    const { client, serverConn } = await pair();
+    const serverStream = nextEvent<QuicStream>(serverConn, 'stream', 5000, "server 'stream' event");
+    const s = await withTimeout(client.openStream(), 5000, 'openStream()');
+    s.write('first chunk');
+    const remote = await serverStream;
+    remote.on('error', () => {});
+
+    const err = await withTimeout(
+      new Promise<unknown>((resolve) => {
+        s.once('error', resolve);
+        remote.stopSending(9);
+        // Keep writing (bounded) until the STOP_SENDING lands.
+        let n = 0;
+        const timer = setInterval(() => {
+          if (s.destroyed || n++ >= 100) return clearInterval(timer);
+          s.write(Buffer.alloc(1000, n));
+        }, 10);
+      }),
+      5000,
+      "client stream 'error' after the peer's stopSending(9)",
+    );
+    expect(err).toBeInstanceOf(QuicError);
+    expect(err).toMatchObject({ code: 'ERR_QUIC_STREAM_STOPPED', appCode: 9 });
   });
 });

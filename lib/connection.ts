@@ -285,8 +285,18 @@ export class QuicConnection extends EventEmitter {
     if (!paused) this.socket._schedule();
   }
 
-  /** Number of streams this connection still tracks (for leak checks). */
-  get streamCount(): number {
-    return this.#streams.size;
+  /** @internal */
+  _streamSetPriority(id: number, urgency: number, incremental: boolean): void {
+    callNative(() => this.#endpoint().streamSetPriority(this.handle, id, urgency, incremental));
+    this.socket._schedule();
+  }
+
+  /**
+   * Streams still tracked, in JavaScript and in the native layer (0 native
+   * once the connection is gone). For leak checks and debugging.
+   */
+  streamCounts(): { js: number; native: number } {
+    const native = this.#closeInfo === undefined ? callNative(() => this.socket._endpoint.streamCount(this.handle)) : 0;
+    return { js: this.#streams.size, native };
   }
 }

@@ -6,7 +6,7 @@ import { Duplex, type DuplexOptions } from 'node:stream';
 import { ReadableStream, WritableStream } from 'node:stream/web';
 import type { QuicConnection } from './connection';
 import { CloseInfo, QuicError } from './errors';
-import { validateInteger } from './validate';
+import { validateBoolean, validateInteger, validateObject } from './validate';
 
 const EMPTY = Buffer.alloc(0);
 const WRITE_CLOSED = -1;
@@ -129,14 +129,26 @@ export class QuicStream extends Duplex {
 
   /** @internal */
   _onConnectionClosed(info: CloseInfo): void {
+    if (this.#readDone && this.#writeDone) return; // complete: buffered data still reads out
     this.#readDone = true;
     this.#writeDone = true;
-    const err = info.error ?? new QuicError('ERR_QUIC_CONNECTION_CLOSED', 'The connection closed before the stream finished');
-    this.#failure = err;
+    // A clean local close ends open streams quietly, like `destroy()`
+    // without an error; anything else is an error on the stream.
+    const quiet = info.error === undefined && !info.remote;
+    const err = info.error ?? (quiet ? undefined : new QuicError('ERR_QUIC_CONNECTION_CLOSED', 'The connection closed before the stream finished'));
+    this.#failure = err ?? new QuicError('ERR_QUIC_CONNECTION_CLOSED', 'The connection is closed');
     const pending = this.#pending;
     this.#pending = undefined;
-    pending?.callback(err);
+    pending?.callback(this.#failure);
     if (!this.destroyed) this.destroy(err);
+  }
+
+  /** Sets this stream's priority: lower `urgency` (0-7, default 3) is sent first; `incremental` streams of equal urgency share bandwidth (default true). */
+  setPriority(opts: { urgency?: number; incremental?: boolean }): void {
+    validateObject(opts, 'options');
+    validateInteger(opts.urgency, 'options.urgency', 0, 7);
+    validateBoolean(opts.incremental, 'options.incremental');
+    this.connection._streamSetPriority(this.id, opts.urgency ?? 3, opts.incremental ?? true);
   }
 
   /** Abandons sending: RESET_STREAM with `code`. */

@@ -467,6 +467,39 @@ impl NativeEndpoint {
         })
     }
 
+    /// RFC 9218-style priority: lower urgency first (0-7, default 3);
+    /// incremental streams of equal urgency are interleaved.
+    #[napi]
+    pub fn stream_set_priority(
+        &mut self,
+        conn: u32,
+        stream: f64,
+        urgency: u32,
+        incremental: bool,
+    ) -> napi::Result<(), ErrorCode> {
+        guarded(|| {
+            let stream = stream_id(stream)?;
+            let urgency = u8::try_from(urgency)
+                .ok()
+                .filter(|u| *u <= 7)
+                .ok_or_else(|| {
+                    CoreError::new(
+                        ErrorCode::OutOfRange,
+                        "urgency must be an integer from 0 to 7",
+                    )
+                })?;
+            self.inner
+                .connection_mut(conn)?
+                .stream_set_priority(stream, urgency, incremental)
+        })
+    }
+
+    /// Streams of a connection that the native layer still tracks (debug).
+    #[napi]
+    pub fn stream_count(&self, conn: u32) -> napi::Result<u32, ErrorCode> {
+        guarded(|| Ok(self.inner.connection(conn)?.streams.len() as u32))
+    }
+
     /// Queues a datagram; false when the send queue is full.
     #[napi]
     pub fn send_datagram(&mut self, conn: u32, data: BufferSlice) -> napi::Result<bool, ErrorCode> {

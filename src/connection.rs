@@ -1,21 +1,14 @@
 //! One QUIC connection: a quiche connection plus the bookkeeping the driver
-//! needs — which events were reported, which streams are paused or blocked,
+//! needs — which events were reported, what each stream may still do,
 //! and the deadlines quiche does not know about (handshake, keep-alive).
 
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::close::{classify, CloseInfo, Ending};
 use crate::events::{self, EventSink};
+use crate::streams::StreamTable;
 use crate::transmit::TransmitSink;
-
-/// The largest stream chunk handed out in one event, so that many streams
-/// share one batch fairly.
-const MAX_STREAM_CHUNK: usize = 256 * 1024;
-/// A blocked writer is woken once this much credit (or all it wanted) is
-/// available, so it does not trickle out tiny writes.
-const WRITABLE_LOW_WATER: usize = 16 * 1024;
 
 pub struct Connection {
     pub id: u32,
@@ -34,13 +27,10 @@ pub struct Connection {
     last_sent: Instant,
     established_reported: bool,
     closed_reported: bool,
-    pub(crate) paused: HashSet<u64>,
-    /// Streams whose last write was cut short, with how much was left.
-    pub(crate) blocked: HashMap<u64, usize>,
-    /// Streams whose send side is open (may still receive STOP_SENDING).
-    pub(crate) writing: HashSet<u64>,
-    stopped_seen: u64,
-    pub(crate) stopped_reported: HashSet<u64>,
+    /// What the application may still do with each live stream.
+    pub(crate) streams: StreamTable,
+    /// quiche's count of STOP_SENDING frames received, when last looked at.
+    pub(crate) stopped_seen: u64,
     /// Events found outside `poll_events` (e.g. STOP_SENDING seen by a write).
     pub(crate) pending: Vec<(f64, u64, u64)>,
     pub(crate) next_bidi: u64,
@@ -76,11 +66,8 @@ impl Connection {
             last_sent: now,
             established_reported: false,
             closed_reported: false,
-            paused: HashSet::new(),
-            blocked: HashMap::new(),
-            writing: HashSet::new(),
+            streams: StreamTable::default(),
             stopped_seen: 0,
-            stopped_reported: HashSet::new(),
             pending: Vec::new(),
             next_bidi: side,
             next_uni: side | 2,
@@ -253,115 +240,6 @@ impl Connection {
                     sink.push(events::DATAGRAM, self.id, offset as f64, n as f64, 0.0, 0.0);
                 }
                 Err(_) => break,
-            }
-        }
-        true
-    }
-
-    fn poll_readable(&mut self, sink: &mut EventSink<'_>) -> bool {
-        let readable: Vec<u64> = self.quic.readable().collect();
-        for stream in readable {
-            if self.paused.contains(&stream) {
-                continue;
-            }
-            if stream & 0x2 == 0 && !self.stopped_reported.contains(&stream) {
-                // A bidirectional stream: its send side may be stopped later.
-                self.writing.insert(stream);
-            }
-            loop {
-                if !sink.has_rows(1) {
-                    return false;
-                }
-                let (offset, space) = sink.payload_space();
-                if space.is_empty() {
-                    return false;
-                }
-                let limit = space.len().min(MAX_STREAM_CHUNK);
-                match self.quic.stream_recv(stream, &mut space[..limit]) {
-                    Ok((n, fin)) => {
-                        sink.commit_payload(n);
-                        let fin_flag = if fin { 1.0 } else { 0.0 };
-                        sink.push(
-                            events::STREAM_DATA,
-                            self.id,
-                            stream as f64,
-                            offset as f64,
-                            n as f64,
-                            fin_flag,
-                        );
-                        if fin || n < limit {
-                            break;
-                        }
-                    }
-                    Err(quiche::Error::StreamReset(code)) => {
-                        sink.push(
-                            events::STREAM_RESET,
-                            self.id,
-                            stream as f64,
-                            code as f64,
-                            0.0,
-                            0.0,
-                        );
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-        }
-        true
-    }
-
-    fn poll_writable(&mut self, sink: &mut EventSink<'_>) -> bool {
-        // quiche's edge-triggered writable list can miss streams, so check
-        // the few streams that wait for credit directly, and look for
-        // STOP_SENDING among the open ones only when quiche counted a new one.
-        let stopped_total = self.quic.stats().stopped_stream_count_remote;
-        let candidates: Vec<u64> = if stopped_total != self.stopped_seen {
-            self.stopped_seen = stopped_total;
-            self.writing.iter().copied().collect()
-        } else {
-            self.blocked.keys().copied().collect()
-        };
-        for stream in candidates {
-            if !sink.has_rows(1) {
-                // Look again next time: the counter no longer says so.
-                self.stopped_seen = u64::MAX;
-                return false;
-            }
-            match self.quic.stream_capacity(stream) {
-                Err(quiche::Error::StreamStopped(code)) => {
-                    self.blocked.remove(&stream);
-                    self.writing.remove(&stream);
-                    if self.stopped_reported.insert(stream) {
-                        sink.push(
-                            events::STREAM_STOPPED,
-                            self.id,
-                            stream as f64,
-                            code as f64,
-                            0.0,
-                            0.0,
-                        );
-                    }
-                }
-                Ok(cap) => {
-                    if let Some(&wanted) = self.blocked.get(&stream) {
-                        if cap >= wanted.clamp(1, WRITABLE_LOW_WATER) {
-                            self.blocked.remove(&stream);
-                            sink.push(
-                                events::STREAM_WRITABLE,
-                                self.id,
-                                stream as f64,
-                                0.0,
-                                0.0,
-                                0.0,
-                            );
-                        }
-                    }
-                }
-                Err(_) => {
-                    self.blocked.remove(&stream);
-                    self.writing.remove(&stream);
-                }
             }
         }
         true

@@ -1,9 +1,14 @@
-//! Stream commands: open with credit, write with backpressure, shut down
-//! either direction with an application code, pause reading.
+//! Streams: what the application may still do with each one, and the
+//! commands and events that change it — open with credit, write with
+//! backpressure, shut down either direction with an application code, pause
+//! reading, priorities. A stream's entry is dropped as soon as both of its
+//! directions are done, so [`StreamTable::len`] counts live streams.
+
+use std::collections::HashMap;
 
 use crate::connection::Connection;
 use crate::error::{CoreError, CoreResult, ErrorCode};
-use crate::events;
+use crate::events::{self, EventSink};
 
 /// Result of [`Connection::stream_write`] when the stream can take no more
 /// data ever (stopped by the peer, reset locally, or finished).
@@ -12,7 +17,92 @@ pub const WRITE_CLOSED: i64 = -1;
 /// be taken now; a `STREAM_WRITABLE` event follows.
 pub const WRITE_BLOCKED: i64 = -2;
 
+/// The largest stream chunk handed out in one event, so that many streams
+/// share one batch fairly.
+const MAX_STREAM_CHUNK: usize = 256 * 1024;
+/// A blocked writer is woken once this much credit (or all it wanted) is
+/// available, so it does not trickle out tiny writes.
+const WRITABLE_LOW_WATER: usize = 16 * 1024;
+/// RFC 9218's default urgency; streams are incremental (round-robin) unless
+/// the application says otherwise.
+pub const DEFAULT_URGENCY: u8 = 3;
+
+/// Whether a stream ID was opened by the server (RFC 9000 §2.1).
+fn opened_by_server(id: u64) -> bool {
+    id & 1 == 1
+}
+
+fn is_bidi(id: u64) -> bool {
+    id & 2 == 0
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct StreamState {
+    /// The application still writes (no FIN, reset or STOP_SENDING yet).
+    pub send_open: bool,
+    /// The peer may still send (no FIN, reset, or STOP_SENDING from us yet).
+    pub recv_open: bool,
+    /// Reading is paused by backpressure: data stays in quiche.
+    pub paused: bool,
+    /// Bytes left over when the last write was cut short by flow control.
+    pub blocked: Option<usize>,
+}
+
+/// Live streams of one connection.
+#[derive(Default)]
+pub struct StreamTable {
+    map: HashMap<u64, StreamState>,
+}
+
+impl StreamTable {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn get(&self, id: u64) -> Option<&StreamState> {
+        self.map.get(&id)
+    }
+
+    fn insert(&mut self, id: u64, send_open: bool, recv_open: bool) {
+        self.map.insert(
+            id,
+            StreamState {
+                send_open,
+                recv_open,
+                ..Default::default()
+            },
+        );
+    }
+
+    /// Applies `f` to a stream's state, then forgets the stream if both of
+    /// its directions are done.
+    fn update(&mut self, id: u64, f: impl FnOnce(&mut StreamState)) {
+        if let Some(state) = self.map.get_mut(&id) {
+            f(state);
+            if !state.send_open && !state.recv_open {
+                self.map.remove(&id);
+            }
+        }
+    }
+
+    fn ids_where(&self, pred: impl Fn(&StreamState) -> bool) -> Vec<u64> {
+        self.map
+            .iter()
+            .filter(|(_, s)| pred(s))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
 impl Connection {
+    fn is_local_stream(&self, id: u64) -> bool {
+        opened_by_server(id) == self.is_server
+    }
+
     /// Opens a locally initiated stream if the peer's stream limit allows,
     /// returning its ID, or `None` when out of credit (wait for
     /// `STREAMS_AVAILABLE`).
@@ -35,7 +125,7 @@ impl Connection {
         };
         // Setting a priority creates the stream in quiche, which counts it
         // against the peer's limit right away.
-        match self.quic.stream_priority(id, 127, true) {
+        match self.quic.stream_priority(id, DEFAULT_URGENCY, true) {
             Ok(()) => {}
             Err(quiche::Error::StreamLimit) => return Ok(None),
             Err(e) => {
@@ -45,7 +135,7 @@ impl Connection {
                 ))
             }
         }
-        self.writing.insert(id);
+        self.streams.insert(id, true, bidirectional);
         if bidirectional {
             self.next_bidi += 4;
         } else {
@@ -63,28 +153,33 @@ impl Connection {
         if self.is_ended() {
             return Err(closed());
         }
+        if !self.streams.get(stream).is_some_and(|s| s.send_open) {
+            return Ok(WRITE_CLOSED);
+        }
         match self.quic.stream_send(stream, data, fin) {
             Ok(n) => {
-                if n < data.len() {
-                    self.blocked.insert(stream, data.len() - n);
-                } else if fin {
-                    self.writing.remove(&stream);
-                }
+                let left = data.len() - n;
+                self.streams.update(stream, |s| {
+                    if left > 0 {
+                        s.blocked = Some(left);
+                    } else if fin {
+                        s.send_open = false;
+                    }
+                });
                 Ok(n as i64)
             }
             Err(quiche::Error::Done) => {
-                self.blocked.insert(stream, data.len());
+                self.streams
+                    .update(stream, |s| s.blocked = Some(data.len()));
                 Ok(WRITE_BLOCKED)
             }
             Err(quiche::Error::StreamStopped(code)) => {
-                self.writing.remove(&stream);
-                self.blocked.remove(&stream);
-                if self.stopped_reported.insert(stream) {
-                    self.pending.push((events::STREAM_STOPPED, stream, code));
-                }
+                self.pending.push((events::STREAM_STOPPED, stream, code));
+                self.streams.update(stream, |s| s.send_open = false);
                 Ok(WRITE_CLOSED)
             }
             Err(quiche::Error::FinalSize) | Err(quiche::Error::InvalidStreamState(_)) => {
+                self.streams.update(stream, |s| s.send_open = false);
                 Ok(WRITE_CLOSED)
             }
             Err(e) => Err(CoreError::new(
@@ -105,13 +200,17 @@ impl Connection {
         } else {
             quiche::Shutdown::Read
         };
-        if write {
-            self.blocked.remove(&stream);
-            self.writing.remove(&stream);
-        } else {
-            self.paused.remove(&stream);
-        }
-        match self.quic.stream_shutdown(stream, direction, code) {
+        let result = self.quic.stream_shutdown(stream, direction, code);
+        self.streams.update(stream, |s| {
+            if write {
+                s.send_open = false;
+                s.blocked = None;
+            } else {
+                s.recv_open = false;
+                s.paused = false;
+            }
+        });
+        match result {
             Ok(()) | Err(quiche::Error::Done) | Err(quiche::Error::InvalidStreamState(_)) => Ok(()),
             Err(e) => Err(CoreError::new(
                 ErrorCode::InvalidStreamState,
@@ -123,11 +222,152 @@ impl Connection {
     /// Stops (or resumes) handing out a stream's data, leaving it in quiche so
     /// that flow control holds the peer back.
     pub fn stream_set_paused(&mut self, stream: u64, paused: bool) {
-        if paused {
-            self.paused.insert(stream);
-        } else {
-            self.paused.remove(&stream);
+        self.streams.update(stream, |s| s.paused = paused);
+    }
+
+    /// Sets a stream's scheduling priority: lower `urgency` goes first;
+    /// `incremental` streams of equal urgency share bandwidth round-robin.
+    pub fn stream_set_priority(
+        &mut self,
+        stream: u64,
+        urgency: u8,
+        incremental: bool,
+    ) -> CoreResult<()> {
+        if self.streams.get(stream).is_none() {
+            return Err(CoreError::new(
+                ErrorCode::InvalidStreamState,
+                format!("stream {stream} is closed"),
+            ));
         }
+        self.quic
+            .stream_priority(stream, urgency, incremental)
+            .map_err(|e| {
+                CoreError::new(
+                    ErrorCode::InvalidStreamState,
+                    format!("cannot set priority of stream {stream}: {e}"),
+                )
+            })
+    }
+
+    /// Hands out readable stream data (and resets) into `sink`. Returns
+    /// `false` when the sink filled up first.
+    pub(crate) fn poll_readable(&mut self, sink: &mut EventSink<'_>) -> bool {
+        let readable: Vec<u64> = self.quic.readable().collect();
+        for stream in readable {
+            if self.streams.get(stream).is_none() && !self.is_local_stream(stream) {
+                // First sight of a peer-opened stream.
+                let _ = self.quic.stream_priority(stream, DEFAULT_URGENCY, true);
+                self.streams.insert(stream, is_bidi(stream), true);
+            }
+            match self.streams.get(stream) {
+                Some(s) if s.recv_open && !s.paused => {}
+                // Paused, or already shut down for reading: leave it.
+                _ => continue,
+            }
+            loop {
+                if !sink.has_rows(1) {
+                    return false;
+                }
+                let (offset, space) = sink.payload_space();
+                if space.is_empty() {
+                    return false;
+                }
+                let limit = space.len().min(MAX_STREAM_CHUNK);
+                match self.quic.stream_recv(stream, &mut space[..limit]) {
+                    Ok((n, fin)) => {
+                        sink.commit_payload(n);
+                        let fin_flag = if fin { 1.0 } else { 0.0 };
+                        sink.push(
+                            events::STREAM_DATA,
+                            self.id,
+                            stream as f64,
+                            offset as f64,
+                            n as f64,
+                            fin_flag,
+                        );
+                        if fin {
+                            self.streams.update(stream, |s| s.recv_open = false);
+                            break;
+                        }
+                        if n < limit {
+                            break;
+                        }
+                    }
+                    Err(quiche::Error::StreamReset(code)) => {
+                        sink.push(
+                            events::STREAM_RESET,
+                            self.id,
+                            stream as f64,
+                            code as f64,
+                            0.0,
+                            0.0,
+                        );
+                        self.streams.update(stream, |s| s.recv_open = false);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        true
+    }
+
+    /// Wakes blocked writers and reports STOP_SENDING. quiche's
+    /// edge-triggered writable list can miss streams, so the few streams that
+    /// wait for credit are checked directly, and the open ones are searched
+    /// for STOP_SENDING only when quiche counted a new one.
+    pub(crate) fn poll_writable(&mut self, sink: &mut EventSink<'_>) -> bool {
+        let stopped_total = self.quic.stats().stopped_stream_count_remote;
+        let candidates = if stopped_total != self.stopped_seen {
+            self.stopped_seen = stopped_total;
+            self.streams.ids_where(|s| s.send_open)
+        } else {
+            self.streams.ids_where(|s| s.blocked.is_some())
+        };
+        for stream in candidates {
+            if !sink.has_rows(1) {
+                // Search again next time: the counter will not say so.
+                self.stopped_seen = u64::MAX;
+                return false;
+            }
+            match self.quic.stream_capacity(stream) {
+                Err(quiche::Error::StreamStopped(code)) => {
+                    sink.push(
+                        events::STREAM_STOPPED,
+                        self.id,
+                        stream as f64,
+                        code as f64,
+                        0.0,
+                        0.0,
+                    );
+                    self.streams.update(stream, |s| {
+                        s.send_open = false;
+                        s.blocked = None;
+                    });
+                }
+                Ok(cap) => {
+                    let wanted = self.streams.get(stream).and_then(|s| s.blocked);
+                    if let Some(wanted) = wanted {
+                        if cap >= wanted.clamp(1, WRITABLE_LOW_WATER) {
+                            self.streams.update(stream, |s| s.blocked = None);
+                            sink.push(
+                                events::STREAM_WRITABLE,
+                                self.id,
+                                stream as f64,
+                                0.0,
+                                0.0,
+                                0.0,
+                            );
+                        }
+                    }
+                }
+                Err(_) => self.streams.update(stream, |s| {
+                    s.send_open = false;
+                    s.blocked = None;
+                }),
+            }
+        }
+        true
     }
 
     /// Sends an unreliable datagram. `Ok(false)` when the send queue is full.

@@ -1,0 +1,232 @@
+//! Client: one bidi stream echo, an optional uni stream round trip, and a burst
+//! of sequence-numbered datagrams whose echoes are counted. Prints one JSON line.
+
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ring::rand::{SecureRandom, SystemRandom};
+use tokio::time::timeout;
+
+use crate::{tls, Error, STEP_TIMEOUT};
+
+pub struct Options {
+    pub connect: SocketAddr,
+    pub ca: PathBuf,
+    pub server_name: String,
+    pub alpn: String,
+    pub bytes: usize,
+    pub uni_bytes: usize,
+    pub datagrams: usize,
+    pub datagram_size: usize,
+}
+
+#[derive(Default)]
+struct Report {
+    alpn: String,
+    stream_ok: bool,
+    uni_ok: Option<bool>,
+    datagrams_sent: usize,
+    datagrams_echoed: usize,
+    datagrams_corrupt: usize,
+    max_datagram_size: Option<usize>,
+    error: Option<String>,
+}
+
+impl Report {
+    fn json(&self) -> String {
+        let opt_bool = |v: Option<bool>| v.map_or("null".to_string(), |b| b.to_string());
+        let opt_num = |v: Option<usize>| v.map_or("null".to_string(), |n| n.to_string());
+        let error = match &self.error {
+            None => "null".to_string(),
+            Some(e) => json_string(e),
+        };
+        format!(
+            "{{\"streamOk\":{},\"uniOk\":{},\"datagramsSent\":{},\"datagramsEchoed\":{},\
+             \"datagramsCorrupt\":{},\"maxDatagramSize\":{},\"alpn\":{},\"error\":{}}}",
+            self.stream_ok,
+            opt_bool(self.uni_ok),
+            self.datagrams_sent,
+            self.datagrams_echoed,
+            self.datagrams_corrupt,
+            opt_num(self.max_datagram_size),
+            json_string(&self.alpn),
+            error
+        )
+    }
+
+    /// Stream echo intact, uni round trip intact if tried, ≥ 90% of datagrams back.
+    fn success(&self) -> bool {
+        self.error.is_none()
+            && self.stream_ok
+            && self.uni_ok != Some(false)
+            && self.datagrams_corrupt == 0
+            && self.datagrams_echoed * 10 >= self.datagrams_sent * 9
+    }
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+async fn bounded<T, E: Into<Error>>(
+    label: &str,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, Error> {
+    match timeout(STEP_TIMEOUT, fut).await {
+        Ok(r) => r.map_err(|e| format!("{label}: {}", e.into()).into()),
+        Err(_) => Err(format!("{label}: timed out after {STEP_TIMEOUT:?}").into()),
+    }
+}
+
+fn random_bytes(n: usize) -> Result<Vec<u8>, Error> {
+    let mut buf = vec![0u8; n];
+    SystemRandom::new().fill(&mut buf).map_err(|_| "system RNG failed")?;
+    Ok(buf)
+}
+
+/// Datagram `seq`: 8-byte big-endian sequence number, then a pattern derived from it.
+fn datagram(seq: u64, size: usize) -> Vec<u8> {
+    let mut d = Vec::with_capacity(size.max(8));
+    d.extend_from_slice(&seq.to_be_bytes());
+    for j in 8..size {
+        d.push((seq.wrapping_mul(31) as usize).wrapping_add(j * 7) as u8);
+    }
+    d
+}
+
+pub async fn run(opts: Options) -> Result<bool, Error> {
+    let bind: SocketAddr = if opts.connect.is_ipv4() {
+        (Ipv4Addr::LOCALHOST, 0).into()
+    } else {
+        (Ipv6Addr::LOCALHOST, 0).into()
+    };
+    let mut endpoint = quinn::Endpoint::client(bind)?;
+    endpoint.set_default_client_config(tls::client_config(&opts.ca.to_string_lossy(), &opts.alpn)?);
+
+    let mut report = Report::default();
+    let conn = match bounded(
+        "handshake",
+        endpoint.connect(opts.connect, &opts.server_name)?,
+    )
+    .await
+    {
+        Ok(conn) => conn,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            println!("{}", report.json());
+            return Ok(false);
+        }
+    };
+    report.alpn = tls::negotiated_alpn(&conn);
+    report.max_datagram_size = conn.max_datagram_size();
+
+    if let Err(e) = exercise(&conn, &opts, &mut report).await {
+        report.error = Some(e.to_string());
+    }
+
+    conn.close(0u32.into(), b"done");
+    // Let the CONNECTION_CLOSE go out; bounded so a silent peer cannot hang us.
+    let _ = timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+
+    println!("{}", report.json());
+    Ok(report.success())
+}
+
+async fn exercise(conn: &quinn::Connection, opts: &Options, report: &mut Report) -> Result<(), Error> {
+    // Bidirectional stream: write N random bytes while reading the echo.
+    let payload = random_bytes(opts.bytes)?;
+    let (mut send, mut recv) = bounded("open_bi", conn.open_bi()).await?;
+    let write = async {
+        send.write_all(&payload).await?;
+        send.finish()?;
+        Ok::<_, Error>(())
+    };
+    let read = async { Ok::<_, Error>(recv.read_to_end(opts.bytes + 1).await?) };
+    let (w, echoed) = bounded("bidi echo", async { tokio::try_join!(write, read) }).await?;
+    let () = w;
+    report.stream_ok = echoed == payload;
+    if !report.stream_ok {
+        eprintln!(
+            "quinn-peer client: bidi echo differs: sent {} bytes, got {}",
+            payload.len(),
+            echoed.len()
+        );
+    }
+
+    // Unidirectional round trip (the peer answers on a uni stream of its own).
+    if opts.uni_bytes > 0 {
+        let payload = random_bytes(opts.uni_bytes)?;
+        let mut send = bounded("open_uni", conn.open_uni()).await?;
+        let accept = conn.accept_uni();
+        bounded("uni write", async {
+            send.write_all(&payload).await?;
+            send.finish()?;
+            Ok::<_, Error>(())
+        })
+        .await?;
+        let mut recv = bounded("accept_uni", accept).await?;
+        let back = bounded("uni read", recv.read_to_end(opts.uni_bytes + 1)).await?;
+        report.uni_ok = Some(back == payload);
+    }
+
+    // Datagrams: send M, count distinct intact echoes until all are back or time runs out.
+    if opts.datagrams > 0 {
+        let size = opts.datagram_size.max(8);
+        let echoed = Arc::new(AtomicUsize::new(0));
+        let corrupt = Arc::new(AtomicUsize::new(0));
+        let receiver = {
+            let (conn, echoed, corrupt) = (conn.clone(), echoed.clone(), corrupt.clone());
+            let expected = opts.datagrams;
+            tokio::spawn(async move {
+                let mut seen = HashSet::new();
+                while seen.len() < expected {
+                    let Ok(d) = conn.read_datagram().await else { break };
+                    let seq = d
+                        .get(..8)
+                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                        .map(u64::from_be_bytes);
+                    match seq {
+                        Some(seq) if d[..] == datagram(seq, size)[..] => {
+                            if seen.insert(seq) {
+                                echoed.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                        _ => {
+                            corrupt.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            })
+        };
+        for seq in 0..opts.datagrams as u64 {
+            // Waits for room in the send buffer instead of dropping the oldest.
+            bounded("send_datagram", conn.send_datagram_wait(datagram(seq, size).into())).await?;
+            report.datagrams_sent += 1;
+            if seq % 20 == 19 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        // Give the echoes up to 3 s after the last send, then count what arrived.
+        let abort = receiver.abort_handle();
+        let _ = timeout(Duration::from_secs(3), receiver).await;
+        abort.abort();
+        report.datagrams_echoed = echoed.load(Ordering::SeqCst);
+        report.datagrams_corrupt = corrupt.load(Ordering::SeqCst);
+    }
+    Ok(())
+}
