@@ -1,0 +1,394 @@
+// Interoperability: nquic (quiche) against an independent QUIC implementation,
+// quinn (rustls/ring), in both directions, with streams and RFC 9221 datagrams.
+//
+// The peer is the standalone Cargo project interop/quinn-peer. Its binary is
+// built here (cargo build --release) only when it is missing.
+import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { connect, generateCertificate, listen } from '../../lib';
+
+type QuicServer = Awaited<ReturnType<typeof listen>>;
+type QuicConnection = Awaited<ReturnType<typeof connect>>;
+type QuicStream = Awaited<ReturnType<QuicConnection['openStream']>>;
+
+const ROOT = resolve(__dirname, '../..');
+const MANIFEST = join(ROOT, 'interop/quinn-peer/Cargo.toml');
+const PEER_BIN = join(ROOT, 'interop/quinn-peer/target/release/quinn-peer');
+const ALPN = 'nquic-interop';
+const MiB = 1024 * 1024;
+
+// ---------------------------------------------------------------------------
+// Small bounded helpers (self-contained on purpose)
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function withTimeout<T>(promise: PromiseLike<T>, ms: number, label: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timeout: ${label} did not settle within ${ms} ms`)), ms);
+  });
+  return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
+}
+
+function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return Buffer.from(String(chunk));
+}
+
+/** Reads a stream to its end without destroying it (its send side stays usable). */
+function readAll(stream: QuicStream, limit = 16 * MiB): Promise<Buffer> {
+  return new Promise((resolvePromise, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    stream.on('data', (chunk: unknown) => {
+      const b = toBuffer(chunk);
+      total += b.length;
+      if (total > limit) {
+        reject(new Error(`stream delivered more than ${limit} bytes`));
+        return;
+      }
+      chunks.push(b);
+    });
+    stream.once('end', () => resolvePromise(Buffer.concat(chunks, total)));
+    stream.once('error', reject);
+  });
+}
+
+/** Writes `data` and ends the stream; resolves once the end has been accepted locally. */
+function writeAll(stream: QuicStream, data: Buffer): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    stream.once('error', reject);
+    stream.end(data, () => resolvePromise());
+  });
+}
+
+/** Datagram `i` of `size` bytes: 4-byte big-endian index, then a pattern derived from it. */
+function datagram(i: number, size: number): Buffer {
+  const d = Buffer.alloc(size);
+  d.writeUInt32BE(i, 0);
+  for (let j = 4; j < size; j++) d[j] = (i * 31 + j * 7) & 0xff;
+  return d;
+}
+
+function firstDiff(a: Buffer, b: Buffer): string {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return `first difference at byte ${i} (lengths ${a.length}/${b.length})`;
+  return a.length === b.length ? 'identical' : `lengths differ: ${a.length} vs ${b.length}`;
+}
+
+// ---------------------------------------------------------------------------
+// quinn-peer processes
+
+const children = new Set<ChildProcess>();
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(cmd, args, { cwd: ROOT, timeout: timeoutMs, maxBuffer: 64 * MiB }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+      else resolvePromise({ stdout, stderr });
+    });
+  });
+}
+
+interface PeerServer {
+  port: number;
+  proc: ChildProcess;
+  stderr: () => string;
+}
+
+/** Starts `quinn-peer server` and waits for its `LISTENING <port>` line. */
+async function startQuinnServer(certFile: string, keyFile: string): Promise<PeerServer> {
+  const proc = spawn(
+    PEER_BIN,
+    ['server', '--listen', '127.0.0.1:0', '--cert', certFile, '--key', keyFile, '--alpn', ALPN],
+    // stdin stays an open pipe: the server exits when it closes (e.g. if jest dies).
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  children.add(proc);
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const port = await withTimeout(
+    new Promise<number>((resolvePromise, reject) => {
+      let out = '';
+      proc.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /LISTENING (\d+)/.exec(out);
+        if (m) resolvePromise(Number(m[1]));
+      });
+      proc.once('exit', (code) => reject(new Error(`quinn-peer server exited early (${code}): ${err}`)));
+      proc.once('error', reject);
+    }),
+    10_000,
+    'quinn-peer server LISTENING line',
+  );
+  return { port, proc, stderr: () => err };
+}
+
+interface ClientReport {
+  streamOk: boolean;
+  uniOk: boolean | null;
+  datagramsSent: number;
+  datagramsEchoed: number;
+  datagramsCorrupt: number;
+  maxDatagramSize: number | null;
+  alpn: string;
+  error: string | null;
+}
+
+/** Runs `quinn-peer client` to completion; resolves with its exit code and parsed JSON line. */
+function runQuinnClient(
+  port: number,
+  caFile: string,
+  opts: { bytes: number; datagrams: number; uniBytes: number },
+): Promise<{ code: number | null; report: ClientReport | undefined; stdout: string; stderr: string }> {
+  const proc = spawn(
+    PEER_BIN,
+    [
+      'client',
+      '--connect', `127.0.0.1:${port}`,
+      '--ca', caFile,
+      '--server-name', 'localhost',
+      '--alpn', ALPN,
+      '--bytes', String(opts.bytes),
+      '--datagrams', String(opts.datagrams),
+      '--uni-bytes', String(opts.uniBytes),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.add(proc);
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<number | null>((resolvePromise, reject) => {
+    proc.once('exit', (code) => resolvePromise(code));
+    proc.once('error', reject);
+  });
+  return withTimeout(done, 40_000, 'quinn-peer client').then((code) => {
+    children.delete(proc);
+    const line = stdout.split('\n').find((l) => l.startsWith('{'));
+    let report: ClientReport | undefined;
+    if (line) report = JSON.parse(line) as ClientReport;
+    return { code, report, stdout, stderr };
+  });
+}
+
+// ---------------------------------------------------------------------------
+
+let dir: string;
+let certFile: string;
+let keyFile: string;
+let creds: { key: string; cert: string };
+
+beforeAll(async () => {
+  if (!existsSync(PEER_BIN)) {
+    await run('cargo', ['build', '--release', '--manifest-path', MANIFEST], 9.5 * 60_000);
+  }
+  expect(existsSync(PEER_BIN)).toBe(true);
+  dir = mkdtempSync(join(tmpdir(), 'nquic-interop-'));
+  creds = generateCertificate({ subjectAltNames: ['localhost'] });
+  certFile = join(dir, 'cert.pem');
+  keyFile = join(dir, 'key.pem');
+  writeFileSync(certFile, creds.cert);
+  writeFileSync(keyFile, creds.key);
+}, 10 * 60_000);
+
+afterAll(async () => {
+  for (const proc of children) {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGKILL');
+      await withTimeout(exited, 5000, 'child exit').catch(() => undefined);
+    }
+  }
+  children.clear();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('nquic client → quinn server', () => {
+  let peer: PeerServer;
+  let conn: QuicConnection | undefined;
+
+  beforeAll(async () => {
+    peer = await startQuinnServer(certFile, keyFile);
+  }, 20_000);
+
+  afterEach(async () => {
+    if (conn) {
+      const c = conn;
+      conn = undefined;
+      await withTimeout(c.close(), 5000, 'conn.close()').catch(() => undefined);
+    }
+  });
+
+  afterAll(() => {
+    // Closing stdin makes the server exit by itself; afterAll above SIGKILLs leftovers.
+    peer?.proc.stdin?.end();
+  });
+
+  async function connectToPeer(): Promise<QuicConnection> {
+    conn = await withTimeout(
+      connect({ host: '127.0.0.1', port: peer.port, alpn: [ALPN], ca: creds.cert, serverName: 'localhost' }),
+      10_000,
+      'connect() to quinn',
+    );
+    return conn;
+  }
+
+  test('handshake negotiates the ALPN; maxDatagramSize > 1000', async () => {
+    const c = await connectToPeer();
+    expect(c.alpnProtocol).toBe(ALPN);
+    expect(c.side).toBe('client');
+    expect(c.remoteAddress.port).toBe(peer.port);
+    expect(c.maxDatagramSize).toBeGreaterThan(1000);
+  });
+
+  test('a 1 MiB bidirectional stream is echoed byte-identical', async () => {
+    const c = await connectToPeer();
+    const payload = randomBytes(MiB);
+    const s = await withTimeout(c.openStream(), 5000, 'openStream()');
+    expect(s.bidirectional).toBe(true);
+    const echoed = readAll(s);
+    await withTimeout(writeAll(s, payload), 15_000, 'write 1 MiB');
+    const back = await withTimeout(echoed, 15_000, 'read 1 MiB echo');
+    expect(firstDiff(back, payload)).toBe('identical');
+  }, 40_000);
+
+  test('a unidirectional stream comes back on a quinn-opened unidirectional stream', async () => {
+    const c = await connectToPeer();
+    const payload = randomBytes(64 * 1024);
+    const incoming = withTimeout(
+      new Promise<QuicStream>((r) => c.once('stream', r)),
+      10_000,
+      "'stream' event for quinn's uni stream",
+    );
+    const s = await withTimeout(c.openStream({ unidirectional: true }), 5000, 'openStream(uni)');
+    expect(s.bidirectional).toBe(false);
+    await withTimeout(writeAll(s, payload), 10_000, 'write uni');
+    const back = await incoming;
+    expect(back.bidirectional).toBe(false);
+    expect(back.initiator).toBe('remote');
+    const data = await withTimeout(readAll(back), 10_000, 'read uni reply');
+    expect(firstDiff(data, payload)).toBe('identical');
+  }, 30_000);
+
+  test('200 datagrams of 200 bytes: at least 90% echoed intact', async () => {
+    const c = await connectToPeer();
+    const count = 200;
+    const size = 200;
+    const received = new Set<number>();
+    const bad: string[] = [];
+    const allBack = new Promise<void>((r) => {
+      c.on('datagram', (d: Uint8Array) => {
+        const b = toBuffer(d);
+        const i = b.length >= 4 ? b.readUInt32BE(0) : -1;
+        if (b.length !== size || i < 0 || i >= count || !b.equals(datagram(i, size))) {
+          bad.push(b.toString('hex').slice(0, 24));
+          return;
+        }
+        received.add(i);
+        if (received.size === count) r();
+      });
+    });
+    let accepted = 0;
+    for (let i = 0; i < count; i++) {
+      if (c.sendDatagram(datagram(i, size))) accepted++;
+      if (i % 20 === 19) await sleep(5); // small bursts: neither send queue overflows
+    }
+    await withTimeout(allBack, 3000, 'all datagram echoes').catch(() => undefined);
+    expect(bad).toEqual([]);
+    expect(accepted).toBeGreaterThanOrEqual(count * 0.9);
+    expect(received.size).toBeGreaterThanOrEqual(count * 0.9);
+  }, 20_000);
+
+  test('clean close: application code 0 reaches quinn, closed resolves locally', async () => {
+    const c = await connectToPeer();
+    conn = undefined;
+    const info = await withTimeout(c.close({ code: 0, reason: 'bye' }), 5000, 'close()');
+    expect(info.remote).toBe(false);
+    expect(info.code).toBe(0);
+    expect(info.error).toBeUndefined();
+    const closed = await withTimeout(c.closed, 1000, 'closed');
+    expect(closed.code).toBe(0);
+    // quinn logs how each connection ended; ours must be an application close, code 0.
+    const deadline = Date.now() + 3000;
+    const port = c.localAddress.port;
+    const pattern = new RegExp(`127\\.0\\.0\\.1:${port} ended: closed by peer: bye \\(code 0\\)`);
+    while (!pattern.test(peer.stderr()) && Date.now() < deadline) await sleep(50);
+    expect(peer.stderr()).toMatch(pattern);
+  });
+});
+
+describe('quinn client → nquic server', () => {
+  let server: QuicServer | undefined;
+
+  afterEach(async () => {
+    if (server) await withTimeout(server.close(), 5000, 'server.close()').catch(() => undefined);
+    server = undefined;
+  });
+
+  test('bidi stream echo, uni round trip and datagram echo, one connection', async () => {
+    server = await withTimeout(
+      listen({ address: '127.0.0.1', port: 0, alpn: [ALPN], key: creds.key, cert: creds.cert }),
+      5000,
+      'listen()',
+    );
+    const connections: QuicConnection[] = [];
+    const serverErrors: string[] = [];
+    server.on('connection', (conn: QuicConnection) => {
+      connections.push(conn);
+      conn.on('datagram', (d: Uint8Array) => {
+        try {
+          conn.sendDatagram(d);
+        } catch (err) {
+          serverErrors.push(`sendDatagram: ${String(err)}`);
+        }
+      });
+      conn.on('stream', (s: QuicStream) => {
+        readAll(s)
+          .then(async (data) => {
+            if (s.bidirectional) {
+              await writeAll(s, data);
+            } else {
+              const out = await conn.openStream({ unidirectional: true });
+              await writeAll(out, data);
+            }
+          })
+          .catch((err) => serverErrors.push(`stream ${s.id}: ${String(err)}`));
+      });
+    });
+
+    const closedRemotely = new Promise<{ code: number; remote: boolean }>((r) => {
+      server!.once('connection', (conn: QuicConnection) => {
+        conn.closed.then(r, () => undefined);
+      });
+    });
+
+    const datagrams = 200;
+    const result = await runQuinnClient(server.address.port, certFile, {
+      bytes: MiB,
+      datagrams,
+      uniBytes: 64 * 1024,
+    });
+    const context = `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;
+    expect({ report: result.report, context }).toMatchObject({
+      report: { streamOk: true, uniOk: true, alpn: ALPN, error: null, datagramsSent: datagrams, datagramsCorrupt: 0 },
+    });
+    expect(result.report!.datagramsEchoed).toBeGreaterThanOrEqual(datagrams * 0.9);
+    expect(result.report!.maxDatagramSize).toBeGreaterThan(1000);
+    expect({ code: result.code, context }).toMatchObject({ code: 0 });
+    expect(serverErrors).toEqual([]);
+    expect(connections).toHaveLength(1);
+    expect(connections[0].alpnProtocol).toBe(ALPN);
+
+    // quinn closed with application code 0; nquic must report it as a remote close.
+    const info = await withTimeout(closedRemotely, 5000, "server-side conn.closed after quinn's close");
+    expect(info).toMatchObject({ code: 0, remote: true });
+  }, 60_000);
+});
