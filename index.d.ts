@@ -24,8 +24,19 @@ export declare class NativeEndpoint {
   /** Accepts incoming connections with `config` (a server config). */
   listen(config: NativeConfig, maxConnections?: number | undefined | null): void
   stopListening(): void
-  /** Starts a client connection; returns its handle. */
-  connect(config: NativeConfig, address: string, port: number, serverName?: string | undefined | null): number
+  /**
+   * Starts a client connection; returns its handle. `serverName` goes
+   * into SNI; `verifyName` (a host name or IP literal) is what the
+   * server's certificate must name.
+   */
+  connect(config: NativeConfig, address: string, port: number, serverName?: string | undefined | null, verifyName?: string | undefined | null, sessionTicket?: Buffer | undefined | null): number
+  /**
+   * The built-in check of a peer waiting for the application's verdict
+   * (after a `VERIFY` event); `null` when there is none.
+   */
+  peerCheck(conn: number): NativePeerCheck | null
+  /** Accepts (`reason` null) or refuses a peer after `peerCheck`. */
+  setVerdict(conn: number, reason?: string | undefined | null): void
   /**
    * Feeds one received datagram (decrypted in place). Returns what
    * happened to it: 0 delivered, 1 accepted a new connection, 2 version
@@ -64,6 +75,8 @@ export declare class NativeEndpoint {
    * incremental streams of equal urgency are interleaved.
    */
   streamSetPriority(conn: number, stream: number, urgency: number, incremental: boolean): void
+  /** The current session ticket (client), for resuming later. */
+  sessionTicket(conn: number): Buffer | null
   /** Streams of a connection that the native layer still tracks (debug). */
   streamCount(conn: number): number
   /** Queues a datagram; false when the send queue is full. */
@@ -117,6 +130,8 @@ export interface NativeConfigOptions {
   certs?: Array<Buffer>
   ca?: Array<Buffer>
   verifyPeer: boolean
+  /** The application's `verify` hook decides about peers (`VERIFY` events). */
+  verifyHook?: boolean
   idleTimeout?: number
   keepAlive?: number
   handshakeTimeout?: number
@@ -127,6 +142,10 @@ export interface NativeConfigOptions {
   datagrams?: boolean
   datagramQueueLength?: number
   congestionControl?: string
+  keylog?: boolean
+  earlyData?: boolean
+  /** Server: 48 bytes protecting session tickets. */
+  ticketKey?: Buffer
 }
 
 export interface NativeConnectionInfo {
@@ -135,9 +154,19 @@ export interface NativeConnectionInfo {
   peerCertificates: Array<Buffer>
   sessionTicket?: Buffer
   resumed: boolean
+  /** BoringSSL's early-data outcome was "accepted". */
+  earlyDataAccepted: boolean
   remoteAddress: string
   remotePort: number
   maxDatagramSize: number
+}
+
+export interface NativePeerCheck {
+  certificates: Array<Buffer>
+  chainValid: boolean
+  chainError?: string
+  chainErrorCode?: string
+  serverName?: string
 }
 
 export interface NativeStats {

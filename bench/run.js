@@ -4,30 +4,55 @@
 //
 // Every case module in bench/cases/ exports
 //   { name, config(): { label, ... }, metrics: [{ key, label, unit, better, digits }],
-//     impls: { [implName]: async (ctx, cfg) => ({ [metricKey]: number, extra?: object }) } }
+//     impls: { [implName]: async (ctx, cfg) => ({ [metricKey]: number, extra?: object, note?: string }) },
+//     prepare?: async (shared) => any   // optional one-off setup (e.g. a build), own time limit }
 // and each (case, implementation) pair runs in this process on loopback, bounded by BENCH_TIMEOUT_S
-// (default 60 s): on timeout it is aborted, cleaned up and reported as failed. The runner prints a
-// table (case | nquic | node:tls | ... | ratio nquic/tls) and writes bench/results/latest.json.
-// Exit code 0 only if every pair ran.
+// (default 60 s): on timeout it is aborted, cleaned up and reported as failed. A pair whose impl
+// throws util.skip(reason) (optional package missing, feature not offered) is reported as skipped
+// ('n/a' in the table, reason in the notes), not failed. The runner prints the machine, a table
+// (case | nquic | node:tls | @matrixai/quic | quiche (Rust) | ratios) and notes, and writes
+// bench/results/latest.json. Exit code 0 only if no pair failed.
 //
-// Environment: BENCH_BULK_MB (64), BENCH_CHUNK_KB (64), BENCH_HANDSHAKES (200),
-// BENCH_HANDSHAKE_WARMUP (5), BENCH_TIMEOUT_S (60), BENCH_CASES / argv (comma or space separated
-// case names, default all), BENCH_IMPLS (default all), BENCH_OUT (JSON path).
+// If the idle-memory case is selected and the process has no global gc(), the runner re-executes
+// itself once with --expose-gc (BENCH_NO_REEXEC=1 prevents that).
+//
+// Environment: BENCH_CASES / argv (comma or space separated case names, default all), BENCH_IMPLS
+// (default all), BENCH_TIMEOUT_S (60), BENCH_OUT (JSON path), and per case: BENCH_BULK_MB (64),
+// BENCH_CHUNK_KB (64), BENCH_MATRIXAI_BULK_MB (2), BENCH_HANDSHAKES (200), BENCH_HANDSHAKE_WARMUP (5),
+// BENCH_PARALLEL_STREAMS (100), BENCH_PARALLEL_KB (1024), BENCH_RTT_COUNT (2000),
+// BENCH_RTT_SECONDS (2), BENCH_RTT_BYTES (100), BENCH_DGRAM_SECONDS (2), BENCH_DGRAM_WINDOW (64),
+// BENCH_DGRAM_SIZE (256), BENCH_IDLE_CONNS (200), BENCH_NATIVE_BUILD (1; 0 = use the existing
+// binary), BENCH_NATIVE_BUILD_TIMEOUT_S (900).
 
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const { setMaxListeners } = require('node:events');
 const os = require('node:os');
 const path = require('node:path');
 const { envInt, nowMs, settleWithin, errorMessage } = require('./lib/util');
+const { machine } = require('./lib/machine');
 const { makeCredentials } = require('./lib/creds');
 
-// Add later cases (datagrams, parallel streams, ...) here, in display order.
+// Cases in display order.
 const CASES = [
   require('./cases/bulk'),
+  require('./cases/bulk-2proc'),
+  require('./cases/parallel'),
+  require('./cases/stream-rtt'),
+  require('./cases/datagram'),
   require('./cases/handshake'),
+  require('./cases/idle-memory'),
+  require('./cases/native'),
 ];
-// Column order; implementations a case does not provide show as '-'. Later: '@matrixai/quic', 'native'.
-const IMPL_ORDER = ['nquic', 'node:tls'];
-const RATIO = ['nquic', 'node:tls'];
+// Column order; implementations a case does not provide show as '-', skipped ones as 'n/a'.
+const IMPL_ORDER = ['nquic', 'node:tls', '@matrixai/quic', 'native'];
+const IMPL_HEADERS = { native: 'quiche (Rust)' };
+// Ratio columns [numerator, denominator, header]; a column with no value in any row is left out.
+const RATIOS = [
+  ['nquic', 'node:tls', 'nquic/tls'],
+  ['nquic', '@matrixai/quic', 'nquic/matrixai'],
+  ['nquic', 'native', 'nquic/native'],
+];
 
 const TIMEOUT_MS = envInt('BENCH_TIMEOUT_S', 60) * 1000;
 const CLEANUP_MS = 5000;
@@ -52,6 +77,7 @@ process.on('unhandledRejection', onStray);
 
 async function runPair(caseMod, implName, fn, cfg, shared) {
   const ac = new AbortController();
+  setMaxListeners(0, ac.signal); // cases wait on many things at once (e.g. 100 streams) with this signal
   const cleanups = [];
   let fail;
   const failed = new Promise((_, reject) => { fail = reject; });
@@ -59,6 +85,7 @@ async function runPair(caseMod, implName, fn, cfg, shared) {
   const ctx = {
     nquic: shared.nquic,
     creds: shared.creds,
+    prepared: shared.prepared[caseMod.name],
     signal: ac.signal,
     defer: (f) => cleanups.push(f),
     fail: (err) => fail(err instanceof Error ? err : new Error(String(err))),
@@ -88,8 +115,14 @@ async function runPair(caseMod, implName, fn, cfg, shared) {
       metrics[m.key] = v;
     }
     Object.assign(record, { ok: true, metrics, extra: result.extra });
+    if (result.note) record.note = result.note;
   } catch (err) {
-    record.error = errorMessage(err);
+    if (err && err.code === 'BENCH_SKIP') {
+      record.skipped = true;
+      record.note = err.message;
+    } else {
+      record.error = errorMessage(err);
+    }
     if (!ac.signal.aborted) ac.abort(err);
   } finally {
     clearTimeout(timer);
@@ -101,8 +134,8 @@ async function runPair(caseMod, implName, fn, cfg, shared) {
     currentFail = null;
     record.durationMs = Math.round(nowMs() - started);
   }
-  const status = record.ok ? 'ok' : `FAILED: ${record.error}`;
-  console.error(`  ${caseMod.name.padEnd(12)} ${implName.padEnd(10)} ${String(record.durationMs).padStart(6)} ms  ${status}${record.cleanupTimedOut ? ' (cleanup timed out)' : ''}`);
+  const status = record.ok ? 'ok' : record.skipped ? `skipped: ${record.note}` : `FAILED: ${record.error}`;
+  console.error(`  ${caseMod.name.padEnd(12)} ${implName.padEnd(14)} ${String(record.durationMs).padStart(6)} ms  ${status}${record.cleanupTimedOut ? ' (cleanup timed out)' : ''}`);
   return record;
 }
 
@@ -125,12 +158,16 @@ function buildRows(records) {
       for (const impl of IMPL_ORDER) {
         const r = recs.find((x) => x.impl === impl);
         if (!r) { cells[impl] = '-'; continue; }
+        if (r.skipped) { cells[impl] = 'n/a'; row.values[impl] = null; continue; }
         if (!r.ok) { cells[impl] = 'FAILED'; row.values[impl] = null; continue; }
         row.values[impl] = r.metrics[m.key];
-        cells[impl] = fmt(r.metrics[m.key], m.digits);
+        cells[impl] = fmt(r.metrics[m.key], m.digits) + (r.note ? '*' : '');
       }
-      const [a, b] = RATIO.map((i) => row.values[i]);
-      row.ratio = typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : null;
+      row.ratios = {};
+      for (const [num, den, header] of RATIOS) {
+        const [a, b] = [row.values[num], row.values[den]];
+        row.ratios[header] = typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : null;
+      }
       row.cells = cells;
       rows.push(row);
     }
@@ -139,13 +176,58 @@ function buildRows(records) {
 }
 
 function printTable(rows) {
-  const header = ['case', ...IMPL_ORDER, `ratio (${RATIO[0]}/${RATIO[1] === 'node:tls' ? 'tls' : RATIO[1]})`];
-  const lines = rows.map((r) => [r.case, ...IMPL_ORDER.map((i) => r.cells[i]), r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`]);
+  const impls = IMPL_ORDER.filter((i) => rows.some((r) => r.cells[i] !== '-'));
+  const ratios = RATIOS.map((x) => x[2]).filter((h) => rows.some((r) => r.ratios[h] !== null));
+  const header = ['case', ...impls.map((i) => IMPL_HEADERS[i] || i), ...ratios];
+  const lines = rows.map((r) => [
+    r.case,
+    ...impls.map((i) => r.cells[i]),
+    ...ratios.map((h) => (r.ratios[h] === null ? '-' : `${r.ratios[h].toFixed(2)}x`)),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const line = (cols) => cols.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ');
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
   for (const l of lines) console.log(line(l));
+}
+
+function printNotes(records) {
+  const notes = records.filter((r) => r.note || r.error);
+  if (!notes.length) return;
+  console.log('');
+  for (const r of notes) {
+    const mark = r.skipped ? 'n/a' : r.ok ? '*' : 'FAILED';
+    console.log(`${mark} ${r.case} / ${r.impl}: ${r.note || r.error}`);
+  }
+}
+
+/** Re-run this script under --expose-gc when a case needs gc() and it is missing. */
+function reexecWithGc(caseFilter) {
+  if (typeof global.gc === 'function' || process.env.BENCH_NO_REEXEC) return null;
+  if (!CASES.some((c) => c.needsGc && (!caseFilter || caseFilter.has(c.name)))) return null;
+  const res = spawnSync(process.execPath, [...process.execArgv, '--expose-gc', __filename, ...process.argv.slice(2)], {
+    stdio: 'inherit', env: { ...process.env, BENCH_NO_REEXEC: '1' },
+  });
+  if (res.error) {
+    console.error(`bench: cannot re-run with --expose-gc (${errorMessage(res.error)}); continuing without`);
+    return null;
+  }
+  return res.status === null ? 1 : res.status;
+}
+
+/** Run each selected case's prepare() once (own time limit), before any pair. */
+async function prepareCases(selected, shared) {
+  for (const caseMod of selected) {
+    if (typeof caseMod.prepare !== 'function') continue;
+    const started = nowMs();
+    try {
+      shared.prepared[caseMod.name] = { ok: true, value: await caseMod.prepare(shared) };
+    } catch (err) {
+      shared.prepared[caseMod.name] = { ok: false, error: err };
+    }
+    const p = shared.prepared[caseMod.name];
+    console.error(`  ${caseMod.name.padEnd(12)} ${'(prepare)'.padEnd(14)} ${String(Math.round(nowMs() - started)).padStart(6)} ms  ${p.ok ? 'ok' : `${p.error.code === 'BENCH_SKIP' ? 'skip' : 'FAILED'}: ${errorMessage(p.error)}`}`);
+  }
 }
 
 async function main() {
@@ -156,7 +238,10 @@ async function main() {
     if (unknown.length) throw new Error(`unknown case(s): ${unknown.join(', ')}; known: ${CASES.map((c) => c.name).join(', ')}`);
   }
 
-  const shared = { nquic: null, nquicError: null, creds: null };
+  const reexecCode = reexecWithGc(caseFilter);
+  if (reexecCode !== null) return reexecCode;
+
+  const shared = { nquic: null, nquicError: null, creds: null, prepared: {} };
   try {
     shared.nquic = require('..');
   } catch (err) {
@@ -167,12 +252,16 @@ async function main() {
 
   let version = null;
   try { version = require('../package.json').version; } catch { /* ignore */ }
-  console.error(`nquic ${version} bench on node ${process.version}, ${os.platform()}-${os.arch()}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}); certificate from ${shared.creds.source}; timeout ${TIMEOUT_MS / 1000} s per case`);
+  const host = machine();
+  console.error(`nquic ${version} bench on ${host.summary}; certificate from ${shared.creds.source}; timeout ${TIMEOUT_MS / 1000} s per case; gc ${typeof global.gc === 'function' ? 'exposed' : 'not exposed'}`);
+
+  const selected = CASES.filter((c) => !caseFilter || caseFilter.has(c.name));
+  await prepareCases(selected, shared);
 
   const records = [];
   const configs = {};
-  for (const caseMod of CASES) {
-    if (caseFilter && !caseFilter.has(caseMod.name)) continue;
+  const started = nowMs();
+  for (const caseMod of selected) {
     const cfg = caseMod.config();
     configs[caseMod.name] = cfg;
     for (const impl of IMPL_ORDER) {
@@ -184,7 +273,11 @@ async function main() {
 
   const rows = buildRows(records);
   console.log('');
+  console.log(`nquic ${version} on ${host.summary}`);
+  console.log('');
   printTable(rows);
+  printNotes(records);
+  console.log(`\n${records.length} runs in ${((nowMs() - started) / 1000).toFixed(1)} s`);
 
   const report = {
     date: new Date().toISOString(),
@@ -193,17 +286,20 @@ async function main() {
     platform: `${os.platform()}-${os.arch()}`,
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model,
+    machine: host,
+    gcExposed: typeof global.gc === 'function',
     certificate: shared.creds.source,
     timeoutSeconds: TIMEOUT_MS / 1000,
     config: configs,
     results: records,
+    prepared: Object.fromEntries(Object.entries(shared.prepared).map(([k, p]) => [k, p.ok ? { ok: true, ...(p.value && p.value.info ? { info: p.value.info } : {}) } : { ok: false, error: errorMessage(p.error) }])),
     table: rows.map(({ cells, ...r }) => r),
   };
   fs.mkdirSync(path.dirname(OUT), { recursive: true });
   fs.writeFileSync(OUT, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nresults written to ${path.relative(process.cwd(), OUT) || OUT}`);
 
-  const failures = records.filter((r) => !r.ok);
+  const failures = records.filter((r) => !r.ok && !r.skipped);
   if (failures.length) {
     console.error(`bench: ${failures.length} of ${records.length} case runs failed: ${failures.map((r) => `${r.case}/${r.impl}`).join(', ')}`);
     return 1;

@@ -8,7 +8,9 @@ import { debug } from './debug';
 import { callNative, CloseInfo, connectionClosed, QuicError, toCloseInfo } from './errors';
 import type { QuicSocket } from './socket';
 import { QuicStream } from './stream';
-import type { Address, CloseOptions, ConnectionStats, StreamOptions } from './types';
+import type { Address, CloseOptions, ConnectionStats, StreamOptions, TlsOptions } from './types';
+import { writeKeylog } from './keylog';
+import { runVerifyHook } from './peer-verification';
 import { validateBytes, validateInteger, validateObject, validateString } from './validate';
 import { invalidArgValue } from './errors';
 
@@ -26,6 +28,7 @@ export class QuicConnection extends EventEmitter {
   /** @internal native handle */
   readonly handle: number;
   readonly #ownsSocket: boolean;
+  readonly #tls: TlsOptions;
   readonly #streams = new Map<number, QuicStream>();
   readonly #waiters: StreamWaiter[] = [];
   #info: NativeConnectionInfo | undefined;
@@ -33,12 +36,14 @@ export class QuicConnection extends EventEmitter {
   #resolveClosed!: (info: CloseInfo) => void;
   #handshake: { resolve: (c: QuicConnection) => void; reject: (e: Error) => void } | undefined;
   #streamsOpened = 0;
+  #lastTicket: Uint8Array | undefined;
   /** Resolves (never rejects) once the connection has ended. */
   readonly closed: Promise<CloseInfo>;
 
   /** @internal */
-  constructor(socket: QuicSocket, handle: number, side: 'client' | 'server', ownsSocket: boolean) {
+  constructor(socket: QuicSocket, handle: number, side: 'client' | 'server', ownsSocket: boolean, tls: TlsOptions) {
     super();
+    this.#tls = tls;
     this.socket = socket;
     this.handle = handle;
     this.side = side;
@@ -97,16 +102,22 @@ export class QuicConnection extends EventEmitter {
     return this.#info?.peerCertificates ?? [];
   }
 
+  /** Client: the latest session ticket, to resume with `connect({ sessionTicket })`. */
   get sessionTicket(): Uint8Array | undefined {
-    return this.side === 'client' ? this.#info?.sessionTicket : undefined;
+    if (this.side !== 'client' || this.#closeInfo !== undefined) return this.#lastTicket;
+    const ticket = callNative(() => this.socket._endpoint.sessionTicket(this.handle)) ?? undefined;
+    if (ticket) this.#lastTicket = ticket;
+    return this.#lastTicket;
   }
 
+  /** Whether the handshake resumed an earlier session. */
   get resumed(): boolean {
     return this.#info?.resumed ?? false;
   }
 
+  /** Client: whether the server accepted the 0-RTT data sent before the handshake completed. */
   get earlyDataAccepted(): boolean {
-    return false;
+    return this.#info?.earlyDataAccepted ?? false;
   }
 
   get localAddress(): Address {
@@ -196,6 +207,33 @@ export class QuicConnection extends EventEmitter {
     const handshake = this.#handshake;
     this.#handshake = undefined;
     handshake?.resolve(this);
+    this.emit('handshake');
+  }
+
+  /** @internal A resuming client may send 0-RTT data: `connect()` resolves now. */
+  _onEarlyData(): void {
+    debug('connection %d sends 0-RTT data', this.handle);
+    const handshake = this.#handshake;
+    this.#handshake = undefined;
+    handshake?.resolve(this);
+  }
+
+  /** @internal */
+  _onSessionTicket(): void {
+    const ticket = this.sessionTicket;
+    if (ticket) this.emit('sessionTicket', ticket);
+  }
+
+  /** @internal */
+  _onVerify(): void {
+    const verify = this.#tls.verify;
+    if (verify) runVerifyHook(this.socket, this.handle, verify);
+    else this.socket._endpoint.setVerdict(this.handle, null);
+  }
+
+  /** @internal */
+  _onKeylog(lines: Buffer): void {
+    if (this.#tls.keylog !== undefined) writeKeylog(this.#tls.keylog, lines);
   }
 
   /** @internal */

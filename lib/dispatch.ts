@@ -12,6 +12,10 @@ const STREAM_STOPPED = 5;
 const STREAM_WRITABLE = 6;
 const DATAGRAM = 7;
 const STREAMS_AVAILABLE = 8;
+const VERIFY = 9;
+const KEYLOG = 10;
+const EARLY_DATA = 11;
+const SESSION_TICKET = 12;
 
 function copy(inbox: Buffer, offset: number, length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
@@ -32,9 +36,12 @@ export function dispatchEvents(socket: QuicSocket, records: Float64Array, rows: 
     }
     const conn = socket._connection(id);
     if (conn === undefined) {
-      // Not known to JavaScript (e.g. a server that was closed meanwhile):
-      // release the native record.
-      if (kind === CLOSED) socket._endpoint.takeCloseInfo(id);
+      // A server connection still in its handshake, or one whose server
+      // went away meanwhile.
+      const server = socket._server;
+      if (kind === VERIFY) server ? server._verify(id) : socket._endpoint.setVerdict(id, 'no server');
+      else if (kind === KEYLOG) server?._keylog(copy(inbox, records[r + 2], records[r + 3]));
+      else if (kind === CLOSED) socket._endpoint.takeCloseInfo(id);
       continue;
     }
     switch (kind) {
@@ -58,6 +65,18 @@ export function dispatchEvents(socket: QuicSocket, records: Float64Array, rows: 
         break;
       case STREAMS_AVAILABLE:
         conn._onStreamCredit();
+        break;
+      case VERIFY:
+        conn._onVerify();
+        break;
+      case KEYLOG:
+        conn._onKeylog(copy(inbox, records[r + 2], records[r + 3]));
+        break;
+      case EARLY_DATA:
+        conn._onEarlyData();
+        break;
+      case SESSION_TICKET:
+        conn._onSessionTicket();
         break;
       default:
         break;

@@ -22,6 +22,7 @@ export function validateServerOptions(opts: unknown, path: string): asserts opts
   validateObject(opts, path);
   validateCommonOptions(opts, path);
   validateBoolean(opts.retry, `${path}.retry`);
+  validateBoolean(opts.earlyData, `${path}.earlyData`);
   validateInteger(opts.maxConnections, `${path}.maxConnections`, 1, 0xffffffff);
 }
 

@@ -87,25 +87,30 @@ function identity(opts: TlsOptions): Pick<NativeConfigOptions, 'key' | 'certs'> 
   };
 }
 
+function verification(opts: TlsOptions, verifyPeer: boolean): Pick<NativeConfigOptions, 'verifyPeer' | 'verifyHook' | 'ca' | 'keylog'> {
+  const verifyHook = typeof opts.verify === 'function';
+  if ((verifyPeer || verifyHook) && opts.ca === undefined) ensureDefaultRoots();
+  return { verifyPeer, verifyHook, ca: toBufferList(opts.ca), keylog: opts.keylog !== undefined };
+}
+
 export function clientConfig(opts: ConnectOptions): InstanceType<typeof native.NativeConfig> {
-  const verifyPeer = opts.verifyPeer ?? true;
-  if (verifyPeer && opts.ca === undefined) ensureDefaultRoots();
   return callNative(() => new native.NativeConfig({
     isServer: false,
     alpn: opts.alpn,
-    verifyPeer,
-    ca: toBufferList(opts.ca),
+    earlyData: opts.earlyData ?? false,
+    ...verification(opts, opts.verifyPeer ?? true),
     ...identity(opts),
     ...transport(opts),
   }));
 }
 
-export function serverConfig(opts: ServerOptions): InstanceType<typeof native.NativeConfig> {
+export function serverConfig(opts: ServerOptions, ticketKey: Buffer): InstanceType<typeof native.NativeConfig> {
   return callNative(() => new native.NativeConfig({
     isServer: true,
     alpn: opts.alpn,
-    verifyPeer: opts.verifyPeer ?? false,
-    ca: toBufferList(opts.ca),
+    earlyData: opts.earlyData ?? false,
+    ticketKey,
+    ...verification(opts, opts.verifyPeer ?? false),
     ...identity(opts),
     ...transport(opts),
   }));

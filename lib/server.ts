@@ -1,6 +1,9 @@
 // QuicServer: accepts connections on a QuicSocket. A connection is announced
 // ('connection', async iteration) only after its handshake succeeded.
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { writeKeylog } from './keylog';
+import { runVerifyHook } from './peer-verification';
 import { QuicConnection } from './connection';
 import { debug } from './debug';
 import { callNative, QuicError } from './errors';
@@ -13,6 +16,8 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
   readonly socket: QuicSocket;
   readonly #ownsSocket: boolean;
   readonly #connections = new Set<QuicConnection>();
+  /** Protects session tickets; stable for the server's life so that tickets survive `setSecureContext`. */
+  readonly #ticketKey = randomBytes(48);
   #options: ServerOptions;
   #closing: Promise<void> | undefined;
   readonly #queue: QuicConnection[] = [];
@@ -28,7 +33,7 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
   }
 
   #listen(): void {
-    const config = serverConfig(this.#options);
+    const config = serverConfig(this.#options, this.#ticketKey);
     callNative(() => this.socket._endpoint.listen(config, this.#options.maxConnections));
   }
 
@@ -53,7 +58,7 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
   /** @internal A handshake completed on a connection nobody knew yet. */
   _accept(handle: number): void {
     if (this.#closing) return;
-    const conn = new QuicConnection(this.socket, handle, 'server', false);
+    const conn = new QuicConnection(this.socket, handle, 'server', false, this.#options);
     this.socket._addConnection(conn);
     this.#connections.add(conn);
     conn.once('close', () => this.#connections.delete(conn));
@@ -63,6 +68,18 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
     if (reader) reader({ value: conn, done: false });
     else if (this.listenerCount('connection') === 0) this.#queue.push(conn);
     this.emit('connection', conn);
+  }
+
+  /** @internal A client's certificate awaits the `verify` hook. */
+  _verify(handle: number): void {
+    const verify = this.#options.verify;
+    if (verify) runVerifyHook(this.socket, handle, verify);
+    else this.socket._endpoint.setVerdict(handle, null);
+  }
+
+  /** @internal Key-log lines of a connection still in its handshake. */
+  _keylog(lines: Buffer): void {
+    if (this.#options.keylog !== undefined) writeKeylog(this.#options.keylog, lines);
   }
 
   /** Stops accepting and closes this server's connections gracefully. */

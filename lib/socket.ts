@@ -131,11 +131,15 @@ export class QuicSocket extends EventEmitter {
     if (isIP(ip) === 0) ip = (await dns.promises.lookup(opts.host, { family: this.address.family === 'IPv4' ? 4 : 0 })).address;
     // A dual-stack socket reaches IPv4 peers through mapped addresses.
     if (isIP(ip) === 4 && this.address.family === 'IPv6') ip = `::ffff:${ip}`;
+    // SNI carries names only; the certificate must name `serverName`, else
+    // the host as given (a name or an IP address).
     const serverName = opts.serverName ?? (isIP(opts.host) === 0 ? opts.host : undefined);
+    const verifyName = serverName ?? opts.host;
+    const ticket = opts.sessionTicket === undefined ? undefined : Buffer.from(opts.sessionTicket);
     const config = clientConfig(opts);
     this.#assertOpen();
-    const id = callNative(() => this.#endpoint.connect(config, ip, opts.port, serverName));
-    const conn = new QuicConnection(this, id, 'client', ownsSocket);
+    const id = callNative(() => this.#endpoint.connect(config, ip, opts.port, serverName, verifyName, ticket));
+    const conn = new QuicConnection(this, id, 'client', ownsSocket, opts);
     this.#connections.set(id, conn);
     this._schedule();
     return conn._handshake(opts.signal);

@@ -67,6 +67,8 @@ export interface ConnectOptions extends TlsOptions, TransportOptions {
 
 export interface ServerOptions extends TlsOptions, TransportOptions {
   retry?: boolean;
+  /** Accept 0-RTT data from resuming clients (it can be replayed by an attacker). Default false. */
+  earlyData?: boolean;
   /** Most connections served at once; further clients are ignored. */
   maxConnections?: number;
   /** Handshake timeout in ms for incoming connections. Default 10000. */

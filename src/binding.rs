@@ -16,6 +16,7 @@ use crate::config::{Config, ConfigParams};
 use crate::endpoint::{Endpoint, SharedConfig};
 use crate::error::{CoreError, CoreResult, ErrorCode};
 use crate::tls::{self, TlsParams};
+use crate::verify::{self, Expected};
 
 /// Runs `f`, turning a panic into an `ERR_QUIC_INTERNAL` error.
 fn guarded<T>(f: impl FnOnce() -> CoreResult<T>) -> napi::Result<T, ErrorCode> {
@@ -65,6 +66,8 @@ pub struct NativeConfigOptions {
     pub certs: Option<Vec<Buffer>>,
     pub ca: Option<Vec<Buffer>>,
     pub verify_peer: bool,
+    /// The application's `verify` hook decides about peers (`VERIFY` events).
+    pub verify_hook: Option<bool>,
     pub idle_timeout: Option<f64>,
     pub keep_alive: Option<f64>,
     pub handshake_timeout: Option<f64>,
@@ -75,6 +78,10 @@ pub struct NativeConfigOptions {
     pub datagrams: Option<bool>,
     pub datagram_queue_length: Option<f64>,
     pub congestion_control: Option<String>,
+    pub keylog: Option<bool>,
+    pub early_data: Option<bool>,
+    /// Server: 48 bytes protecting session tickets.
+    pub ticket_key: Option<Buffer>,
 }
 
 fn buffers(list: &Option<Vec<Buffer>>) -> Vec<Vec<u8>> {
@@ -93,6 +100,7 @@ impl NativeConfigOptions {
                 certs: buffers(&self.certs),
                 ca: buffers(&self.ca),
                 verify_peer: self.verify_peer,
+                verify_hook: self.verify_hook.unwrap_or(false),
             },
             alpn: self.alpn.clone(),
             idle_timeout_ms: opt_u64("idleTimeout", self.idle_timeout, d.idle_timeout_ms)?,
@@ -120,6 +128,9 @@ impl NativeConfigOptions {
                 .congestion_control
                 .clone()
                 .unwrap_or(d.congestion_control),
+            keylog: self.keylog.unwrap_or(false),
+            early_data: self.early_data.unwrap_or(false),
+            ticket_key: self.ticket_key.as_ref().map(|k| k.to_vec()),
         })
     }
 }
@@ -184,9 +195,20 @@ pub struct NativeConnectionInfo {
     pub peer_certificates: Vec<Buffer>,
     pub session_ticket: Option<Buffer>,
     pub resumed: bool,
+    /// BoringSSL's early-data outcome was "accepted".
+    pub early_data_accepted: bool,
     pub remote_address: String,
     pub remote_port: u32,
     pub max_datagram_size: u32,
+}
+
+#[napi(object)]
+pub struct NativePeerCheck {
+    pub certificates: Vec<Buffer>,
+    pub chain_valid: bool,
+    pub chain_error: Option<String>,
+    pub chain_error_code: Option<String>,
+    pub server_name: Option<String>,
 }
 
 #[napi(object)]
@@ -201,6 +223,9 @@ pub struct NativeStats {
     pub datagrams_sent: f64,
     pub datagrams_received: f64,
 }
+
+/// `ssl_early_data_accepted` in BoringSSL's `ssl_early_data_reason_t`.
+const EARLY_DATA_ACCEPTED: u32 = 2;
 
 /// All QUIC state of one UDP socket. See `endpoint.rs` for the call order.
 #[napi]
@@ -249,7 +274,9 @@ impl NativeEndpoint {
         self.inner.set_server(None, usize::MAX);
     }
 
-    /// Starts a client connection; returns its handle.
+    /// Starts a client connection; returns its handle. `serverName` goes
+    /// into SNI; `verifyName` (a host name or IP literal) is what the
+    /// server's certificate must name.
     #[napi]
     pub fn connect(
         &mut self,
@@ -257,6 +284,8 @@ impl NativeEndpoint {
         address: String,
         port: u32,
         server_name: Option<String>,
+        verify_name: Option<String>,
+        session_ticket: Option<Buffer>,
     ) -> napi::Result<u32, ErrorCode> {
         guarded(|| {
             if config.inner.borrow().is_server {
@@ -266,8 +295,48 @@ impl NativeEndpoint {
                 ));
             }
             let peer = addr::parse(&address, port)?;
-            self.inner
-                .connect(&config.inner, server_name.as_deref(), peer)
+            let expected = verify_name.map(|name| match name.parse() {
+                Ok(ip) => Expected::Ip(ip),
+                Err(_) => Expected::Name(name),
+            });
+            self.inner.connect(
+                &config.inner,
+                server_name.as_deref(),
+                expected,
+                session_ticket.as_deref(),
+                peer,
+            )
+        })
+    }
+
+    /// The built-in check of a peer waiting for the application's verdict
+    /// (after a `VERIFY` event); `null` when there is none.
+    #[napi]
+    pub fn peer_check(&mut self, conn: u32) -> Option<NativePeerCheck> {
+        verify::take_request(conn).map(|c| NativePeerCheck {
+            certificates: c.certificates.into_iter().map(Buffer::from).collect(),
+            chain_valid: c.chain_valid,
+            chain_error_code: c.chain_error.as_ref().map(|e| e.0.to_string()),
+            chain_error: c.chain_error.map(|e| e.1),
+            server_name: c.server_name,
+        })
+    }
+
+    /// Accepts (`reason` null) or refuses a peer after `peerCheck`.
+    #[napi]
+    pub fn set_verdict(
+        &mut self,
+        conn: u32,
+        reason: Option<String>,
+    ) -> napi::Result<(), ErrorCode> {
+        guarded(|| {
+            let refusal = reason.map(|r| {
+                (
+                    "ERR_QUIC_CERT_REFUSED",
+                    format!("the verify callback refused the peer: {r}"),
+                )
+            });
+            self.inner.set_verdict(conn, refusal)
         })
     }
 
@@ -358,6 +427,7 @@ impl NativeEndpoint {
                     .collect(),
                 session_ticket: q.session().map(|s| Buffer::from(s.to_vec())),
                 resumed: q.is_resumed(),
+                early_data_accepted: q.early_data_reason() == EARLY_DATA_ACCEPTED,
                 remote_address: peer.map(|p| p.ip().to_string()).unwrap_or_default(),
                 remote_port: peer.map_or(0, |p| u32::from(p.port())),
                 max_datagram_size: c.max_datagram_size() as u32,
@@ -491,6 +561,19 @@ impl NativeEndpoint {
             self.inner
                 .connection_mut(conn)?
                 .stream_set_priority(stream, urgency, incremental)
+        })
+    }
+
+    /// The current session ticket (client), for resuming later.
+    #[napi]
+    pub fn session_ticket(&self, conn: u32) -> napi::Result<Option<Buffer>, ErrorCode> {
+        guarded(|| {
+            Ok(self
+                .inner
+                .connection(conn)?
+                .quic
+                .session()
+                .map(|s| Buffer::from(s.to_vec())))
         })
     }
 

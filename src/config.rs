@@ -26,6 +26,13 @@ pub struct ConfigParams {
     pub datagrams: bool,
     pub datagram_queue_len: usize,
     pub congestion_control: String,
+    /// Collect NSS key-log lines (`KEYLOG` events).
+    pub keylog: bool,
+    /// Client: send 0-RTT data when resuming; server: accept it.
+    pub early_data: bool,
+    /// Server: the key that protects session tickets (48 bytes), kept stable
+    /// across certificate changes so tickets keep working.
+    pub ticket_key: Option<Vec<u8>>,
 }
 
 impl Default for ConfigParams {
@@ -43,6 +50,9 @@ impl Default for ConfigParams {
             datagrams: true,
             datagram_queue_len: 1024,
             congestion_control: "cubic".into(),
+            keylog: false,
+            early_data: false,
+            ticket_key: None,
         }
     }
 }
@@ -54,6 +64,7 @@ pub struct Config {
     pub handshake_timeout: Duration,
     pub datagrams: bool,
     pub is_server: bool,
+    pub keylog: bool,
 }
 
 fn out_of_range(name: &str, detail: &str) -> CoreError {
@@ -122,6 +133,17 @@ impl Config {
                     ),
                 )
             })?;
+        if params.keylog {
+            q.log_keys();
+        }
+        if params.early_data {
+            q.enable_early_data();
+        }
+        if let Some(key) = &params.ticket_key {
+            q.set_ticket_key(key).map_err(|e| {
+                CoreError::new(ErrorCode::InvalidArgValue, format!("ticket key: {e}"))
+            })?;
+        }
         if params.datagrams {
             let queue = params.datagram_queue_len.max(1);
             q.enable_dgram(true, queue, queue);
@@ -134,6 +156,7 @@ impl Config {
             handshake_timeout: Duration::from_millis(params.handshake_timeout_ms.max(1)),
             datagrams: params.datagrams,
             is_server: params.tls.is_server,
+            keylog: params.keylog,
         })
     }
 }

@@ -9,6 +9,7 @@ use crate::close::{classify, CloseInfo, Ending};
 use crate::events::{self, EventSink};
 use crate::streams::StreamTable;
 use crate::transmit::TransmitSink;
+use crate::verify;
 
 pub struct Connection {
     pub id: u32,
@@ -27,6 +28,12 @@ pub struct Connection {
     last_sent: Instant,
     established_reported: bool,
     closed_reported: bool,
+    /// The verify hook must be asked about the peer (a `VERIFY` event is due).
+    pub(crate) verify_requested: bool,
+    /// Key-log lines written by quiche, not yet handed out.
+    keylog: Option<KeylogBuffer>,
+    early_reported: bool,
+    session_len_reported: usize,
     /// What the application may still do with each live stream.
     pub(crate) streams: StreamTable,
     /// quiche's count of STOP_SENDING frames received, when last looked at.
@@ -66,6 +73,10 @@ impl Connection {
             last_sent: now,
             established_reported: false,
             closed_reported: false,
+            verify_requested: false,
+            keylog: None,
+            early_reported: false,
+            session_len_reported: 0,
             streams: StreamTable::default(),
             stopped_seen: 0,
             pending: Vec::new(),
@@ -73,6 +84,13 @@ impl Connection {
             next_uni: side | 2,
             credit_reported: (0, 0),
         }
+    }
+
+    /// Collects NSS key-log lines for `KEYLOG` events.
+    pub fn enable_keylog(&mut self) {
+        let buffer = KeylogBuffer::default();
+        self.quic.set_keylog(Box::new(buffer.clone()));
+        self.keylog = Some(buffer);
     }
 
     /// Whether the application has been told the handshake completed.
@@ -154,6 +172,9 @@ impl Connection {
         if self.is_finished() {
             return true;
         }
+        // A failed handshake step makes `send` return an error once; the
+        // next call then produces the CONNECTION_CLOSE, so try a few times.
+        let mut errors = 0;
         loop {
             let Some(space) = sink.space() else {
                 return false;
@@ -164,9 +185,12 @@ impl Connection {
                     self.last_sent = Instant::now();
                 }
                 Err(quiche::Error::Done) => return true,
-                // Any other error has already closed the connection inside
-                // quiche; the close is reported by `poll_events`.
-                Err(_) => return true,
+                Err(_) => {
+                    errors += 1;
+                    if errors > 2 {
+                        return true;
+                    }
+                }
             }
         }
     }
@@ -175,6 +199,27 @@ impl Connection {
     /// were written, `false` when the sink filled up first.
     pub fn poll_events(&mut self, sink: &mut EventSink<'_>) -> bool {
         let id = self.id;
+        if self.verify_requested && !self.is_ended() {
+            if !sink.has_rows(1) {
+                return false;
+            }
+            sink.push(events::VERIFY, id, 0.0, 0.0, 0.0, 0.0);
+            self.verify_requested = false;
+        }
+        if !self.poll_keylog(sink) {
+            return false;
+        }
+        if !self.early_reported
+            && !self.is_server
+            && self.quic.is_in_early_data()
+            && !self.is_ended()
+        {
+            if !sink.has_rows(1) {
+                return false;
+            }
+            sink.push(events::EARLY_DATA, id, 0.0, 0.0, 0.0, 0.0);
+            self.early_reported = true;
+        }
         if !self.established_reported && self.quic.is_established() && !self.is_ended() {
             if !sink.has_rows(1) {
                 return false;
@@ -189,6 +234,14 @@ impl Connection {
                 }
                 sink.push(kind, id, stream as f64, code as f64, 0.0, 0.0);
                 self.pending.pop();
+            }
+            let session_len = self.quic.session().map_or(0, <[u8]>::len);
+            if !self.is_server && session_len != self.session_len_reported {
+                if !sink.has_rows(1) {
+                    return false;
+                }
+                sink.push(events::SESSION_TICKET, id, 0.0, 0.0, 0.0, 0.0);
+                self.session_len_reported = session_len;
             }
             if !self.poll_datagrams(sink) || !self.poll_readable(sink) || !self.poll_writable(sink)
             {
@@ -222,6 +275,32 @@ impl Connection {
             }
             self.closed_reported = true;
         }
+        true
+    }
+
+    fn poll_keylog(&mut self, sink: &mut EventSink<'_>) -> bool {
+        let Some(keylog) = &self.keylog else {
+            return true;
+        };
+        let Ok(mut lines) = keylog.0.lock() else {
+            return true;
+        };
+        if lines.is_empty() {
+            return true;
+        }
+        if !sink.has_rows(1) {
+            return false;
+        }
+        let (offset, space) = sink.payload_space();
+        if space.len() < lines.len() {
+            return false;
+        }
+        let len = lines.len();
+        space[..len].copy_from_slice(&lines);
+        lines.clear();
+        drop(lines);
+        sink.commit_payload(len);
+        sink.push(events::KEYLOG, self.id, offset as f64, len as f64, 0.0, 0.0);
         true
     }
 
@@ -267,6 +346,38 @@ impl Connection {
         } else {
             Ending::Lost
         };
-        classify(ending)
+        let local = matches!(ending, Ending::Local(_) | Ending::HandshakeTimeout);
+        let mut info = classify(ending);
+        // Our own certificate check knows better than the alert it sent.
+        if let (true, Some((code, message))) = (local, verify::take_refusal(self.id)) {
+            if let Some(error) = info.error.as_mut() {
+                error.code = code;
+                error.message = message;
+            }
+        }
+        info
+    }
+}
+
+/// Where quiche writes NSS key-log lines for one connection.
+#[derive(Clone, Default)]
+pub struct KeylogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for KeylogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.lock() {
+            Ok(mut lines) => {
+                // A connection logs a handful of lines; refuse to grow without bound.
+                if lines.len() + buf.len() <= 64 * 1024 {
+                    lines.extend_from_slice(buf);
+                }
+                Ok(buf.len())
+            }
+            Err(_) => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -12,7 +12,10 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
+
+static NEXT_CONNECTION_ID: AtomicU32 = AtomicU32::new(1);
 
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -23,6 +26,7 @@ use crate::connection::Connection;
 use crate::error::{CoreError, CoreResult, ErrorCode};
 use crate::events::EventSink;
 use crate::transmit::TransmitSink;
+use crate::verify;
 
 /// Length of the connection IDs this endpoint issues.
 pub const CID_LEN: usize = 16;
@@ -46,7 +50,6 @@ pub struct Endpoint {
     max_connections: usize,
     conns: HashMap<u32, Connection>,
     routes: HashMap<Vec<u8>, u32>,
-    next_id: u32,
     timers: crate::timers::Timers,
     send_queue: VecDeque<u32>,
     event_queue: VecDeque<u32>,
@@ -65,7 +68,6 @@ impl Endpoint {
             max_connections: usize::MAX,
             conns: HashMap::new(),
             routes: HashMap::new(),
-            next_id: 1,
             timers: Default::default(),
             send_queue: VecDeque::new(),
             event_queue: VecDeque::new(),
@@ -119,11 +121,13 @@ impl Endpoint {
         Ok(cid)
     }
 
+    /// Connection IDs are unique across all endpoints of the process, so
+    /// that per-connection state kept outside the endpoint (the verify
+    /// registry) can never be confused between two sockets.
     fn allocate_id(&mut self) -> u32 {
         loop {
-            let id = self.next_id;
-            self.next_id = self.next_id.checked_add(1).unwrap_or(1);
-            if !self.conns.contains_key(&id) && !self.close_infos.contains_key(&id) {
+            let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
+            if id != 0 && !self.conns.contains_key(&id) && !self.close_infos.contains_key(&id) {
                 return id;
             }
         }
@@ -161,11 +165,14 @@ impl Endpoint {
         }
     }
 
-    /// Opens a client connection to `peer`.
+    /// Opens a client connection to `peer`. `server_name` goes into SNI;
+    /// `expected` is what the server's certificate must name.
     pub fn connect(
         &mut self,
         config: &SharedConfig,
         server_name: Option<&str>,
+        expected: Option<verify::Expected>,
+        session: Option<&[u8]>,
         peer: SocketAddr,
     ) -> CoreResult<u32> {
         let scid = self.new_cid()?;
@@ -179,7 +186,7 @@ impl Endpoint {
             &mut cfg.quiche,
         )
         .map_err(|e| CoreError::new(ErrorCode::Tls, format!("cannot start connection: {e}")))?;
-        let conn = Connection::new(
+        let mut conn = Connection::new(
             id,
             quic,
             false,
@@ -187,7 +194,15 @@ impl Endpoint {
             cfg.keep_alive,
             cfg.datagrams,
         );
+        if cfg.keylog {
+            conn.enable_keylog();
+        }
         drop(cfg);
+        if let Some(ticket) = session {
+            // A stale or foreign ticket only means a full handshake.
+            let _ = conn.quic.set_session(ticket);
+        }
+        verify::set_expected(id, expected);
         Ok(self.insert(conn, vec![scid]))
     }
 
@@ -203,12 +218,15 @@ impl Endpoint {
             if let Some(conn) = self.conns.get_mut(&id) {
                 coalesce::packet_ends(data, &mut self.packet_ends);
                 let mut start = 0;
-                for &end in &self.packet_ends {
-                    // Errors here (bad packets) are dropped by quiche or close
-                    // the connection, which `poll_events` then reports.
-                    let _ = conn.recv(&mut data[start..end], from, local);
-                    start = end;
-                }
+                verify::serving(id, || {
+                    for &end in &self.packet_ends {
+                        // Errors here (bad packets) are dropped by quiche or
+                        // close the connection, which `poll_events` reports.
+                        let _ = conn.recv(&mut data[start..end], from, local);
+                        start = end;
+                    }
+                });
+                conn.verify_requested |= verify::has_request(id);
                 self.touch(id);
                 return RecvOutcome::Delivered;
             }
@@ -259,9 +277,13 @@ impl Endpoint {
             cfg.keep_alive,
             cfg.datagrams,
         );
+        if cfg.keylog {
+            conn.enable_keylog();
+        }
         drop(cfg);
         let local = self.local;
-        let _ = conn.recv(data, from, local);
+        verify::serving(id, || conn.recv(data, from, local)).ok();
+        conn.verify_requested |= verify::has_request(id);
         self.insert(conn, vec![scid, odcid]);
         RecvOutcome::Accepted
     }
@@ -310,7 +332,8 @@ impl Endpoint {
                 self.send_queue.pop_front();
                 continue;
             };
-            let complete = conn.send(&mut sink);
+            let complete = verify::serving(id, || conn.send(&mut sink));
+            conn.verify_requested |= verify::has_request(id);
             let (old, new) = (conn.timer, conn.deadline());
             conn.timer = new;
             self.timers.update(id, old, new);
@@ -370,6 +393,15 @@ impl Endpoint {
             }
             self.timers.update(id, conn.timer, None);
         }
+        verify::forget(id);
+    }
+
+    /// The application's decision about a peer whose check is pending.
+    /// `refusal` is `None` to accept.
+    pub fn set_verdict(&mut self, id: u32, refusal: Option<verify::Refusal>) -> CoreResult<()> {
+        self.connection_mut(id)?;
+        verify::set_verdict(id, refusal);
+        Ok(())
     }
 }
 

@@ -14,6 +14,18 @@
 //! | `STREAM_WRITABLE` | stream id | – | – | – |
 //! | `DATAGRAM` | inbox offset | length | – | – |
 //! | `STREAMS_AVAILABLE` | bidi credit | uni credit | – | – |
+//! | `VERIFY` | – | – | – | – |
+//! | `KEYLOG` | inbox offset | length | – | – |
+//! | `EARLY_DATA` | – | – | – | – |
+//! | `SESSION_TICKET` | – | – | – | – |
+//!
+//! `KEYLOG` carries NSS key-log lines (newline-terminated). `EARLY_DATA`:
+//! a resuming client may send 0-RTT data now. `SESSION_TICKET`: a (new)
+//! ticket for resumption is available.
+//!
+//! `VERIFY` asks the application to decide about the peer's certificate
+//! (`peerCheck`, then `setVerdict`); it may come before `ESTABLISHED`, for a
+//! server connection the application has not seen yet.
 //!
 //! Numbers above 2^53 (possible only for application codes) lose precision.
 
@@ -27,6 +39,10 @@ pub const STREAM_STOPPED: f64 = 5.0;
 pub const STREAM_WRITABLE: f64 = 6.0;
 pub const DATAGRAM: f64 = 7.0;
 pub const STREAMS_AVAILABLE: f64 = 8.0;
+pub const VERIFY: f64 = 9.0;
+pub const KEYLOG: f64 = 10.0;
+pub const EARLY_DATA: f64 = 11.0;
+pub const SESSION_TICKET: f64 = 12.0;
 
 /// Writes event rows and payloads into caller-owned buffers.
 pub struct EventSink<'a> {

@@ -32,6 +32,7 @@ pub mod streams;
 pub mod timers;
 pub mod tls;
 pub mod transmit;
+pub mod verify;
 
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@ use boring::x509::verify::X509VerifyFlags;
 use boring::x509::X509;
 
 use crate::error::{CoreError, CoreResult, ErrorCode};
+use crate::verify;
 
 /// Trust anchors used when a client verifies its peer and gives no `ca`.
 /// The JavaScript layer installs Node's bundled roots once, so every platform
@@ -91,10 +92,42 @@ pub struct TlsParams {
     pub certs: Vec<Vec<u8>>,
     pub ca: Vec<Vec<u8>>,
     pub verify_peer: bool,
+    /// The application decides about each peer (a `verify` hook).
+    pub verify_hook: bool,
 }
 
 fn tls_error(what: &str) -> impl Fn(boring::error::ErrorStack) -> CoreError + '_ {
     move |e| CoreError::new(ErrorCode::Tls, format!("{what}: {e}"))
+}
+
+/// The anchors peers are checked against: `ca`, else the default roots.
+fn trust_store(params: &TlsParams) -> CoreResult<boring::x509::store::X509Store> {
+    let mut store = X509StoreBuilder::new().map_err(tls_error("trust store"))?;
+    if params.ca.is_empty() {
+        match DEFAULT_ROOTS.get() {
+            Some(roots) => {
+                for root in roots {
+                    store
+                        .add_cert(root.clone())
+                        .map_err(tls_error("trust store"))?;
+                }
+            }
+            None => store
+                .set_default_paths()
+                .map_err(tls_error("system trust store"))?,
+        }
+    } else {
+        for blob in &params.ca {
+            for cert in parse_certificates(blob)? {
+                // A duplicate anchor is harmless; ignore that error only.
+                let _ = store.add_cert(cert);
+            }
+        }
+    }
+    // A certificate given in `ca` is trusted as is, even when it is a leaf
+    // rather than a CA (pinning a self-signed peer).
+    store.set_flags(X509VerifyFlags::PARTIAL_CHAIN);
+    Ok(store.build())
 }
 
 /// Builds the BoringSSL context: identity, trust and verification mode.
@@ -154,39 +187,17 @@ pub fn build_context(params: &TlsParams) -> CoreResult<SslContextBuilder> {
         (None, true) => {}
     }
 
-    if params.verify_peer {
-        let mut store = X509StoreBuilder::new().map_err(tls_error("trust store"))?;
-        if params.ca.is_empty() {
-            match DEFAULT_ROOTS.get() {
-                Some(roots) => {
-                    for root in roots {
-                        store
-                            .add_cert(root.clone())
-                            .map_err(tls_error("trust store"))?;
-                    }
-                }
-                None => store
-                    .set_default_paths()
-                    .map_err(tls_error("system trust store"))?,
-            }
-        } else {
-            for blob in &params.ca {
-                for cert in parse_certificates(blob)? {
-                    // A duplicate anchor is harmless; ignore that error only.
-                    let _ = store.add_cert(cert);
-                }
-            }
-        }
-        // A certificate given in `ca` is trusted as is, even when it is a
-        // leaf rather than a CA (pinning a self-signed peer).
-        store.set_flags(X509VerifyFlags::PARTIAL_CHAIN);
-        builder.set_cert_store(store.build());
-        let mode = if params.is_server {
-            SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT
-        } else {
-            SslVerifyMode::PEER
+    if params.verify_peer || params.verify_hook {
+        builder.set_cert_store(trust_store(params)?);
+        let mode = match (params.is_server, params.verify_peer) {
+            (true, true) => SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
+            _ => SslVerifyMode::PEER,
         };
-        builder.set_verify(mode);
+        let policy = verify::Policy {
+            require_valid: params.verify_peer,
+            hook: params.verify_hook,
+        };
+        verify::install(&mut builder, mode, policy);
     } else {
         builder.set_verify(SslVerifyMode::NONE);
     }

@@ -27,10 +27,14 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function withTimeout<T>(promise: PromiseLike<T>, ms: number, label: string): Promise<T> {
+/** `label` may be a function, evaluated on timeout, to capture state for the failure message. */
+function withTimeout<T>(promise: PromiseLike<T>, ms: number, label: string | (() => string)): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timeout: ${label} did not settle within ${ms} ms`)), ms);
+    timer = setTimeout(() => {
+      const text = typeof label === 'function' ? label() : label;
+      reject(new Error(`timeout: ${text} did not settle within ${ms} ms`));
+    }, ms);
   });
   return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
 }
@@ -74,6 +78,18 @@ function datagram(i: number, size: number): Buffer {
   d.writeUInt32BE(i, 0);
   for (let j = 4; j < size; j++) d[j] = (i * 31 + j * 7) & 0xff;
   return d;
+}
+
+/** Connection and stream state, for timeout messages (a stall shows as no progress here). */
+function stallInfo(label: string, conn: QuicConnection, stream?: QuicStream): string {
+  let stats: string;
+  try {
+    stats = JSON.stringify(conn.stats());
+  } catch (err) {
+    stats = `(stats unavailable: ${String(err)})`;
+  }
+  const pending = stream ? `, stream ${stream.id} writableLength ${stream.writableLength}` : '';
+  return `${label} [${conn.side} stats ${stats}${pending}]`;
 }
 
 function firstDiff(a: Buffer, b: Buffer): string {
@@ -255,8 +271,8 @@ describe('nquic client → quinn server', () => {
     const s = await withTimeout(c.openStream(), 5000, 'openStream()');
     expect(s.bidirectional).toBe(true);
     const echoed = readAll(s);
-    await withTimeout(writeAll(s, payload), 15_000, 'write 1 MiB');
-    const back = await withTimeout(echoed, 15_000, 'read 1 MiB echo');
+    await withTimeout(writeAll(s, payload), 15_000, () => stallInfo('write 1 MiB', c, s));
+    const back = await withTimeout(echoed, 15_000, () => stallInfo('read 1 MiB echo', c, s));
     expect(firstDiff(back, payload)).toBe('identical');
   }, 40_000);
 
@@ -268,13 +284,14 @@ describe('nquic client → quinn server', () => {
       10_000,
       "'stream' event for quinn's uni stream",
     );
+    incoming.catch(() => undefined); // reported where awaited, not as an unhandled rejection
     const s = await withTimeout(c.openStream({ unidirectional: true }), 5000, 'openStream(uni)');
     expect(s.bidirectional).toBe(false);
-    await withTimeout(writeAll(s, payload), 10_000, 'write uni');
+    await withTimeout(writeAll(s, payload), 10_000, () => stallInfo('write uni', c, s));
     const back = await incoming;
     expect(back.bidirectional).toBe(false);
     expect(back.initiator).toBe('remote');
-    const data = await withTimeout(readAll(back), 10_000, 'read uni reply');
+    const data = await withTimeout(readAll(back), 10_000, () => stallInfo('read uni reply', c));
     expect(firstDiff(data, payload)).toBe('identical');
   }, 30_000);
 
@@ -310,7 +327,7 @@ describe('nquic client → quinn server', () => {
   test('clean close: application code 0 reaches quinn, closed resolves locally', async () => {
     const c = await connectToPeer();
     conn = undefined;
-    const info = await withTimeout(c.close({ code: 0, reason: 'bye' }), 5000, 'close()');
+    const info = await withTimeout(c.close({ code: 0, reason: 'bye' }), 5000, () => stallInfo('close()', c));
     expect(info.remote).toBe(false);
     expect(info.code).toBe(0);
     expect(info.error).toBeUndefined();

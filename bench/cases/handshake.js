@@ -6,6 +6,7 @@
 
 const { envInt, nowMs, percentile, median } = require('../lib/util');
 const peers = require('../lib/peers');
+const mx = require('../lib/matrixai');
 
 function config() {
   const count = envInt('BENCH_HANDSHAKES', 200);
@@ -60,5 +61,19 @@ module.exports = {
         return ms;
       });
     },
+
+    async '@matrixai/quic'(ctx, cfg) {
+      await mx.load();
+      const server = await mx.mxServer(ctx, null);
+      return loop(cfg, ctx.signal, async () => {
+        const t0 = nowMs();
+        const client = await mx.mxConnect(ctx, server);
+        const ms = nowMs() - t0;
+        await mx.mxDestroy(client);
+        return ms;
+      });
+    },
   },
 };
+
+module.exports.loop = loop;

@@ -11,7 +11,7 @@ const HOST = '127.0.0.1';
 const SERVER_NAME = 'localhost';
 
 // ---------------------------------------------------------------------------------------- nquic
-async function nquicServer(ctx, onStream, extra = {}) {
+async function nquicServer(ctx, onStream, extra = {}, onConnection = null) {
   const { listen } = ctx.nquic;
   const server = await listen({
     address: HOST, port: 0, alpn: [ALPN], key: ctx.creds.key, cert: ctx.creds.cert, ...extra,
@@ -21,6 +21,7 @@ async function nquicServer(ctx, onStream, extra = {}) {
   server.on('connection', (conn) => {
     conn.on('error', () => {}); // connection faults surface on the client side of each case
     if (onStream) conn.on('stream', (stream) => onStream(stream, conn));
+    if (onConnection) onConnection(conn);
   });
   return server;
 }

@@ -101,6 +101,27 @@ function settleWithin(promise, ms) {
   ]).finally(() => clearTimeout(timer));
 }
 
+/** An error that marks a (case, implementation) pair as skipped (not failed), with a reason. */
+function skip(reason) {
+  const err = new Error(reason);
+  err.code = 'BENCH_SKIP';
+  return err;
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal && signal.aborted) { reject(signal.reason || new Error('aborted')); return; }
+    const onAbort = () => { clearTimeout(timer); reject(signal.reason || new Error('aborted')); };
+    const timer = setTimeout(() => { if (signal) signal.removeEventListener('abort', onAbort); resolve(); }, ms);
+    if (signal) signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Buffer view of a Uint8Array without copying. */
+function asBuffer(u8) {
+  return Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+}
+
 function errorMessage(err) {
   if (!err) return 'unknown error';
   const code = err.code ? ` [${err.code}]` : '';
@@ -109,4 +130,5 @@ function errorMessage(err) {
 
 module.exports = {
   KiB, MiB, envInt, nowMs, percentile, median, payloadChunk, writeAll, waitDrain, readAll, settleWithin, errorMessage,
+  skip, sleep, asBuffer,
 };

@@ -164,6 +164,8 @@ impl Pair {
             .connect(
                 &self.client_config,
                 Some("localhost"),
+                Some(crate::verify::Expected::Name("localhost".into())),
+                None,
                 SERVER_ADDR.parse().expect("addr"),
             )
             .expect("connect")

@@ -236,3 +236,44 @@ fn garbage_is_dropped_without_harm() {
     pair.settle();
     assert_eq!(pair.server.take_events(events::DATAGRAM).len(), 1);
 }
+
+#[test]
+fn verify_hook_pauses_the_handshake_until_refused() {
+    let mut pair = Pair::new(|_| {}, |c| c.tls.verify_hook = true);
+    let client = pair.connect();
+    pair.settle();
+    assert!(
+        pair.client.take_events(events::ESTABLISHED).is_empty(),
+        "no handshake before the verdict"
+    );
+    assert_eq!(pair.client.take_events(events::VERIFY).len(), 1);
+    let check = crate::verify::take_request(client).expect("a pending check");
+    assert!(check.chain_valid);
+    pair.client
+        .endpoint
+        .set_verdict(client, Some(("ERR_QUIC_CERT_REFUSED", "no".into())))
+        .expect("verdict");
+    pair.settle();
+    assert!(pair.client.take_events(events::ESTABLISHED).is_empty());
+    assert!(pair.server.take_events(events::ESTABLISHED).is_empty());
+    let info = pair
+        .client
+        .endpoint
+        .take_close_info(client)
+        .expect("closed");
+    assert_eq!(info.error.map(|e| e.code), Some("ERR_QUIC_CERT_REFUSED"));
+}
+
+#[test]
+fn verify_hook_accepts() {
+    let mut pair = Pair::new(|_| {}, |c| c.tls.verify_hook = true);
+    let client = pair.connect();
+    pair.settle();
+    assert_eq!(pair.client.take_events(events::VERIFY).len(), 1);
+    pair.client
+        .endpoint
+        .set_verdict(client, None)
+        .expect("verdict");
+    pair.settle();
+    assert_eq!(pair.client.take_events(events::ESTABLISHED).len(), 1);
+}

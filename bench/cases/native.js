@@ -1,0 +1,134 @@
+'use strict';
+// Native Rust baseline: bench/native-baseline/ is a standalone Cargo project running plain quiche
+// 0.30 (same crate and BoringSSL as nquic) with client and server in one thread on two non-blocking
+// std::net::UdpSockets, with nquic's default transport settings. It measures the bulk upload, the
+// sequential handshakes and the datagram echo workloads with the parameters of the bulk, handshake
+// and datagram cases, and prints JSON. This case runs that binary as a child process ('quiche (Rust)'
+// column) and the same three workloads through nquic in this process with the same parameters, so
+// the ratio column shows what the Node binding costs over the raw library.
+//
+// prepare() builds it once per run: `cargo build --release --manifest-path
+// bench/native-baseline/Cargo.toml` (its own target dir, bench/native-baseline/target). The first
+// build compiles BoringSSL and takes a few minutes; later runs are a no-op check. No cargo: skipped
+// with a note. BENCH_NATIVE_BUILD=0 uses an existing binary without invoking cargo.
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn, spawnSync } = require('node:child_process');
+const { envInt, skip, errorMessage } = require('../lib/util');
+const bulk = require('./bulk');
+const handshake = require('./handshake');
+const datagram = require('./datagram');
+
+const DIR = path.join(__dirname, '..', 'native-baseline');
+const TARGET = path.join(DIR, 'target');
+const BIN = path.join(TARGET, 'release', process.platform === 'win32' ? 'nquic-native-baseline.exe' : 'nquic-native-baseline');
+
+function config() {
+  const b = bulk.config();
+  const h = handshake.config();
+  const d = datagram.config();
+  return {
+    bulk: { bytes: b.bytes, chunkSize: b.chunkSize },
+    handshake: { count: h.count, warmup: h.warmup },
+    datagram: { seconds: d.seconds, window: d.window, size: d.size },
+    label: 'native baseline',
+  };
+}
+
+function run(cmd, args, opts, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => { out += c; });
+    child.stderr.on('data', (c) => { err += c; });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${cmd} timed out after ${timeoutMs / 1000} s`)); }, timeoutMs);
+    if (opts.signal) opts.signal.addEventListener('abort', () => child.kill('SIGKILL'), { once: true });
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('close', (code, sig) => {
+      clearTimeout(timer);
+      if (code === 0) resolve({ out, err });
+      else reject(new Error(`${cmd} exited with ${code ?? sig}: ${err.trim().split('\n').slice(-8).join(' | ')}`));
+    });
+  });
+}
+
+async function prepare() {
+  if (process.env.BENCH_NATIVE_BUILD === '0') {
+    if (!fs.existsSync(BIN)) throw skip(`BENCH_NATIVE_BUILD=0 and no binary at ${path.relative(process.cwd(), BIN)}`);
+    return { bin: BIN, info: 'prebuilt binary (BENCH_NATIVE_BUILD=0)' };
+  }
+  const probe = spawnSync('cargo', ['--version'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) {
+    throw skip('cargo not found: install Rust (rustup) to run the native quiche baseline');
+  }
+  const fresh = !fs.existsSync(BIN);
+  if (fresh) console.error('  native       building bench/native-baseline (first build compiles BoringSSL: a few minutes)...');
+  const timeoutMs = envInt('BENCH_NATIVE_BUILD_TIMEOUT_S', 900) * 1000;
+  await run('cargo', ['build', '--release', '--quiet', '--manifest-path', path.join(DIR, 'Cargo.toml')],
+    { env: { ...process.env, CARGO_TARGET_DIR: TARGET } }, timeoutMs);
+  return { bin: BIN, info: `${probe.stdout.trim()}${fresh ? ', built now' : ''}` };
+}
+
+async function runNative(ctx, cfg) {
+  const p = ctx.prepared;
+  if (!p) throw new Error('native case was not prepared');
+  if (!p.ok) throw p.error.code === 'BENCH_SKIP' ? p.error : new Error(`native baseline build failed: ${errorMessage(p.error)}`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nquic-bench-native-'));
+  ctx.defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const certFile = path.join(dir, 'cert.pem');
+  const keyFile = path.join(dir, 'key.pem');
+  fs.writeFileSync(certFile, ctx.creds.cert);
+  fs.writeFileSync(keyFile, ctx.creds.key, { mode: 0o600 });
+  const timeoutS = envInt('BENCH_TIMEOUT_S', 60);
+  const args = [
+    '--cert', certFile, '--key', keyFile,
+    '--bulk-mb', String(cfg.bulk.bytes / (1024 * 1024)), '--chunk-kb', String(cfg.bulk.chunkSize / 1024),
+    '--handshakes', String(cfg.handshake.count), '--warmup', String(cfg.handshake.warmup),
+    '--dgram-seconds', String(cfg.datagram.seconds), '--dgram-window', String(cfg.datagram.window),
+    '--dgram-size', String(cfg.datagram.size), '--timeout-s', String(Math.max(5, timeoutS - 5)),
+  ];
+  const { out } = await run(p.value.bin, args, { signal: ctx.signal }, timeoutS * 1000);
+  const r = JSON.parse(out.trim().split('\n').pop());
+  return {
+    bulk: r.bulk.throughput,
+    hsMedian: r.handshake.median,
+    hsP99: r.handshake.p99,
+    dgramRate: r.datagram.rate,
+    dgramRtt: r.datagram.rttMedianMs,
+    extra: r,
+  };
+}
+
+async function runNquic(ctx, cfg) {
+  const b = await bulk.impls.nquic(ctx, { ...cfg.bulk });
+  const h = await handshake.impls.nquic(ctx, { ...cfg.handshake });
+  const d = await datagram.nquicDatagrams(ctx, { ...cfg.datagram });
+  return {
+    bulk: b.throughput,
+    hsMedian: h.median,
+    hsP99: h.p99,
+    dgramRate: d.rate,
+    dgramRtt: d.rtt,
+    extra: { bulk: b.extra, handshake: h.extra, datagram: d.extra },
+  };
+}
+
+module.exports = {
+  name: 'native',
+  config,
+  prepare,
+  metrics: [
+    { key: 'bulk', label: 'bulk 1 stream throughput', unit: 'MB/s', better: 'higher', digits: 1 },
+    { key: 'hsMedian', label: 'handshake median', unit: 'ms', better: 'lower', digits: 3 },
+    { key: 'hsP99', label: 'handshake p99', unit: 'ms', better: 'lower', digits: 3 },
+    { key: 'dgramRate', label: 'datagram echoes', unit: '/s', better: 'higher', digits: 0 },
+    { key: 'dgramRtt', label: 'datagram median RTT', unit: 'ms', better: 'lower', digits: 3 },
+  ],
+  impls: {
+    nquic: runNquic,
+    native: runNative,
+  },
+};

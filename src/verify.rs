@@ -1,0 +1,245 @@
+//! Peer certificate verification inside the handshake.
+//!
+//! Every TLS context nquic builds verifies peers through one custom verify
+//! callback. It runs the built-in chain and name check itself, and when the
+//! application gave a `verify` hook it pauses the handshake
+//! (`SslVerifyError::Retry`) until JavaScript has decided: the endpoint turns
+//! the pause into a `VERIFY` event, JavaScript answers with
+//! `Endpoint::set_verdict`, and quiche re-runs the callback on its next
+//! `send()`, which now returns the verdict. A refusal is a real TLS alert, and
+//! the refused peer never reaches the application.
+//!
+//! The callback cannot see which nquic connection it serves, so the endpoint
+//! names the connection it is driving in [`Registry::current`] around every
+//! call into quiche; the registry is thread-local because a JavaScript thread
+//! (main or worker) owns all of its endpoints.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use boring::ssl::{SslAlert, SslRef, SslVerifyError, SslVerifyMode};
+use boring::stack::Stack;
+use boring::x509::{X509StoreContext, X509VerifyError, X509};
+
+/// What the built-in check found, handed to the application's hook.
+#[derive(Debug, Clone, Default)]
+pub struct PeerCheck {
+    /// DER certificates, leaf first.
+    pub certificates: Vec<Vec<u8>>,
+    pub chain_valid: bool,
+    /// Stable code and message when the chain or name check failed.
+    pub chain_error: Option<(&'static str, String)>,
+    pub server_name: Option<String>,
+}
+
+/// The name a client expects in the server's certificate.
+#[derive(Debug, Clone)]
+pub enum Expected {
+    Name(String),
+    Ip(IpAddr),
+}
+
+/// Why verification refused a peer: a stable code and a message.
+pub type Refusal = (&'static str, String);
+
+#[derive(Default)]
+pub struct Registry {
+    /// The connection whose quiche call is running.
+    pub current: Option<u32>,
+    expected: HashMap<u32, Expected>,
+    /// Checks waiting for the application's verdict.
+    requests: HashMap<u32, PeerCheck>,
+    /// Verdicts given by the application: `None` accepts.
+    verdicts: HashMap<u32, Option<Refusal>>,
+    /// Refusals that ended a handshake, for the close report.
+    refusals: HashMap<u32, Refusal>,
+}
+
+thread_local! {
+    static REGISTRY: RefCell<Registry> = RefCell::new(Registry::default());
+}
+
+fn with<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
+    REGISTRY.with(|r| f(&mut r.borrow_mut()))
+}
+
+/// Runs `f` with `conn` as the connection the callback serves.
+pub fn serving<T>(conn: u32, f: impl FnOnce() -> T) -> T {
+    let previous = with(|r| r.current.replace(conn));
+    let result = f();
+    with(|r| r.current = previous);
+    result
+}
+
+pub fn set_expected(conn: u32, expected: Option<Expected>) {
+    with(|r| match expected {
+        Some(e) => r.expected.insert(conn, e),
+        None => r.expected.remove(&conn),
+    });
+}
+
+/// A check waiting for the application's verdict, taken once.
+pub fn take_request(conn: u32) -> Option<PeerCheck> {
+    with(|r| r.requests.remove(&conn))
+}
+
+pub fn has_request(conn: u32) -> bool {
+    with(|r| r.requests.contains_key(&conn))
+}
+
+pub fn set_verdict(conn: u32, refusal: Option<Refusal>) {
+    with(|r| r.verdicts.insert(conn, refusal));
+}
+
+pub fn take_refusal(conn: u32) -> Option<Refusal> {
+    with(|r| r.refusals.remove(&conn))
+}
+
+/// Forgets everything about a connection.
+pub fn forget(conn: u32) {
+    with(|r| {
+        r.expected.remove(&conn);
+        r.requests.remove(&conn);
+        r.verdicts.remove(&conn);
+        r.refusals.remove(&conn);
+    });
+}
+
+/// How a context verifies its peers.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// The built-in check must pass (unless a hook decides).
+    pub require_valid: bool,
+    /// The application's hook decides.
+    pub hook: bool,
+}
+
+fn map_error(err: X509VerifyError) -> (&'static str, SslAlert, String) {
+    let text = err.error_string().to_string();
+    match err {
+        X509VerifyError::CERT_HAS_EXPIRED => {
+            ("ERR_QUIC_CERT_EXPIRED", SslAlert::CERTIFICATE_EXPIRED, text)
+        }
+        X509VerifyError::CERT_NOT_YET_VALID => (
+            "ERR_QUIC_CERT_NOT_YET_VALID",
+            SslAlert::BAD_CERTIFICATE,
+            text,
+        ),
+        X509VerifyError::HOSTNAME_MISMATCH | X509VerifyError::IP_ADDRESS_MISMATCH => (
+            "ERR_QUIC_CERT_NAME_MISMATCH",
+            SslAlert::BAD_CERTIFICATE,
+            text,
+        ),
+        X509VerifyError::UNABLE_TO_GET_ISSUER_CERT
+        | X509VerifyError::UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+        | X509VerifyError::UNABLE_TO_VERIFY_LEAF_SIGNATURE
+        | X509VerifyError::DEPTH_ZERO_SELF_SIGNED_CERT
+        | X509VerifyError::SELF_SIGNED_CERT_IN_CHAIN
+        | X509VerifyError::CERT_UNTRUSTED => {
+            ("ERR_QUIC_CERT_UNTRUSTED", SslAlert::UNKNOWN_CA, text)
+        }
+        _ => ("ERR_QUIC_CERT_INVALID", SslAlert::BAD_CERTIFICATE, text),
+    }
+}
+
+/// The peer's chain, leaf first (a server's view of the client chain leaves
+/// the leaf out, so it is added back).
+fn peer_chain(ssl: &SslRef) -> Vec<X509> {
+    let mut chain: Vec<X509> = ssl
+        .peer_cert_chain()
+        .map(|s| s.iter().map(|c| c.to_owned()).collect())
+        .unwrap_or_default();
+    if let Some(leaf) = ssl.peer_certificate() {
+        let leaf_der = leaf.to_der().ok();
+        let first_der = chain.first().and_then(|c| c.to_der().ok());
+        if leaf_der.is_some() && leaf_der != first_der {
+            chain.insert(0, leaf);
+        }
+    }
+    chain
+}
+
+/// Verifies the chain against the context's trust store and, for a client,
+/// the expected name. Returns the check and the alert to send on failure.
+fn check(ssl: &SslRef, expected: Option<&Expected>) -> (PeerCheck, SslAlert) {
+    let chain = peer_chain(ssl);
+    let mut result = PeerCheck {
+        certificates: chain.iter().filter_map(|c| c.to_der().ok()).collect(),
+        server_name: ssl
+            .servername(boring::ssl::NameType::HOST_NAME)
+            .map(str::to_string),
+        ..Default::default()
+    };
+    let Some(leaf) = chain.first() else {
+        result.chain_error = Some((
+            "ERR_QUIC_CERT_REQUIRED",
+            "the peer sent no certificate".into(),
+        ));
+        return (result, SslAlert::CERTIFICATE_REQUIRED);
+    };
+    let outcome = (|| -> Result<Result<(), X509VerifyError>, boring::error::ErrorStack> {
+        let mut intermediates = Stack::new()?;
+        for cert in chain.iter().skip(1) {
+            intermediates.push(cert.clone())?;
+        }
+        let mut ctx = X509StoreContext::new()?;
+        ctx.init(ssl.ssl_context().cert_store(), leaf, &intermediates, |c| {
+            match expected {
+                Some(Expected::Name(name)) => c.verify_param_mut().set_host(name)?,
+                Some(Expected::Ip(ip)) => c.verify_param_mut().set_ip(*ip)?,
+                None => {}
+            }
+            c.verify_cert()?;
+            Ok(c.verify_result())
+        })
+    })();
+    match outcome {
+        Ok(Ok(())) => {
+            result.chain_valid = true;
+            (result, SslAlert::BAD_CERTIFICATE)
+        }
+        Ok(Err(err)) => {
+            let (code, alert, text) = map_error(err);
+            result.chain_error = Some((code, text));
+            (result, alert)
+        }
+        Err(e) => {
+            result.chain_error = Some(("ERR_QUIC_CERT_INVALID", e.to_string()));
+            (result, SslAlert::BAD_CERTIFICATE)
+        }
+    }
+}
+
+/// Installs the verify callback on a context.
+pub fn install(builder: &mut boring::ssl::SslContextBuilder, mode: SslVerifyMode, policy: Policy) {
+    builder.set_custom_verify_callback(mode, move |ssl| verify_callback(ssl, policy));
+}
+
+fn verify_callback(ssl: &mut SslRef, policy: Policy) -> Result<(), SslVerifyError> {
+    let Some(conn) = with(|r| r.current) else {
+        return Err(SslVerifyError::Invalid(SslAlert::INTERNAL_ERROR));
+    };
+    if let Some(verdict) = with(|r| r.verdicts.remove(&conn)) {
+        return match verdict {
+            None => Ok(()),
+            Some(refusal) => {
+                with(|r| r.refusals.insert(conn, refusal));
+                Err(SslVerifyError::Invalid(SslAlert::BAD_CERTIFICATE))
+            }
+        };
+    }
+    let expected = with(|r| r.expected.get(&conn).cloned());
+    let (result, alert) = check(ssl, expected.as_ref());
+    if policy.hook {
+        with(|r| r.requests.insert(conn, result));
+        return Err(SslVerifyError::Retry);
+    }
+    match (&result.chain_error, policy.require_valid) {
+        (Some((code, text)), true) => {
+            with(|r| r.refusals.insert(conn, (code, text.clone())));
+            Err(SslVerifyError::Invalid(alert))
+        }
+        _ => Ok(()),
+    }
+}
