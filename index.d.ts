@@ -179,6 +179,12 @@ export interface NativeStats {
   packetsLost: number
   datagramsSent: number
   datagramsReceived: number
+  /** `sendDatagram` calls that returned false (send queue full). */
+  datagramsDroppedOnSend: number
+  /** Received datagrams discarded natively (receive queue full). */
+  datagramsDroppedOnReceive: number
+  /** Sent datagrams declared lost by loss detection. */
+  datagramsLost: number
 }
 
 /** Installs the trust anchors clients use when no `ca` is given (PEM list). */

@@ -5,6 +5,7 @@
 // Every case module in bench/cases/ exports
 //   { name, config(): { label, ... }, metrics: [{ key, label, unit, better, digits }],
 //     impls: { [implName]: async (ctx, cfg) => ({ [metricKey]: number, extra?: object, note?: string }) },
+//     (a metric marked { optional: true } may be left out by implementations that do not report it)
 //     prepare?: async (shared) => any   // optional one-off setup (e.g. a build), own time limit }
 // and each (case, implementation) pair runs in this process on loopback, bounded by BENCH_TIMEOUT_S
 // (default 60 s): on timeout it is aborted, cleaned up and reported as failed. A pair whose impl
@@ -12,9 +13,6 @@
 // ('n/a' in the table, reason in the notes), not failed. The runner prints the machine, a table
 // (case | nquic | node:tls | @matrixai/quic | quiche (Rust) | ratios) and notes, and writes
 // bench/results/latest.json. Exit code 0 only if no pair failed.
-//
-// If the idle-memory case is selected and the process has no global gc(), the runner re-executes
-// itself once with --expose-gc (BENCH_NO_REEXEC=1 prevents that).
 //
 // Environment: BENCH_CASES / argv (comma or space separated case names, default all), BENCH_IMPLS
 // (default all), BENCH_TIMEOUT_S (60), BENCH_OUT (JSON path), and per case: BENCH_BULK_MB (64),
@@ -24,7 +22,6 @@
 // BENCH_DGRAM_SIZE (256), BENCH_IDLE_CONNS (200), BENCH_NATIVE_BUILD (1; 0 = use the existing
 // binary), BENCH_NATIVE_BUILD_TIMEOUT_S (900).
 
-const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const { setMaxListeners } = require('node:events');
 const os = require('node:os');
@@ -111,6 +108,7 @@ async function runPair(caseMod, implName, fn, cfg, shared) {
     const metrics = {};
     for (const m of caseMod.metrics) {
       const v = result[m.key];
+      if (m.optional && v === undefined) continue; // a metric only some implementations report
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`case returned no valid '${m.key}'`);
       metrics[m.key] = v;
     }
@@ -160,6 +158,7 @@ function buildRows(records) {
         if (!r) { cells[impl] = '-'; continue; }
         if (r.skipped) { cells[impl] = 'n/a'; row.values[impl] = null; continue; }
         if (!r.ok) { cells[impl] = 'FAILED'; row.values[impl] = null; continue; }
+        if (r.metrics[m.key] === undefined) { cells[impl] = '-'; continue; }
         row.values[impl] = r.metrics[m.key];
         cells[impl] = fmt(r.metrics[m.key], m.digits) + (r.note ? '*' : '');
       }
@@ -201,20 +200,6 @@ function printNotes(records) {
   }
 }
 
-/** Re-run this script under --expose-gc when a case needs gc() and it is missing. */
-function reexecWithGc(caseFilter) {
-  if (typeof global.gc === 'function' || process.env.BENCH_NO_REEXEC) return null;
-  if (!CASES.some((c) => c.needsGc && (!caseFilter || caseFilter.has(c.name)))) return null;
-  const res = spawnSync(process.execPath, [...process.execArgv, '--expose-gc', __filename, ...process.argv.slice(2)], {
-    stdio: 'inherit', env: { ...process.env, BENCH_NO_REEXEC: '1' },
-  });
-  if (res.error) {
-    console.error(`bench: cannot re-run with --expose-gc (${errorMessage(res.error)}); continuing without`);
-    return null;
-  }
-  return res.status === null ? 1 : res.status;
-}
-
 /** Run each selected case's prepare() once (own time limit), before any pair. */
 async function prepareCases(selected, shared) {
   for (const caseMod of selected) {
@@ -238,9 +223,6 @@ async function main() {
     if (unknown.length) throw new Error(`unknown case(s): ${unknown.join(', ')}; known: ${CASES.map((c) => c.name).join(', ')}`);
   }
 
-  const reexecCode = reexecWithGc(caseFilter);
-  if (reexecCode !== null) return reexecCode;
-
   const shared = { nquic: null, nquicError: null, creds: null, prepared: {} };
   try {
     shared.nquic = require('..');
@@ -253,7 +235,7 @@ async function main() {
   let version = null;
   try { version = require('../package.json').version; } catch { /* ignore */ }
   const host = machine();
-  console.error(`nquic ${version} bench on ${host.summary}; certificate from ${shared.creds.source}; timeout ${TIMEOUT_MS / 1000} s per case; gc ${typeof global.gc === 'function' ? 'exposed' : 'not exposed'}`);
+  console.error(`nquic ${version} bench on ${host.summary}; certificate from ${shared.creds.source}; timeout ${TIMEOUT_MS / 1000} s per case`);
 
   const selected = CASES.filter((c) => !caseFilter || caseFilter.has(c.name));
   await prepareCases(selected, shared);
@@ -287,7 +269,6 @@ async function main() {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model,
     machine: host,
-    gcExposed: typeof global.gc === 'function',
     certificate: shared.creds.source,
     timeoutSeconds: TIMEOUT_MS / 1000,
     config: configs,

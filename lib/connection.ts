@@ -8,7 +8,8 @@ import { debug } from './debug';
 import { callNative, CloseInfo, connectionClosed, QuicError, toCloseInfo } from './errors';
 import type { QuicSocket } from './socket';
 import { QuicStream } from './stream';
-import type { Address, CloseOptions, ConnectionStats, StreamOptions, TlsOptions } from './types';
+import type { Address, CloseOptions, ConnectionStats, StreamOptions, TlsOptions, TransportOptions } from './types';
+import { DatagramQueue } from './datagram-queue';
 import { writeKeylog } from './keylog';
 import { runVerifyHook } from './peer-verification';
 import { validateBytes, validateInteger, validateObject, validateString } from './validate';
@@ -28,7 +29,7 @@ export class QuicConnection extends EventEmitter {
   /** @internal native handle */
   readonly handle: number;
   readonly #ownsSocket: boolean;
-  readonly #tls: TlsOptions;
+  readonly #tls: TlsOptions & TransportOptions;
   readonly #streams = new Map<number, QuicStream>();
   readonly #waiters: StreamWaiter[] = [];
   #info: NativeConnectionInfo | undefined;
@@ -36,12 +37,14 @@ export class QuicConnection extends EventEmitter {
   #resolveClosed!: (info: CloseInfo) => void;
   #handshake: { resolve: (c: QuicConnection) => void; reject: (e: Error) => void } | undefined;
   #streamsOpened = 0;
+  readonly #datagramReaders = new Set<DatagramQueue>();
+  #datagramsDroppedByReaders = 0;
   #lastTicket: Uint8Array | undefined;
   /** Resolves (never rejects) once the connection has ended. */
   readonly closed: Promise<CloseInfo>;
 
   /** @internal */
-  constructor(socket: QuicSocket, handle: number, side: 'client' | 'server', ownsSocket: boolean, tls: TlsOptions) {
+  constructor(socket: QuicSocket, handle: number, side: 'client' | 'server', ownsSocket: boolean, tls: TlsOptions & TransportOptions) {
     super();
     this.#tls = tls;
     this.socket = socket;
@@ -171,9 +174,30 @@ export class QuicConnection extends EventEmitter {
     return queued;
   }
 
+  /**
+   * Received datagrams as an async iterator. Each iterator holds at most
+   * `datagramQueueLength` (default 1024) unread datagrams; beyond that the
+   * oldest are dropped and counted in `stats().datagramsDroppedOnReceive`.
+   * It ends when the connection closes.
+   */
+  datagrams(): AsyncIterableIterator<Uint8Array> {
+    const queue = new DatagramQueue(
+      this.#tls.datagramQueueLength ?? 1024,
+      () => this.#datagramsDroppedByReaders++,
+      () => this.#datagramReaders.delete(queue),
+    );
+    if (this.#closeInfo !== undefined) queue.end();
+    else this.#datagramReaders.add(queue);
+    return queue;
+  }
+
   stats(): ConnectionStats {
     const s = callNative(() => this.#endpoint().stats(this.handle));
-    return { ...s, streamsOpened: this.#streamsOpened };
+    return {
+      ...s,
+      datagramsDroppedOnReceive: s.datagramsDroppedOnReceive + this.#datagramsDroppedByReaders,
+      streamsOpened: this.#streamsOpened,
+    };
   }
 
   /** Closes gracefully with an application code (default 0) and reason. */
@@ -247,6 +271,8 @@ export class QuicConnection extends EventEmitter {
     const failure = info.error ?? connectionClosed();
     for (const waiter of this.#waiters.splice(0)) waiter.reject(failure);
     for (const stream of this.#streams.values()) stream._onConnectionClosed(info);
+    for (const reader of this.#datagramReaders) reader.end();
+    this.#datagramReaders.clear();
     const handshake = this.#handshake;
     this.#handshake = undefined;
     handshake?.reject(info.error ?? new QuicError('ERR_QUIC_CONNECTION_CLOSED', 'The connection closed during the handshake'));
@@ -288,6 +314,7 @@ export class QuicConnection extends EventEmitter {
 
   /** @internal */
   _onDatagram(data: Buffer): void {
+    for (const reader of this.#datagramReaders) reader.push(data);
     this.emit('datagram', data);
   }
 

@@ -108,6 +108,12 @@ export interface ConnectionStats {
   streamsOpened: number;
   datagramsSent: number;
   datagramsReceived: number;
+  /** `sendDatagram` calls that returned false because the send queue was full. */
+  datagramsDroppedOnSend: number;
+  /** Received datagrams dropped because a receive queue was full. */
+  datagramsDroppedOnReceive: number;
+  /** Sent datagrams that loss detection declared lost. */
+  datagramsLost: number;
 }
 
 export type { QuicConnection };

@@ -222,6 +222,12 @@ pub struct NativeStats {
     pub packets_lost: f64,
     pub datagrams_sent: f64,
     pub datagrams_received: f64,
+    /// `sendDatagram` calls that returned false (send queue full).
+    pub datagrams_dropped_on_send: f64,
+    /// Received datagrams discarded natively (receive queue full).
+    pub datagrams_dropped_on_receive: f64,
+    /// Sent datagrams declared lost by loss detection.
+    pub datagrams_lost: f64,
 }
 
 /// `ssl_early_data_accepted` in BoringSSL's `ssl_early_data_reason_t`.
@@ -438,9 +444,11 @@ impl NativeEndpoint {
     #[napi]
     pub fn stats(&self, conn: u32) -> napi::Result<NativeStats, ErrorCode> {
         guarded(|| {
-            let q = &self.inner.connection(conn)?.quic;
+            let c = self.inner.connection(conn)?;
+            let q = &c.quic;
             let s = q.stats();
             let path = q.path_stats().find(|p| p.active);
+            let datagrams_lost: usize = q.path_stats().map(|p| p.dgram_lost).sum();
             Ok(NativeStats {
                 rtt: path.as_ref().map_or(0.0, |p| p.rtt.as_secs_f64() * 1000.0),
                 cwnd: path.as_ref().map_or(0.0, |p| p.cwnd as f64),
@@ -451,6 +459,9 @@ impl NativeEndpoint {
                 packets_lost: s.lost as f64,
                 datagrams_sent: s.dgram_sent as f64,
                 datagrams_received: s.dgram_recv as f64,
+                datagrams_dropped_on_send: c.datagrams_send_dropped as f64,
+                datagrams_dropped_on_receive: c.datagrams_recv_dropped() as f64,
+                datagrams_lost: datagrams_lost as f64,
             })
         })
     }

@@ -34,6 +34,10 @@ pub struct Connection {
     keylog: Option<KeylogBuffer>,
     early_reported: bool,
     session_len_reported: usize,
+    /// Datagrams handed to the application.
+    pub(crate) datagrams_delivered: u64,
+    /// `sendDatagram` calls refused because the send queue was full.
+    pub(crate) datagrams_send_dropped: u64,
     /// What the application may still do with each live stream.
     pub(crate) streams: StreamTable,
     /// quiche's count of STOP_SENDING frames received, when last looked at.
@@ -77,6 +81,8 @@ impl Connection {
             keylog: None,
             early_reported: false,
             session_len_reported: 0,
+            datagrams_delivered: 0,
+            datagrams_send_dropped: 0,
             streams: StreamTable::default(),
             stopped_seen: 0,
             pending: Vec::new(),
@@ -317,11 +323,20 @@ impl Connection {
                 Ok(n) => {
                     sink.commit_payload(n);
                     sink.push(events::DATAGRAM, self.id, offset as f64, n as f64, 0.0, 0.0);
+                    self.datagrams_delivered += 1;
                 }
                 Err(_) => break,
             }
         }
         true
+    }
+
+    /// Received datagrams quiche discarded because its receive queue was full
+    /// (the oldest go first).
+    pub fn datagrams_recv_dropped(&self) -> u64 {
+        let received = self.quic.stats().dgram_recv as u64;
+        let queued = self.quic.dgram_recv_queue_len() as u64;
+        received.saturating_sub(self.datagrams_delivered + queued)
     }
 
     /// Closes the connection (CONNECTION_CLOSE); a no-op if already closing.

@@ -20,9 +20,11 @@ pub const WRITE_BLOCKED: i64 = -2;
 /// The largest stream chunk handed out in one event, so that many streams
 /// share one batch fairly.
 const MAX_STREAM_CHUNK: usize = 256 * 1024;
-/// A blocked writer is woken once this much credit (or all it wanted) is
-/// available, so it does not trickle out tiny writes.
-const WRITABLE_LOW_WATER: usize = 16 * 1024;
+/// A blocked writer is woken once about a packet's worth of capacity (or all
+/// it wanted) is available, so it does not trickle out tiny writes. It must
+/// stay below the smallest congestion window (two packets): capacity is
+/// also limited by the window, and an idle connection's window never grows.
+const WRITABLE_LOW_WATER: usize = 1200;
 /// RFC 9218's default urgency; streams are incremental (round-robin) unless
 /// the application says otherwise.
 pub const DEFAULT_URGENCY: u8 = 3;
@@ -383,7 +385,10 @@ impl Connection {
         }
         match self.quic.dgram_send(data) {
             Ok(()) => Ok(true),
-            Err(quiche::Error::Done) => Ok(false),
+            Err(quiche::Error::Done) => {
+                self.datagrams_send_dropped += 1;
+                Ok(false)
+            }
             Err(quiche::Error::BufferTooShort) => Err(CoreError::new(
                 ErrorCode::DatagramTooLarge,
                 format!(

@@ -15,7 +15,7 @@ const CHILD = path.join(__dirname, '..', 'lib', 'server-child.js');
 
 function config() {
   const base = bulk.config();
-  return { bytes: base.bytes, chunkSize: base.chunkSize, label: `bulk ${base.bytes / MiB} MiB c->s, 1 stream, server in child process` };
+  return { bytes: base.bytes, chunkSize: base.chunkSize, label: `bulk ${base.bytes / MiB} MiB c->s, server in child proc` };
 }
 
 /** Fork the server child for `impl`; resolves to its port. Cleanup kills it. */

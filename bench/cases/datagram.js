@@ -15,7 +15,7 @@ function config() {
   const seconds = envInt('BENCH_DGRAM_SECONDS', 2);
   const window = envInt('BENCH_DGRAM_WINDOW', 64);
   const size = Math.max(8, envInt('BENCH_DGRAM_SIZE', 256));
-  return { seconds, window, size, label: `datagram echo ${size} B, ${window} in flight, ${seconds} s` };
+  return { seconds, window, size, label: `datagram echo ${size} B, ${window} in flight` };
 }
 
 /** The nquic measurement; also used by the native case with the same parameters. */

@@ -33,7 +33,7 @@ function config() {
     bulk: { bytes: b.bytes, chunkSize: b.chunkSize },
     handshake: { count: h.count, warmup: h.warmup },
     datagram: { seconds: d.seconds, window: d.window, size: d.size },
-    label: 'native baseline',
+    label: 'vs native quiche',
   };
 }
 
@@ -62,6 +62,7 @@ async function prepare() {
   }
   const probe = spawnSync('cargo', ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
+    if (fs.existsSync(BIN)) return { bin: BIN, info: 'cargo not found: using the existing binary, not rebuilt' };
     throw skip('cargo not found: install Rust (rustup) to run the native quiche baseline');
   }
   const fresh = !fs.existsSync(BIN);

@@ -18,7 +18,7 @@ function config() {
   const count = envInt('BENCH_RTT_COUNT', 2000);
   const seconds = envInt('BENCH_RTT_SECONDS', 2);
   const bytes = envInt('BENCH_RTT_BYTES', 100);
-  return { count, seconds, bytes, label: `stream round trip ${bytes} B, sequential (max ${count} or ${seconds} s)` };
+  return { count, seconds, bytes, label: `stream round trip ${bytes} B, sequential` };
 }
 
 /** Server side for stream implementations: collect to end, echo, end. ('data'/'end', not for-await.) */
@@ -47,7 +47,14 @@ async function loop(cfg, signal, once) {
     rate: latencies.length / seconds,
     median: median(latencies),
     p99: percentile(latencies, 99),
-    extra: { roundTrips: latencies.length, seconds, min: Math.min(...latencies), max: Math.max(...latencies) },
+    extra: {
+      roundTrips: latencies.length,
+      seconds,
+      min: Math.min(...latencies),
+      p90: percentile(latencies, 90),
+      max: Math.max(...latencies),
+      over1ms: latencies.filter((x) => x > 1).length,
+    },
   };
 }
 
