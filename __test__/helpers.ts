@@ -250,3 +250,70 @@ export function echoStreams(server: QuicServer): void {
     });
   });
 }
+
+// ---------------------------------------------------------------------------
+// TLS suites (__test__/tls-*.test.ts): DER conversion, openssl-made
+// certificates, and watchers proving a refused peer never reached the app.
+import { spawnSync } from 'node:child_process';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** DER (PKCS#8) bytes of a PEM private key. */
+export function keyPemToDer(pem: string): Buffer {
+  return createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' }) as Buffer;
+}
+
+/** DER bytes of a PEM certificate, through node:crypto's parser. */
+export function certPemToDer(pem: string): Buffer {
+  return Buffer.from(new X509Certificate(pem).raw);
+}
+
+/** Whether the `openssl` command line tool can be run. */
+export function opensslAvailable(): boolean {
+  const r = spawnSync('openssl', ['version'], { encoding: 'utf8', timeout: 5000 });
+  return r.status === 0;
+}
+
+/** Runs `openssl` with `args` in `cwd`; throws with its stderr when it fails. */
+export function openssl(args: string[], cwd: string): string {
+  const r = spawnSync('openssl', args, { cwd, encoding: 'utf8', timeout: 20000 });
+  if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A fresh temporary directory (removed by the caller). */
+export function tempDir(prefix = 'nquic-tls-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface AppEventCounts {
+  connections: number;
+  streams: number;
+  datagrams: number;
+  streamBytes: number;
+}
+
+/**
+ * Counts everything `server` hands to the application: 'connection' events,
+ * and 'stream' / 'datagram' events (and stream bytes) on any connection it
+ * announces.
+ */
+export function watchServer(server: QuicServer): AppEventCounts {
+  const counts: AppEventCounts = { connections: 0, streams: 0, datagrams: 0, streamBytes: 0 };
+  server.on('connection', (conn: QuicConnection) => {
+    counts.connections++;
+    conn.on('stream', (s: QuicStream) => {
+      counts.streams++;
+      s.on('data', (chunk: Buffer) => {
+        counts.streamBytes += chunk.length;
+      });
+      s.on('error', () => {});
+    });
+    conn.on('datagram', () => {
+      counts.datagrams++;
+    });
+  });
+  return counts;
+}

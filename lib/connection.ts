@@ -89,8 +89,9 @@ export class QuicConnection extends EventEmitter {
   }
 
   #infoOrThrow(): NativeConnectionInfo {
-    if (this.#info === undefined) throw connectionClosed();
-    return this.#info;
+    if (this.#info !== undefined) return this.#info;
+    // During 0-RTT, before the handshake completed.
+    return callNative(() => this.#endpoint().connectionInfo(this.handle));
   }
 
   get alpnProtocol(): string | undefined {
