@@ -56,7 +56,7 @@ describe('stream credit', () => {
       echoed++;
       return data;
     });
-    const results = await withTimeout(Promise.all(echoes), 30000, '1000 echoes').catch((err: Error) => {
+    const results = await withTimeout(Promise.all(echoes), 15000, '1000 echoes').catch((err: Error) => {
       const stuck = [...unfinished.values()].slice(0, 5).map((s) => ({
         id: s.id,
         writableFinished: s.writableFinished,

@@ -279,7 +279,7 @@ describe('stream lifecycle', () => {
       s.once('data', () => ss.end());
       const response = readAll(s, 1 * MiB);
       ss.write(Buffer.alloc(3000, i));
-      const got = await within(response, 1000);
+      const got = await within(response, 500);
       if (got === undefined) lost.push(s.id);
       else expect(got.length).toBe(3000);
     }

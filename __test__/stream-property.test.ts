@@ -63,7 +63,8 @@ const opArb = (streams: number): fc.Arbitrary<Op> =>
   fc.oneof(
     { weight: 6, arbitrary: fc.record({ t: fc.constant('write' as const), side: sideArb, k: fc.nat(streams - 1), size: fc.integer({ min: 1, max: 20000 }), seed: fc.nat() }) },
     { weight: 2, arbitrary: fc.record({ t: fc.constant('end' as const), side: sideArb, k: fc.nat(streams - 1) }) },
-    { weight: 1, arbitrary: fc.record({ t: fc.constant('reset' as const), side: sideArb, k: fc.nat(streams - 1), code: fc.integer({ min: 0, max: 1 << 20 }) }) },
+    // NQUIC_FC_NO_RESET=1 leaves reset out (to look past a known reset bug).
+    { weight: process.env.NQUIC_FC_NO_RESET ? 0 : 1, arbitrary: fc.record({ t: fc.constant('reset' as const), side: sideArb, k: fc.nat(streams - 1), code: fc.integer({ min: 0, max: 1 << 20 }) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('stop' as const), side: sideArb, k: fc.nat(streams - 1), code: fc.integer({ min: 0, max: 1 << 20 }) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 20 }) }) },
   );

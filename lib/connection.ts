@@ -37,6 +37,10 @@ export class QuicConnection extends EventEmitter {
   #resolveClosed!: (info: CloseInfo) => void;
   #handshake: { resolve: (c: QuicConnection) => void; reject: (e: Error) => void } | undefined;
   #streamsOpened = 0;
+  /** Next peer-opened stream ID not yet seen, bidirectional and unidirectional. */
+  readonly #nextRemote: [number, number];
+  /** Peer stream IDs skipped over (their frames arrived out of order), not yet seen. */
+  readonly #skippedRemote = new Set<number>();
   readonly #datagramReaders = new Set<DatagramQueue>();
   #datagramsDroppedByReaders = 0;
   #lastTicket: Uint8Array | undefined;
@@ -47,6 +51,8 @@ export class QuicConnection extends EventEmitter {
   constructor(socket: QuicSocket, handle: number, side: 'client' | 'server', ownsSocket: boolean, tls: TlsOptions & TransportOptions) {
     super();
     this.#tls = tls;
+    const firstRemote = side === 'client' ? 1 : 0;
+    this.#nextRemote = [firstRemote, firstRemote + 2];
     this.socket = socket;
     this.handle = handle;
     this.side = side;
@@ -282,15 +288,31 @@ export class QuicConnection extends EventEmitter {
     if (this.#ownsSocket) void this.socket.close();
   }
 
-  /** @internal */
-  _onStreamData(id: number, data: Buffer, fin: boolean): void {
+  /** The stream `id`, announcing a peer-opened one on first sight. */
+  #streamFor(id: number): QuicStream | undefined {
     let stream = this.#streams.get(id);
-    if (stream === undefined) {
-      if (!this.#isRemote(id)) return; // a local stream already gone
+    if (stream === undefined && this.#isRemote(id) && this.#isNewRemote(id)) {
       stream = this.#addStream(id, 'remote', (id & 2) === 0);
       this.emit('stream', stream);
     }
-    stream._onData(data, fin);
+    return stream;
+  }
+
+  /** @internal */
+  _onStreamData(id: number, data: Buffer, fin: boolean): void {
+    this.#streamFor(id)?._onData(data, fin);
+  }
+
+  /** Whether a peer stream ID is seen for the first time (a closed one never is). */
+  #isNewRemote(id: number): boolean {
+    const kind = (id & 2) >> 1;
+    const next = this.#nextRemote[kind];
+    if (id < next) return this.#skippedRemote.delete(id);
+    // Peers open streams in order, but frames can overtake each other; the
+    // peer's stream limit bounds how many IDs can be skipped.
+    for (let skipped = next; skipped < id; skipped += 4) this.#skippedRemote.add(skipped);
+    this.#nextRemote[kind] = id + 4;
+    return true;
   }
 
   #isRemote(id: number): boolean {
@@ -300,12 +322,12 @@ export class QuicConnection extends EventEmitter {
 
   /** @internal */
   _onStreamReset(id: number, code: number): void {
-    this.#streams.get(id)?._onReset(code);
+    this.#streamFor(id)?._onReset(code);
   }
 
   /** @internal */
   _onStreamStopped(id: number, code: number): void {
-    this.#streams.get(id)?._onStopped(code);
+    this.#streamFor(id)?._onStopped(code);
   }
 
   /** @internal */

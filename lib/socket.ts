@@ -28,6 +28,19 @@ const META_STRIDE = 8;
 const INBOX_BYTES = 1024 * 1024;
 const RECORD_ROWS = 1024;
 const RECORD_STRIDE = 6;
+
+/**
+ * Batch buffers shared by every socket of this thread: they are only used
+ * synchronously inside one socket's drive (payloads are copied out before the
+ * next poll), so one set serves all sockets. `out` is replaced whenever the
+ * kernel queued a send that still points into it.
+ */
+const shared = {
+  out: Buffer.allocUnsafe(OUT_BYTES),
+  meta: new Uint32Array(META_ROWS * META_STRIDE),
+  inbox: Buffer.allocUnsafe(INBOX_BYTES),
+  records: new Float64Array(RECORD_ROWS * RECORD_STRIDE),
+};
 /** Bounds on one drive, so a flood can never pin the event loop. */
 const MAX_BATCHES = 1024;
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -48,10 +61,6 @@ export class QuicSocket extends EventEmitter {
   readonly #connections = new Map<number, QuicConnection>();
   readonly #destinations = new DestinationCache();
   #server: QuicServer | undefined;
-  #out = Buffer.allocUnsafe(OUT_BYTES);
-  readonly #meta = new Uint32Array(META_ROWS * META_STRIDE);
-  readonly #inbox = Buffer.allocUnsafe(INBOX_BYTES);
-  readonly #records = new Float64Array(RECORD_ROWS * RECORD_STRIDE);
   #driveScheduled = false;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
@@ -258,16 +267,21 @@ export class QuicSocket extends EventEmitter {
 
   #pollEvents(): void {
     for (let batch = 0; batch < MAX_BATCHES; batch++) {
-      const rows = callNative(() => this.#endpoint.pollEvents(this.#inbox, this.#records));
+      const rows = callNative(() => this.#endpoint.pollEvents(shared.inbox, shared.records));
       if (rows === 0) return;
-      dispatchEvents(this, this.#records, rows, this.#inbox);
+      dispatchEvents(this, shared.records, rows, shared.inbox);
     }
   }
 
+  /** @internal Sends what is ready now, without waiting for the turn's drive. */
+  _flushNow(): void {
+    if (!this.#closed) this.#flush();
+  }
+
   #flush(): void {
-    const meta = this.#meta;
+    const meta = shared.meta;
     for (let batch = 0; batch < MAX_BATCHES; batch++) {
-      const out = this.#out;
+      const out = shared.out;
       const packets = callNative(() => this.#endpoint.flush(out, meta));
       if (packets === 0) return;
       for (let i = 0; i < packets; i++) {
@@ -276,7 +290,7 @@ export class QuicSocket extends EventEmitter {
       }
       // A send the kernel could not take at once still points into `out`;
       // give the next batch a fresh buffer instead of overwriting it.
-      if (this.#udp.getSendQueueCount() > 0) this.#out = Buffer.allocUnsafe(OUT_BYTES);
+      if (this.#udp.getSendQueueCount() > 0) shared.out = Buffer.allocUnsafe(OUT_BYTES);
     }
   }
 

@@ -29,6 +29,7 @@ export class QuicStream extends Duplex {
   #readDone = false;
   #writeDone = false;
   #failure: Error | undefined;
+  #resetLocally = false;
 
   /** @internal */
   constructor(connection: QuicConnection, id: number, initiator: 'local' | 'remote', bidirectional: boolean) {
@@ -55,9 +56,17 @@ export class QuicStream extends Duplex {
 
   override _final(callback: (err?: Error | null) => void): void {
     this.#send({ data: EMPTY, fin: true, callback });
+    // Put a lone FIN on the wire now: quiche 0.30 can forget a FIN queued
+    // after all earlier data was acknowledged if an ACK is processed first.
+    if (!this.#resetLocally) this.connection.socket._flushNow();
   }
 
   #send(write: PendingWrite): void {
+    if (this.#resetLocally) {
+      // After reset() the application's remaining writes are discarded.
+      write.callback();
+      return;
+    }
     if (this.#failure) {
       write.callback(this.#failure);
       return;
@@ -151,16 +160,20 @@ export class QuicStream extends Duplex {
     this.connection._streamSetPriority(this.id, opts.urgency ?? 3, opts.incremental ?? true);
   }
 
-  /** Abandons sending: RESET_STREAM with `code`. */
+  /**
+   * Abandons sending: RESET_STREAM with `code`. Unsent data is discarded and
+   * the writable side finishes, so the stream closes once reading is done.
+   */
   reset(code: number): void {
     validateInteger(code, 'code', 0, MAX_APP_CODE, false);
     if (this.#writeDone) return;
     this.#writeDone = true;
+    this.#resetLocally = true;
     this.connection._streamShutdown(this.id, true, code);
-    this.#failure = new QuicError('ERR_QUIC_STREAM_RESET', `Stream ${this.id} was reset locally with code ${code}`, { appCode: code });
     const pending = this.#pending;
     this.#pending = undefined;
-    pending?.callback(this.#failure);
+    pending?.callback();
+    if (!this.writableEnded) this.end();
   }
 
   /** Asks the peer to stop sending: STOP_SENDING with `code`. Ends the readable side. */
@@ -192,12 +205,55 @@ export class QuicStream extends Duplex {
     callback(err);
   }
 
-  /** WHATWG streams over this stream, with the same backpressure. */
+  /**
+   * WHATWG streams over this stream, with the same backpressure. The readable
+   * ends when the peer finishes sending, whatever the writable side does.
+   */
   toWeb(): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } {
-    const web = Duplex.toWeb(this);
-    return {
-      readable: web.readable as ReadableStream<Uint8Array>,
-      writable: web.writable as WritableStream<Uint8Array>,
-    };
+    return { readable: webReadable(this), writable: webWritable(this) };
   }
+}
+
+function webReadable(stream: QuicStream): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        stream.on('data', (chunk: Buffer) => {
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          if ((controller.desiredSize ?? 0) <= 0) stream.pause();
+        });
+        stream.once('end', () => controller.close());
+        stream.once('error', (err) => controller.error(err));
+      },
+      pull() {
+        stream.resume();
+      },
+      cancel() {
+        if (!stream.destroyed) stream.stopSending(0);
+      },
+    },
+    { highWaterMark: 256 * 1024, size: (chunk) => chunk.byteLength },
+  );
+}
+
+function webWritable(stream: QuicStream): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({
+    write(chunk) {
+      return new Promise<void>((resolve, reject) => {
+        const ok = stream.write(chunk, (err) => {
+          if (err) reject(err);
+        });
+        if (ok) resolve();
+        else stream.once('drain', resolve);
+      });
+    },
+    close() {
+      return new Promise<void>((resolve, reject) => {
+        stream.end((err?: Error | null) => (err ? reject(err) : resolve()));
+      });
+    },
+    abort() {
+      stream.reset(0);
+    },
+  });
 }

@@ -11,6 +11,9 @@ use crate::streams::StreamTable;
 use crate::transmit::TransmitSink;
 use crate::verify;
 
+/// How long a locally closed connection may take to get its close under way.
+const LOCAL_CLOSE_GRACE: Duration = Duration::from_secs(2);
+
 pub struct Connection {
     pub id: u32,
     pub quic: quiche::Connection,
@@ -23,7 +26,11 @@ pub struct Connection {
     pub queued_events: bool,
     pub(crate) datagrams: bool,
     handshake_deadline: Option<Instant>,
-    handshake_timed_out: bool,
+    /// Abandoned without a close exchange: the handshake timed out, or a
+    /// local close never got under way.
+    given_up: bool,
+    /// Set by a local `close`: the connection is given up past it.
+    close_deadline: Option<Instant>,
     keep_alive: Option<Duration>,
     last_sent: Instant,
     established_reported: bool,
@@ -72,7 +79,8 @@ impl Connection {
             queued_events: false,
             datagrams,
             handshake_deadline: Some(now + handshake_timeout),
-            handshake_timed_out: false,
+            given_up: false,
+            close_deadline: None,
             keep_alive,
             last_sent: now,
             established_reported: false,
@@ -112,7 +120,7 @@ impl Connection {
 
     /// Whether nothing more will be sent or received, so the state can go.
     pub fn is_finished(&self) -> bool {
-        self.handshake_timed_out || self.quic.is_closed()
+        self.given_up || self.quic.is_closed()
     }
 
     /// Whether the application knows this connection, and so must hear of
@@ -134,6 +142,9 @@ impl Connection {
         let mut consider = |t: Instant| {
             next = Some(next.map_or(t, |n| n.min(t)));
         };
+        if let (Some(t), false) = (self.close_deadline, self.quic.is_draining()) {
+            consider(t);
+        }
         if !self.quic.is_established() {
             if let Some(t) = self.handshake_deadline {
                 consider(t);
@@ -147,10 +158,16 @@ impl Connection {
     }
 
     pub fn on_timeout(&mut self, now: Instant) {
+        if let Some(t) = self.close_deadline {
+            if now >= t && !self.quic.is_draining() {
+                self.given_up = true;
+                return;
+            }
+        }
         if !self.quic.is_established() {
             if let Some(t) = self.handshake_deadline {
                 if now >= t {
-                    self.handshake_timed_out = true;
+                    self.given_up = true;
                     return;
                 }
             }
@@ -340,14 +357,19 @@ impl Connection {
     }
 
     /// Closes the connection (CONNECTION_CLOSE); a no-op if already closing.
+    /// Should the close not get under way (nothing sent, no draining), the
+    /// connection is given up after [`LOCAL_CLOSE_GRACE`] so that a local
+    /// close always completes.
     pub fn close(&mut self, application: bool, code: u64, reason: &[u8]) {
         // `Err(Done)` means a close is already under way, which is fine.
         let _ = self.quic.close(application, code, reason);
+        self.close_deadline
+            .get_or_insert(Instant::now() + LOCAL_CLOSE_GRACE);
     }
 
     /// How the connection ended; meaningful once [`is_finished`](Self::is_finished).
     pub fn close_info(&self) -> CloseInfo {
-        let ending = if self.handshake_timed_out {
+        let ending = if self.given_up {
             match self.quic.local_error() {
                 Some(e) => Ending::Local(e),
                 None => Ending::HandshakeTimeout,

@@ -263,6 +263,27 @@ impl Connection {
             }
             match self.streams.get(stream) {
                 Some(s) if s.recv_open && !s.paused => {}
+                Some(s) if s.recv_open && self.quic.stream_finished(stream) => {
+                    // Paused, but the peer is done: a reset must still be
+                    // reported. An empty read reports it without taking data.
+                    if let Err(quiche::Error::StreamReset(code)) =
+                        self.quic.stream_recv(stream, &mut [])
+                    {
+                        if !sink.has_rows(1) {
+                            return false;
+                        }
+                        sink.push(
+                            events::STREAM_RESET,
+                            self.id,
+                            stream as f64,
+                            code as f64,
+                            0.0,
+                            0.0,
+                        );
+                        self.streams.update(stream, |s| s.recv_open = false);
+                    }
+                    continue;
+                }
                 // Paused, or already shut down for reading: leave it.
                 _ => continue,
             }
