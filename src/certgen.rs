@@ -10,7 +10,10 @@ use boring::hash::MessageDigest;
 use boring::nid::Nid;
 use boring::pkey::{Id, PKey, Private};
 use boring::rsa::Rsa;
-use boring::x509::extension::{BasicConstraints, KeyUsage, SubjectAlternativeName};
+use boring::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, KeyUsage, SubjectAlternativeName,
+    SubjectKeyIdentifier,
+};
 use boring::x509::{X509NameBuilder, X509};
 
 use crate::error::{CoreError, CoreResult, ErrorCode};
@@ -151,7 +154,9 @@ pub fn generate(req: &CertRequest<'_>) -> CoreResult<GeneratedCert> {
         builder.append_extension(&ext).map_err(fail)?;
     }
 
-    match req.ca {
+    // Key identifiers let verifiers tell apart anchors with the same name
+    // (generated certificates often share CN=localhost).
+    let issuer = match req.ca {
         Some((ca_key, ca_cert)) => {
             let ca_key = tls::parse_private_key(ca_key)?;
             let ca_cert = tls::parse_certificates(ca_cert)?
@@ -160,16 +165,30 @@ pub fn generate(req: &CertRequest<'_>) -> CoreResult<GeneratedCert> {
                 .ok_or_else(|| {
                     CoreError::new(ErrorCode::InvalidCertificate, "options.ca.cert is empty")
                 })?;
+            Some((ca_key, ca_cert))
+        }
+        None => None,
+    };
+    let ski = SubjectKeyIdentifier::new()
+        .build(&builder.x509v3_context(None, None))
+        .map_err(fail)?;
+    builder.append_extension(&ski).map_err(fail)?;
+    let aki = AuthorityKeyIdentifier::new()
+        .keyid(true)
+        .build(&builder.x509v3_context(issuer.as_ref().map(|(_, c)| c.as_ref()), None))
+        .map_err(fail)?;
+    builder.append_extension(&aki).map_err(fail)?;
+
+    match &issuer {
+        Some((ca_key, ca_cert)) => {
             builder
                 .set_issuer_name(ca_cert.subject_name())
                 .map_err(fail)?;
-            let digest = digest_for(&ca_key);
-            builder.sign(&ca_key, digest).map_err(fail)?;
+            builder.sign(ca_key, digest_for(ca_key)).map_err(fail)?;
         }
         None => {
             builder.set_issuer_name(&name).map_err(fail)?;
-            let digest = digest_for(&key);
-            builder.sign(&key, digest).map_err(fail)?;
+            builder.sign(&key, digest_for(&key)).map_err(fail)?;
         }
     }
     let cert = builder.build();

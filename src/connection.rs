@@ -107,6 +107,14 @@ impl Connection {
         self.keylog = Some(buffer);
     }
 
+    /// Whether `poll_events` has something to report that a `send` may have
+    /// brought about (a close, 0-RTT becoming possible, a verify request).
+    pub fn has_news(&self) -> bool {
+        (self.is_ended() && !self.closed_reported)
+            || self.verify_requested
+            || (!self.early_reported && !self.is_server && self.quic.is_in_early_data())
+    }
+
     /// Whether the application has been told the handshake completed.
     pub fn is_established(&self) -> bool {
         self.established_reported

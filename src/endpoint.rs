@@ -226,7 +226,7 @@ impl Endpoint {
                         start = end;
                     }
                 });
-                conn.verify_requested |= verify::has_request(id);
+                conn.verify_requested |= verify::new_request(id);
                 self.touch(id);
                 return RecvOutcome::Delivered;
             }
@@ -283,7 +283,7 @@ impl Endpoint {
         drop(cfg);
         let local = self.local;
         verify::serving(id, || conn.recv(data, from, local)).ok();
-        conn.verify_requested |= verify::has_request(id);
+        conn.verify_requested |= verify::new_request(id);
         self.insert(conn, vec![scid, odcid]);
         RecvOutcome::Accepted
     }
@@ -333,11 +333,11 @@ impl Endpoint {
                 continue;
             };
             let complete = verify::serving(id, || conn.send(&mut sink));
-            conn.verify_requested |= verify::has_request(id);
+            conn.verify_requested |= verify::new_request(id);
             let (old, new) = (conn.timer, conn.deadline());
             conn.timer = new;
             self.timers.update(id, old, new);
-            let needs_report = conn.is_ended() && !conn.closed_reported();
+            let needs_report = conn.has_news();
             if complete {
                 conn.queued_send = false;
                 self.send_queue.pop_front();

@@ -50,6 +50,10 @@ pub struct Registry {
     expected: HashMap<u32, Expected>,
     /// Checks waiting for the application's verdict.
     requests: HashMap<u32, PeerCheck>,
+    /// Connections with a check filed but not yet announced.
+    fresh: std::collections::HashSet<u32>,
+    /// Connections whose hook was asked and has not answered yet.
+    asked: std::collections::HashSet<u32>,
     /// Verdicts given by the application: `None` accepts.
     verdicts: HashMap<u32, Option<Refusal>>,
     /// Refusals that ended a handshake, for the close report.
@@ -84,8 +88,10 @@ pub fn take_request(conn: u32) -> Option<PeerCheck> {
     with(|r| r.requests.remove(&conn))
 }
 
-pub fn has_request(conn: u32) -> bool {
-    with(|r| r.requests.contains_key(&conn))
+/// Whether a new check was filed for `conn` since the last call (true once
+/// per check, so the application is asked once).
+pub fn new_request(conn: u32) -> bool {
+    with(|r| r.fresh.remove(&conn))
 }
 
 pub fn set_verdict(conn: u32, refusal: Option<Refusal>) {
@@ -103,6 +109,8 @@ pub fn forget(conn: u32) {
         r.requests.remove(&conn);
         r.verdicts.remove(&conn);
         r.refusals.remove(&conn);
+        r.asked.remove(&conn);
+        r.fresh.remove(&conn);
     });
 }
 
@@ -220,7 +228,13 @@ fn verify_callback(ssl: &mut SslRef, policy: Policy) -> Result<(), SslVerifyErro
     let Some(conn) = with(|r| r.current) else {
         return Err(SslVerifyError::Invalid(SslAlert::INTERNAL_ERROR));
     };
-    if let Some(verdict) = with(|r| r.verdicts.remove(&conn)) {
+    if let Some(verdict) = with(|r| {
+        let verdict = r.verdicts.remove(&conn);
+        if verdict.is_some() {
+            r.asked.remove(&conn);
+        }
+        verdict
+    }) {
         return match verdict {
             None => Ok(()),
             Some(refusal) => {
@@ -229,10 +243,19 @@ fn verify_callback(ssl: &mut SslRef, policy: Policy) -> Result<(), SslVerifyErro
             }
         };
     }
+    // The handshake is re-driven by every packet while the hook decides:
+    // ask it once.
+    if policy.hook && with(|r| r.asked.contains(&conn)) {
+        return Err(SslVerifyError::Retry);
+    }
     let expected = with(|r| r.expected.get(&conn).cloned());
     let (result, alert) = check(ssl, expected.as_ref());
     if policy.hook {
-        with(|r| r.requests.insert(conn, result));
+        with(|r| {
+            r.requests.insert(conn, result);
+            r.asked.insert(conn);
+            r.fresh.insert(conn);
+        });
         return Err(SslVerifyError::Retry);
     }
     match (&result.chain_error, policy.require_valid) {
