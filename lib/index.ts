@@ -9,6 +9,7 @@ export type { CloseInfo, QuicErrorCode } from './errors';
 export { generateCertificate, certificateFingerprint } from './certificates';
 export type { GenerateCertificateOptions, GeneratedCertificate } from './certificates';
 export type * from './types';
+export { bindingResponse as stunBindingResponse, isBindingRequest as isStunBindingRequest } from './stun';
 import native from './binding';
 /** The napi binding itself (sans-IO classes), for advanced use. */
 export { native };

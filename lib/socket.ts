@@ -17,7 +17,9 @@ import { dispatchEvents } from './dispatch';
 import { clientConfig } from './options';
 import { QuicServer } from './server';
 import type { Address, BindOptions, ConnectOptions, ServerOptions } from './types';
-import { validateBoolean, validateObject, validateOptionalObject, validatePort, validateString } from './validate';
+import { validateBoolean, validateInteger, validateOptionalObject, validatePort, validateString } from './validate';
+import { isPunch, PUNCH_PACKET } from './punch';
+import { bindingRequest, isStun, parseBindingResponse, transactionOf } from './stun';
 import { validateConnectOptions, validateServerOptions } from './entry-validation';
 
 type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
@@ -44,6 +46,7 @@ const shared = {
 /** Bounds on one drive, so a flood can never pin the event loop. */
 const MAX_BATCHES = 1024;
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+const DEFAULT_TTL = 64;
 
 /** Resolves IP literals synchronously so that dgram sends right away. */
 function lookup(hostname: string, options: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
@@ -65,6 +68,7 @@ export class QuicSocket extends EventEmitter {
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
   #closing: Promise<void> | undefined;
+  readonly #stunWaiters = new Map<string, (mapped: Address) => void>();
   #closed = false;
   readonly address: Address;
 
@@ -241,12 +245,104 @@ export class QuicSocket extends EventEmitter {
     // RFC 9000 §17: every QUIC packet has the fixed bit (0x40) set; other
     // traffic (STUN, punches, app datagrams) is the application's.
     if ((msg[0] & 0x40) === 0) {
-      this.emit('message', msg, toAddress(rinfo.address, rinfo.port));
+      this.#onOtherMessage(msg, toAddress(rinfo.address, rinfo.port));
       return;
     }
     const outcome = this.#endpoint.recv(msg, rinfo.address, rinfo.port);
     if (outcome !== 0) debug('datagram from %s:%d: outcome %d', rinfo.address, rinfo.port, outcome);
     this._schedule();
+  }
+
+  #onOtherMessage(msg: Buffer, from: Address): void {
+    if (isPunch(msg)) {
+      this.emit('punch', from);
+      return;
+    }
+    if (isStun(msg)) {
+      const waiter = this.#stunWaiters.get(transactionOf(msg));
+      const mapped = waiter ? parseBindingResponse(msg) : undefined;
+      if (waiter && mapped) {
+        waiter(mapped);
+        return;
+      }
+    }
+    this.emit('message', msg, from);
+  }
+
+  /**
+   * Sends hole-punching packets to `host:port` (default 5, 20 ms apart). With
+   * `ttl`, they carry that IP TTL / hop limit: low enough to open this side's
+   * NAT without reaching the peer's NAT (see README, "Hole punching").
+   */
+  punch(port: number, host: string, opts: { count?: number; interval?: number; ttl?: number } = {}): Promise<void> {
+    validatePort(port, 'port', false);
+    validateString(host, 'host');
+    validateOptionalObject(opts, 'options');
+    validateInteger(opts.count, 'options.count', 1, 1000);
+    validateInteger(opts.interval, 'options.interval', 0, 60_000);
+    validateInteger(opts.ttl, 'options.ttl', 1, 255);
+    this.#assertOpen();
+    const count = opts.count ?? 5;
+    const interval = opts.interval ?? 20;
+    const target = this.#toSocketFamily(host);
+    return (async () => {
+      for (let i = 0; i < count && !this.#closed; i++) {
+        if (i > 0 && interval > 0) await new Promise((r) => setTimeout(r, interval));
+        if (this.#closed) return;
+        this.#sendWithTtl(PUNCH_PACKET, port, target, opts.ttl);
+      }
+    })();
+  }
+
+  #sendWithTtl(data: Buffer, port: number, host: string, ttl: number | undefined): void {
+    if (ttl === undefined) {
+      this.#udp.send(data, port, host);
+      return;
+    }
+    // Sends to IP literals happen synchronously (see `lookup`), so the TTL
+    // applies to exactly this packet.
+    this.#udp.setTTL(ttl);
+    try {
+      this.#udp.send(data, port, host);
+    } finally {
+      this.#udp.setTTL(DEFAULT_TTL);
+    }
+  }
+
+  /**
+   * Asks a STUN server (RFC 5389 binding request, over this very socket)
+   * which address and port the socket's packets come from, as seen from
+   * there. Retransmits until `timeout` (default 3000 ms).
+   */
+  stun(port: number, host: string, opts: { timeout?: number } = {}): Promise<Address> {
+    validatePort(port, 'port', false);
+    validateString(host, 'host');
+    validateOptionalObject(opts, 'options');
+    validateInteger(opts.timeout, 'options.timeout', 1, 600_000);
+    this.#assertOpen();
+    const { packet, transaction } = bindingRequest();
+    const target = this.#toSocketFamily(host);
+    const deadline = Date.now() + (opts.timeout ?? 3000);
+    return new Promise<Address>((resolve, reject) => {
+      let delay = 100;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (err: Error | undefined, mapped?: Address): void => {
+        clearTimeout(timer);
+        this.#stunWaiters.delete(transaction);
+        if (err) reject(err);
+        else if (mapped) resolve(mapped);
+      };
+      this.#stunWaiters.set(transaction, (mapped) => finish(undefined, mapped));
+      const attempt = (): void => {
+        if (this.#closed) return finish(new QuicError('ERR_QUIC_SOCKET_CLOSED', 'The socket closed during the STUN request'));
+        const left = deadline - Date.now();
+        if (left <= 0) return finish(new QuicError('ERR_QUIC_STUN_TIMEOUT', `No STUN response from ${host}:${port}`));
+        this.#udp.send(packet, port, target);
+        timer = setTimeout(attempt, Math.min(delay, left));
+        delay = Math.min(delay * 2, 1600);
+      };
+      attempt();
+    });
   }
 
   #onError(err: Error): void {

@@ -30,6 +30,8 @@ use crate::verify;
 
 /// Length of the connection IDs this endpoint issues.
 pub const CID_LEN: usize = 16;
+/// Connection IDs kept issued to the peer beyond the one in use.
+const SPARE_CIDS: usize = 2;
 /// Clients must pad Initial packets to this size (RFC 9000 §14.1).
 const MIN_INITIAL_SIZE: usize = 1200;
 
@@ -307,9 +309,44 @@ impl Endpoint {
             }
             conn.queued_events = false;
             self.event_queue.pop_front();
+            self.manage_cids(id);
             self.reap(id);
         }
         sink.rows()
+    }
+
+    /// Keeps spare connection IDs issued to the peer (so that it can move to
+    /// a new address or follow a NAT rebinding) and unroutes retired ones.
+    fn manage_cids(&mut self, id: u32) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        while let Some(retired) = conn.quic.retired_scid_next() {
+            let retired = retired.to_vec();
+            self.routes.remove(&retired);
+            conn.routes.retain(|cid| *cid != retired);
+        }
+        if !conn.quic.is_established() || conn.is_ended() {
+            return;
+        }
+        while conn.quic.scids_left() > 0 && conn.quic.active_scids() < SPARE_CIDS + 1 {
+            let mut cid = vec![0u8; CID_LEN];
+            let mut token = [0u8; 16];
+            if self.rng.fill(&mut cid).is_err() || self.rng.fill(&mut token).is_err() {
+                return;
+            }
+            let reset_token = u128::from_be_bytes(token);
+            let scid = quiche::ConnectionId::from_ref(&cid);
+            if conn.quic.new_scid(&scid, reset_token, false).is_err() {
+                return;
+            }
+            self.routes.insert(cid.clone(), id);
+            conn.routes.push(cid);
+            if !conn.queued_send {
+                conn.queued_send = true;
+                self.send_queue.push_back(id);
+            }
+        }
     }
 
     /// Whether `poll_events` has work (e.g. a close noticed during `flush`).

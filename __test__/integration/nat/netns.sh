@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Builds (up) or removes (down) the hole-punching test network. Everything
+# lives in network namespaces named "$P-*"; the initial namespace is never
+# touched and nothing can leave the machine.
+#
+#   $P-pub   rendezvous 10.99.0.1/24 ──┐
+#                                      │ 10.99.0.254
+#   $P-r     router ───────────────────┤ 10.99.1.254 ── 10.99.1.2  $P-nata ── 192.168.41.1 ── 192.168.41.2  $P-a
+#                                      └ 10.99.2.254 ── 10.99.2.3  $P-natb ── 192.168.42.1 ── 192.168.42.2  $P-b
+#
+# Each NAT masquerades its private network behind its public address
+# (Linux conntrack: the source port is kept unless it collides). Hops from
+# a peer: its NAT (1), the router (2), the other NAT (3), so a punch with
+# TTL 2 opens the sender's NAT and dies at the router.
+#
+# usage: netns.sh up PREFIX | down PREFIX | stats PREFIX
+set -euo pipefail
+cmd=${1:?up|down|stats}
+P=${2:?prefix}
+
+nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
+
+down() {
+  for ns in a b nata natb r pub; do
+    ip netns del "$P-$ns" 2>/dev/null || true
+  done
+}
+
+nat_rules() {
+  # $1 = namespace, $2 = public interface, $3 = private subnet
+  if command -v nft >/dev/null 2>&1; then
+    nsx "$1" nft -f - <<NFT
+table ip nqnat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr $3 oifname "$2" masquerade
+  }
+}
+NFT
+  elif command -v iptables >/dev/null 2>&1; then
+    nsx "$1" iptables -t nat -A POSTROUTING -s "$3" -o "$2" -j MASQUERADE
+  else
+    echo "neither nft nor iptables is installed" >&2
+    return 3
+  fi
+}
+
+up() {
+  down
+  for ns in pub r nata natb a b; do
+    ip netns add "$P-$ns"
+    nsx "$ns" ip link set lo up
+  done
+  # router <-> rendezvous, router <-> NAT A, router <-> NAT B
+  ip -n "$P-r" link add rpub type veth peer name eth0 netns "$P-pub"
+  ip -n "$P-r" link add rna type veth peer name pub0 netns "$P-nata"
+  ip -n "$P-r" link add rnb type veth peer name pub0 netns "$P-natb"
+  # NATs <-> their peers
+  ip -n "$P-nata" link add priv0 type veth peer name eth0 netns "$P-a"
+  ip -n "$P-natb" link add priv0 type veth peer name eth0 netns "$P-b"
+
+  nsx r ip addr add 10.99.0.254/24 dev rpub
+  nsx r ip addr add 10.99.1.254/24 dev rna
+  nsx r ip addr add 10.99.2.254/24 dev rnb
+  nsx pub ip addr add 10.99.0.1/24 dev eth0
+  nsx nata ip addr add 10.99.1.2/24 dev pub0
+  nsx nata ip addr add 192.168.41.1/24 dev priv0
+  nsx natb ip addr add 10.99.2.3/24 dev pub0
+  nsx natb ip addr add 192.168.42.1/24 dev priv0
+  nsx a ip addr add 192.168.41.2/24 dev eth0
+  nsx b ip addr add 192.168.42.2/24 dev eth0
+  for pair in r:rpub r:rna r:rnb pub:eth0 nata:pub0 nata:priv0 natb:pub0 natb:priv0 a:eth0 b:eth0; do
+    nsx "${pair%%:*}" ip link set "${pair#*:}" up
+  done
+  nsx pub ip route add default via 10.99.0.254
+  nsx nata ip route add default via 10.99.1.254
+  nsx natb ip route add default via 10.99.2.254
+  nsx a ip route add default via 192.168.41.1
+  nsx b ip route add default via 192.168.42.1
+  for ns in r nata natb; do
+    nsx "$ns" sysctl -qw net.ipv4.ip_forward=1
+  done
+  nat_rules nata pub0 192.168.41.0/24
+  nat_rules natb pub0 192.168.42.0/24
+}
+
+stats() {
+  # Byte counters (one "name value" per line) the test compares before and
+  # after the direct connection.
+  rd() { nsx "$1" cat "/sys/class/net/$2/statistics/$3"; }
+  echo "pub_rx $(rd pub eth0 rx_bytes)"
+  echo "pub_tx $(rd pub eth0 tx_bytes)"
+  echo "r_to_natb $(rd r rnb tx_bytes)"
+  echo "r_from_natb $(rd r rnb rx_bytes)"
+  echo "r_to_nata $(rd r rna tx_bytes)"
+  echo "r_from_nata $(rd r rna rx_bytes)"
+  # Packets the router dropped because their TTL ran out (the low-TTL punches).
+  echo "r_ttl_expired $(nsx r awk '/^Ip:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "InHdrErrors") c = i; h = 1 } else print $c }' /proc/net/snmp)"
+}
+
+case "$cmd" in
+  up) up ;;
+  down) down ;;
+  stats) stats ;;
+  *) echo "unknown command $cmd" >&2; exit 2 ;;
+esac
