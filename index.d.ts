@@ -40,7 +40,7 @@ export declare class NativeEndpoint {
   /**
    * Feeds one received datagram (decrypted in place). Returns what
    * happened to it: 0 delivered, 1 accepted a new connection, 2 version
-   * negotiation queued, 3 dropped.
+   * negotiation queued, 3 dropped, 4 Retry sent.
    */
   recv(data: Buffer, address: string, port: number): number
   /** Writes a batch of event rows (see `events.rs`); returns the row count. */
@@ -146,6 +146,10 @@ export interface NativeConfigOptions {
   earlyData?: boolean
   /** Server: 48 bytes protecting session tickets. */
   ticketKey?: Buffer
+  /** Server: address validation with Retry. */
+  retry?: boolean
+  /** Server: new handshakes per source IP per second (0 = unlimited). */
+  handshakeRateLimit?: number
 }
 
 export interface NativeConnectionInfo {

@@ -109,6 +109,12 @@ describe('peer-to-peer sockets', () => {
     expect(punches).toEqual([server.address.port, server.address.port, server.address.port]);
   });
 
+  test('punch({ ttl }) toward an IPv4 peer from a dual-stack socket is refused, not silently sent at full TTL', async () => {
+    const dual = await bind('::');
+    expect(() => dual.punch(9, '127.0.0.1', { ttl: 2 })).toThrow(expect.objectContaining({ code: 'ERR_QUIC_TTL_UNSUPPORTED' }));
+    await expect(dual.punch(dual.address.port, '::1', { ttl: 2, count: 1 })).resolves.toBeUndefined();
+  });
+
   test('stun() times out with ERR_QUIC_STUN_TIMEOUT when nobody answers', async () => {
     const client = await bind();
     const silent = trackDgram(dgram.createSocket('udp4'));
@@ -131,10 +137,8 @@ describe('peer-to-peer sockets', () => {
     const v4client = await bind('127.0.0.1');
     const c4 = await v4client.connect({ ...tls, host: '127.0.0.1', port: dual.address.port });
     expect((await roundTrip(c4, Buffer.from('v4 to dual'))).toString()).toBe('v4 to dual');
-    const seen = await new Promise<QuicConnection>((resolve) => {
-      const dualClient = bind('::');
-      void dualClient.then((s) => s.connect({ ...tls, host: '127.0.0.1', port: dual.address.port })).then(resolve);
-    });
+    const dualClient = await bind('::');
+    const seen = await withTimeout(dualClient.connect({ ...tls, host: '127.0.0.1', port: dual.address.port }), 5000, 'dual-stack connect');
     // A dual-stack socket reaching an IPv4 peer reports it as IPv4, not ::ffff:.
     expect(seen.remoteAddress).toEqual({ address: '127.0.0.1', port: dual.address.port, family: 'IPv4' });
   });

@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   ERR_QUIC_DATAGRAM_TOO_LARGE: 'The datagram is larger than `maxDatagramSize`.',
   ERR_QUIC_DATAGRAMS_DISABLED: 'Datagrams are disabled on this side or by the peer.',
   ERR_QUIC_INTERNAL: 'A bug in nquic: the native core caught a panic. Please report it.',
+  ERR_QUIC_TTL_UNSUPPORTED: 'punch({ ttl }) toward an IPv4 peer needs an IPv4 socket (an IPv6 socket cannot set the IPv4 TTL).',
   ERR_QUIC_STUN_TIMEOUT: 'No STUN response arrived within `timeout` ms.',
   ABORT_ERR: 'The operation was aborted through its AbortSignal.',
 } as const;

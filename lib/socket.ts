@@ -282,6 +282,11 @@ export class QuicSocket extends EventEmitter {
     validateInteger(opts.interval, 'options.interval', 0, 60_000);
     validateInteger(opts.ttl, 'options.ttl', 1, 255);
     this.#assertOpen();
+    if (opts.ttl !== undefined && this.address.family === 'IPv6' && isIP(host) === 4) {
+      // Node sets only the IPv6 hop limit on an IPv6 socket; IPv4 packets
+      // from it would silently keep the default TTL.
+      throw new QuicError('ERR_QUIC_TTL_UNSUPPORTED', 'options.ttl cannot limit IPv4 packets from an IPv6 (dual-stack) socket; bind the socket to an IPv4 address such as 0.0.0.0');
+    }
     const count = opts.count ?? 5;
     const interval = opts.interval ?? 20;
     const target = this.#toSocketFamily(host);
@@ -353,12 +358,20 @@ export class QuicSocket extends EventEmitter {
   readonly #drive = (): void => {
     this.#driveScheduled = false;
     if (this.#closed) return;
-    for (let round = 0; round < 4; round++) {
-      this.#pollEvents();
-      this.#flush();
-      if (!this.#endpoint.hasPendingEvents()) break;
+    try {
+      for (let round = 0; round < 4; round++) {
+        this.#pollEvents();
+        this.#flush();
+        if (!this.#endpoint.hasPendingEvents()) break;
+      }
+    } finally {
+      // Even if an application handler threw during dispatch, every
+      // connection keeps its timer and the rest of the batch runs next turn.
+      if (!this.#closed) {
+        if (this.#endpoint.hasPendingEvents()) this._schedule();
+        this.#armTimer();
+      }
     }
-    this.#armTimer();
   };
 
   #pollEvents(): void {

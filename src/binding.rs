@@ -82,6 +82,10 @@ pub struct NativeConfigOptions {
     pub early_data: Option<bool>,
     /// Server: 48 bytes protecting session tickets.
     pub ticket_key: Option<Buffer>,
+    /// Server: address validation with Retry.
+    pub retry: Option<bool>,
+    /// Server: new handshakes per source IP per second (0 = unlimited).
+    pub handshake_rate_limit: Option<u32>,
 }
 
 fn buffers(list: &Option<Vec<Buffer>>) -> Vec<Vec<u8>> {
@@ -131,6 +135,8 @@ impl NativeConfigOptions {
             keylog: self.keylog.unwrap_or(false),
             early_data: self.early_data.unwrap_or(false),
             ticket_key: self.ticket_key.as_ref().map(|k| k.to_vec()),
+            retry: self.retry.unwrap_or(false),
+            handshake_rate_limit: self.handshake_rate_limit.unwrap_or(d.handshake_rate_limit),
         })
     }
 }
@@ -250,7 +256,7 @@ impl NativeEndpoint {
     pub fn new(address: String, port: u32) -> napi::Result<Self, ErrorCode> {
         guarded(|| {
             Ok(NativeEndpoint {
-                inner: Endpoint::new(addr::parse(&address, port)?),
+                inner: Endpoint::new(addr::parse(&address, port)?)?,
             })
         })
     }
@@ -348,7 +354,7 @@ impl NativeEndpoint {
 
     /// Feeds one received datagram (decrypted in place). Returns what
     /// happened to it: 0 delivered, 1 accepted a new connection, 2 version
-    /// negotiation queued, 3 dropped.
+    /// negotiation queued, 3 dropped, 4 Retry sent.
     #[napi]
     pub fn recv(
         &mut self,

@@ -33,6 +33,10 @@ pub struct ConfigParams {
     /// Server: the key that protects session tickets (48 bytes), kept stable
     /// across certificate changes so tickets keep working.
     pub ticket_key: Option<Vec<u8>>,
+    /// Server: validate client addresses with a Retry round trip first.
+    pub retry: bool,
+    /// Server: new handshakes allowed per source IP per second (0 = no limit).
+    pub handshake_rate_limit: u32,
 }
 
 impl Default for ConfigParams {
@@ -53,6 +57,8 @@ impl Default for ConfigParams {
             keylog: false,
             early_data: false,
             ticket_key: None,
+            retry: false,
+            handshake_rate_limit: 100,
         }
     }
 }
@@ -65,6 +71,8 @@ pub struct Config {
     pub datagrams: bool,
     pub is_server: bool,
     pub keylog: bool,
+    pub retry: bool,
+    pub handshake_rate_limit: u32,
 }
 
 fn out_of_range(name: &str, detail: &str) -> CoreError {
@@ -157,6 +165,8 @@ impl Config {
             datagrams: params.datagrams,
             is_server: params.tls.is_server,
             keylog: params.keylog,
+            retry: params.retry,
+            handshake_rate_limit: params.handshake_rate_limit,
         })
     }
 }

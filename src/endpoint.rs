@@ -25,6 +25,8 @@ use crate::config::Config;
 use crate::connection::Connection;
 use crate::error::{CoreError, CoreResult, ErrorCode};
 use crate::events::EventSink;
+use crate::limits::HandshakeLimiter;
+use crate::tokens::Secrets;
 use crate::transmit::TransmitSink;
 use crate::verify;
 
@@ -42,6 +44,7 @@ pub enum RecvOutcome {
     Accepted = 1,
     VersionNegotiation = 2,
     Dropped = 3,
+    Retry = 4,
 }
 
 pub type SharedConfig = Rc<RefCell<Config>>;
@@ -58,14 +61,21 @@ pub struct Endpoint {
     stateless: VecDeque<(Vec<u8>, SocketAddr)>,
     close_infos: HashMap<u32, CloseInfo>,
     rng: SystemRandom,
+    secrets: Secrets,
+    limiter: HandshakeLimiter,
     /// Scratch space for splitting coalesced packets.
     packet_ends: Vec<usize>,
 }
 
 impl Endpoint {
-    pub fn new(local: SocketAddr) -> Self {
-        Endpoint {
+    pub fn new(local: SocketAddr) -> CoreResult<Self> {
+        let rng = SystemRandom::new();
+        let secrets = Secrets::generate(&rng)
+            .ok_or_else(|| CoreError::new(ErrorCode::Internal, "no randomness available"))?;
+        Ok(Endpoint {
             local,
+            secrets,
+            limiter: HandshakeLimiter::new(0),
             server: None,
             max_connections: usize::MAX,
             conns: HashMap::new(),
@@ -75,9 +85,9 @@ impl Endpoint {
             event_queue: VecDeque::new(),
             stateless: VecDeque::new(),
             close_infos: HashMap::new(),
-            rng: SystemRandom::new(),
+            rng,
             packet_ends: Vec::with_capacity(4),
-        }
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -86,6 +96,10 @@ impl Endpoint {
 
     /// Starts (or, with `None`, stops) accepting connections.
     pub fn set_server(&mut self, config: Option<SharedConfig>, max_connections: usize) {
+        let rate = config
+            .as_ref()
+            .map_or(0, |c| c.borrow().handshake_rate_limit);
+        self.limiter = HandshakeLimiter::new(rate);
         self.server = config;
         self.max_connections = max_connections.max(1);
     }
@@ -234,6 +248,9 @@ impl Endpoint {
             }
         }
         if hdr.ty != quiche::Type::Initial {
+            if hdr.ty == quiche::Type::Short {
+                self.queue_stateless_reset(&hdr.dcid, data.len(), from);
+            }
             return RecvOutcome::Dropped;
         }
         let Some(server) = self.server.clone() else {
@@ -244,9 +261,7 @@ impl Endpoint {
             return match quiche::negotiate_version(&hdr.scid, &hdr.dcid, &mut out) {
                 Ok(len) => {
                     out.truncate(len);
-                    if self.stateless.len() < 64 {
-                        self.stateless.push_back((out, from));
-                    }
+                    self.queue_stateless(out, from);
                     RecvOutcome::VersionNegotiation
                 }
                 Err(_) => RecvOutcome::Dropped,
@@ -255,21 +270,43 @@ impl Endpoint {
         if data.len() < MIN_INITIAL_SIZE || self.conns.len() >= self.max_connections {
             return RecvOutcome::Dropped;
         }
-        let odcid = hdr.dcid.to_vec();
-        let Ok(scid) = self.new_cid() else {
-            return RecvOutcome::Dropped;
+        let retry = server.borrow().retry;
+        let (scid, odcid) = if retry {
+            match hdr.token.as_deref().filter(|t| !t.is_empty()) {
+                None => return self.send_retry(&hdr, from),
+                Some(token) => match self.secrets.validate_retry_token(token, &from, &hdr.dcid) {
+                    // The client now uses the connection ID our Retry gave it.
+                    Some(odcid) => (hdr.dcid.to_vec(), Some(odcid)),
+                    None => return RecvOutcome::Dropped,
+                },
+            }
+        } else {
+            match self.new_cid() {
+                Ok(cid) => (cid, None),
+                Err(_) => return RecvOutcome::Dropped,
+            }
         };
+        if !self.limiter.allow(from.ip(), Instant::now()) {
+            return RecvOutcome::Dropped;
+        }
         let id = self.allocate_id();
         let mut cfg = server.borrow_mut();
-        let quic = match quiche::accept(
-            &quiche::ConnectionId::from_ref(&scid),
-            None,
-            self.local,
-            from,
-            &mut cfg.quiche,
-        ) {
-            Ok(q) => q,
-            Err(_) => return RecvOutcome::Dropped,
+        let scid_ref = quiche::ConnectionId::from_ref(&scid);
+        let accepted = match &odcid {
+            Some(odcid) => quiche::accept_with_retry(
+                &scid_ref,
+                quiche::RetryConnectionIds {
+                    original_destination_cid: &quiche::ConnectionId::from_ref(odcid),
+                    retry_source_cid: &scid_ref,
+                },
+                self.local,
+                from,
+                &mut cfg.quiche,
+            ),
+            None => quiche::accept(&scid_ref, None, self.local, from, &mut cfg.quiche),
+        };
+        let Ok(quic) = accepted else {
+            return RecvOutcome::Dropped;
         };
         let mut conn = Connection::new(
             id,
@@ -286,8 +323,64 @@ impl Endpoint {
         let local = self.local;
         verify::serving(id, || conn.recv(data, from, local)).ok();
         conn.verify_requested |= verify::new_request(id);
-        self.insert(conn, vec![scid, odcid]);
+        // Without Retry the client keeps using the CID it chose until it
+        // hears from us; with Retry it already uses ours.
+        let routes = if odcid.is_some() {
+            vec![scid]
+        } else {
+            vec![scid, hdr.dcid.to_vec()]
+        };
+        self.insert(conn, routes);
         RecvOutcome::Accepted
+    }
+
+    fn queue_stateless(&mut self, packet: Vec<u8>, to: SocketAddr) {
+        // Bounded: under a flood, stateless answers are simply not sent.
+        if self.stateless.len() < 64 {
+            self.stateless.push_back((packet, to));
+        }
+    }
+
+    /// Asks the client to prove its address: a Retry with a token.
+    fn send_retry(&mut self, hdr: &quiche::Header<'_>, from: SocketAddr) -> RecvOutcome {
+        let Ok(new_scid) = self.new_cid() else {
+            return RecvOutcome::Dropped;
+        };
+        let token = self.secrets.mint_retry_token(&from, &hdr.dcid, &new_scid);
+        let mut out = vec![0u8; 512];
+        match quiche::retry(
+            &hdr.scid,
+            &hdr.dcid,
+            &quiche::ConnectionId::from_ref(&new_scid),
+            &token,
+            hdr.version,
+            &mut out,
+        ) {
+            Ok(len) => {
+                out.truncate(len);
+                self.queue_stateless(out, from);
+                RecvOutcome::Retry
+            }
+            Err(_) => RecvOutcome::Dropped,
+        }
+    }
+
+    /// Answers a short-header packet for an unknown connection with a
+    /// stateless reset (RFC 9000 §10.3): smaller than what triggered it, so
+    /// two endpoints can never loop.
+    fn queue_stateless_reset(&mut self, dcid: &[u8], received: usize, to: SocketAddr) {
+        const MIN_RESET: usize = 22;
+        if received <= MIN_RESET || dcid.len() != CID_LEN {
+            return;
+        }
+        let len = (received - 1).min(43);
+        let mut packet = vec![0u8; len];
+        if self.rng.fill(&mut packet[..len - 16]).is_err() {
+            return;
+        }
+        packet[0] = (packet[0] & 0x3f) | 0x40;
+        packet[len - 16..].copy_from_slice(&self.secrets.reset_token(dcid).to_be_bytes());
+        self.queue_stateless(packet, to);
     }
 
     /// Writes events of all touched connections. Returns the number of rows;
@@ -331,11 +424,10 @@ impl Endpoint {
         }
         while conn.quic.scids_left() > 0 && conn.quic.active_scids() < SPARE_CIDS + 1 {
             let mut cid = vec![0u8; CID_LEN];
-            let mut token = [0u8; 16];
-            if self.rng.fill(&mut cid).is_err() || self.rng.fill(&mut token).is_err() {
+            if self.rng.fill(&mut cid).is_err() {
                 return;
             }
-            let reset_token = u128::from_be_bytes(token);
+            let reset_token = self.secrets.reset_token(&cid);
             let scid = quiche::ConnectionId::from_ref(&cid);
             if conn.quic.new_scid(&scid, reset_token, false).is_err() {
                 return;

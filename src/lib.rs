@@ -28,9 +28,11 @@ pub mod connection;
 pub mod endpoint;
 pub mod error;
 pub mod events;
+pub mod limits;
 pub mod streams;
 pub mod timers;
 pub mod tls;
+pub mod tokens;
 pub mod transmit;
 pub mod verify;
 

@@ -86,6 +86,7 @@ fn params(is_server: bool) -> ConfigParams {
 
 struct Configs {
     server: SharedConfig,
+    retry_server: SharedConfig,
     client: SharedConfig,
 }
 
@@ -102,11 +103,14 @@ thread_local! {
         let mut sp = params(true);
         sp.tls.key = Some(cert.key_pem.clone().into_bytes());
         sp.tls.certs = vec![cert.cert_pem.clone().into_bytes()];
+        let mut rp = sp.clone();
+        rp.retry = true;
         let mut cp = params(false);
         cp.tls.verify_peer = true;
         cp.tls.ca = vec![cert.cert_pem.into_bytes()];
         Configs {
             server: Rc::new(RefCell::new(Config::new(&sp).expect("server config"))),
+            retry_server: Rc::new(RefCell::new(Config::new(&rp).expect("retry server config"))),
             client: Rc::new(RefCell::new(Config::new(&cp).expect("client config"))),
         }
     };
@@ -114,6 +118,11 @@ thread_local! {
 
 pub fn server_config() -> SharedConfig {
     CONFIGS.with(|c| c.server.clone())
+}
+
+/// A server config that validates addresses with Retry first.
+pub fn retry_server_config() -> SharedConfig {
+    CONFIGS.with(|c| c.retry_server.clone())
 }
 
 pub fn client_config() -> SharedConfig {
@@ -136,7 +145,7 @@ pub struct Side {
 impl Side {
     pub fn new(addr: &str) -> Side {
         Side {
-            endpoint: Endpoint::new(addr.parse().expect("addr")),
+            endpoint: Endpoint::new(addr.parse().expect("addr")).expect("endpoint"),
             // Small-ish buffers so that "batch full" paths run too.
             inbox: vec![0; 64 * 1024],
             records: vec![0.0; events::STRIDE * 32],
@@ -147,8 +156,17 @@ impl Side {
     }
 
     pub fn server() -> Side {
+        Side::server_with(false)
+    }
+
+    pub fn server_with(retry: bool) -> Side {
         let mut side = Side::new(SERVER_ADDR);
-        side.endpoint.set_server(Some(server_config()), 16);
+        let config = if retry {
+            retry_server_config()
+        } else {
+            server_config()
+        };
+        side.endpoint.set_server(Some(config), 16);
         side
     }
 
@@ -219,7 +237,20 @@ impl Side {
                 ));
             }
         }
-        panic!("flush never drained");
+        let mut first_bytes = std::collections::BTreeMap::new();
+        let mut dests = std::collections::BTreeMap::new();
+        for (p, to) in &packets {
+            *first_bytes.entry(p[0] & 0xf0).or_insert(0usize) += 1;
+            *dests.entry(*to).or_insert(0usize) += 1;
+        }
+        panic!(
+            "flush never drained: {} packets over 10000 calls, {} connections, first-byte classes {:?}, destinations {:?}, first packets {:?}",
+            packets.len(),
+            self.endpoint.connection_count(),
+            first_bytes,
+            dests,
+            packets.iter().take(3).map(|(p, _)| (p.len(), p.iter().take(120).map(|b| format!("{b:02x}")).collect::<String>())).collect::<Vec<_>>()
+        );
     }
 
     /// One driver turn: events, packets, expired timers.
@@ -259,7 +290,8 @@ fn source(sel: u8) -> SocketAddr {
 ///   fixed bits of the first byte;
 /// * `ctl & 3 == 2`: a driver turn (poll, flush, timers); packets the server
 ///   sends are dropped;
-/// * `ctl & 3 == 3`: stop (`ctl & 4`) or start accepting connections.
+/// * `ctl & 3 == 3`: stop (`ctl & 4`) or start accepting connections,
+///   with Retry address validation when `ctl & 8`.
 pub fn endpoint_recv(data: &[u8]) {
     let mut server = Side::server();
     let mut input = Input::new(data);
@@ -289,6 +321,8 @@ pub fn endpoint_recv(data: &[u8]) {
             _ => {
                 if ctl & 4 != 0 {
                     server.endpoint.set_server(None, 16);
+                } else if ctl & 8 != 0 {
+                    server.endpoint.set_server(Some(retry_server_config()), 16);
                 } else {
                     server.endpoint.set_server(Some(server_config()), 16);
                 }
@@ -330,7 +364,9 @@ pub fn coalesce(data: &[u8]) {
 // (c) handshake
 
 /// A client connecting to a server through a lossy, hostile "network" the
-/// input controls. Per packet in flight, one decision byte:
+/// input controls. The first byte's top bit makes the server validate
+/// addresses with Retry (so Retry packets and tokens are mutated too). Then,
+/// per packet in flight, one decision byte:
 /// 0–3 deliver · 4 drop · 5 duplicate · 6 hold back one round (reorder) ·
 /// 7 flip 1–4 bits · 8 overwrite a run with input bytes · 9 truncate ·
 /// 10 deliver from another source port (migration / spoofing) ·
@@ -339,8 +375,10 @@ pub fn coalesce(data: &[u8]) {
 /// a datagram (no integrity check: in plaintext mode mutations can forge
 /// data).
 pub fn handshake(data: &[u8]) {
+    let mut input = Input::new(data);
+    let retry = input.u8() & 0x80 != 0;
     let mut client = Side::new(CLIENT_ADDR);
-    let mut server = Side::server();
+    let mut server = Side::server_with(retry);
     let client_addr: SocketAddr = CLIENT_ADDR.parse().unwrap();
     let server_addr: SocketAddr = SERVER_ADDR.parse().unwrap();
     let conn = client
@@ -353,7 +391,6 @@ pub fn handshake(data: &[u8]) {
             server_addr,
         )
         .expect("connect");
-    let mut input = Input::new(data);
     let mut held: Vec<(bool, Vec<u8>, SocketAddr)> = Vec::new();
     let mut quiet_rounds = 0;
     let mut sent_app_data = false;

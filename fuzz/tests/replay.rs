@@ -56,7 +56,8 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
             }
             2 => {
                 let i = rng.below(v.len() + 1);
-                let extra = rng.bytes(rng.below(16) + 1);
+                let n = rng.below(16) + 1;
+                let extra = rng.bytes(n);
                 v.splice(i..i, extra);
             }
             3 if !v.is_empty() => {

@@ -37,7 +37,7 @@ pub struct Side {
 impl Side {
     fn new(addr: &str) -> Side {
         Side {
-            endpoint: Endpoint::new(addr.parse().expect("addr")),
+            endpoint: Endpoint::new(addr.parse().expect("addr")).expect("endpoint"),
             events: Vec::new(),
             inbox: vec![0; 1 << 20],
             records: vec![0.0; STRIDE * 256],

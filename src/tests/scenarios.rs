@@ -277,3 +277,45 @@ fn verify_hook_accepts() {
     pair.settle();
     assert_eq!(pair.client.take_events(events::ESTABLISHED).len(), 1);
 }
+
+#[test]
+fn retry_validates_the_address_before_accepting() {
+    let mut pair = Pair::new(|s| s.retry = true, |_| {});
+    let client = pair.connect();
+    pair.settle();
+    assert_eq!(pair.client.take_events(events::ESTABLISHED).len(), 1);
+    assert_eq!(pair.server.take_events(events::ESTABLISHED).len(), 1);
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    let id = conn.stream_open(true).expect("open").expect("credit");
+    conn.stream_write(id, b"after retry", true).expect("write");
+    pair.settle();
+    let data = pair.server.take_events(events::STREAM_DATA);
+    assert_eq!(data.iter().flat_map(|e| e.payload.clone()).collect::<Vec<u8>>(), b"after retry");
+}
+
+#[test]
+fn handshakes_per_address_are_rate_limited() {
+    let mut pair = Pair::new(|s| s.handshake_rate_limit = 1, |_| {});
+    let ids: Vec<u32> = (0..4).map(|_| pair.connect()).collect();
+    pair.settle();
+    let established = pair.client.take_events(events::ESTABLISHED);
+    // A burst of two (twice the per-second rate) gets in at once.
+    assert_eq!(established.len(), 2, "{ids:?}");
+}
+
+#[test]
+fn unknown_short_header_packets_get_a_stateless_reset() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let mut packet = vec![0x40u8; 60];
+    packet[1..17].copy_from_slice(&[7u8; 16]);
+    pair.server.endpoint.recv(&mut packet, super::pair::CLIENT_ADDR.parse().expect("addr"));
+    let out = pair.server.drain();
+    assert_eq!(out.len(), 1);
+    let (reset, _) = &out[0];
+    assert!(reset.len() < 60 && reset.len() >= 22);
+    assert_eq!(reset[0] & 0xc0, 0x40);
+    // A tiny packet is never answered (no amplification, no loops).
+    let mut tiny = vec![0x40u8; 20];
+    pair.server.endpoint.recv(&mut tiny, super::pair::CLIENT_ADDR.parse().expect("addr"));
+    assert!(pair.server.drain().is_empty());
+}
