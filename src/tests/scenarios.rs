@@ -290,7 +290,12 @@ fn retry_validates_the_address_before_accepting() {
     conn.stream_write(id, b"after retry", true).expect("write");
     pair.settle();
     let data = pair.server.take_events(events::STREAM_DATA);
-    assert_eq!(data.iter().flat_map(|e| e.payload.clone()).collect::<Vec<u8>>(), b"after retry");
+    assert_eq!(
+        data.iter()
+            .flat_map(|e| e.payload.clone())
+            .collect::<Vec<u8>>(),
+        b"after retry"
+    );
 }
 
 #[test]
@@ -308,7 +313,9 @@ fn unknown_short_header_packets_get_a_stateless_reset() {
     let mut pair = Pair::new(|_| {}, |_| {});
     let mut packet = vec![0x40u8; 60];
     packet[1..17].copy_from_slice(&[7u8; 16]);
-    pair.server.endpoint.recv(&mut packet, super::pair::CLIENT_ADDR.parse().expect("addr"));
+    pair.server
+        .endpoint
+        .recv(&mut packet, super::pair::CLIENT_ADDR.parse().expect("addr"));
     let out = pair.server.drain();
     assert_eq!(out.len(), 1);
     let (reset, _) = &out[0];
@@ -316,6 +323,8 @@ fn unknown_short_header_packets_get_a_stateless_reset() {
     assert_eq!(reset[0] & 0xc0, 0x40);
     // A tiny packet is never answered (no amplification, no loops).
     let mut tiny = vec![0x40u8; 20];
-    pair.server.endpoint.recv(&mut tiny, super::pair::CLIENT_ADDR.parse().expect("addr"));
+    pair.server
+        .endpoint
+        .recv(&mut tiny, super::pair::CLIENT_ADDR.parse().expect("addr"));
     assert!(pair.server.drain().is_empty());
 }
