@@ -23,6 +23,7 @@ export function validateServerOptions(opts: unknown, path: string): asserts opts
   validateCommonOptions(opts, path);
   validateBoolean(opts.retry, `${path}.retry`);
   validateBoolean(opts.earlyData, `${path}.earlyData`);
+  validateInteger(opts.handshakeRateLimit, `${path}.handshakeRateLimit`, 0, 1_000_000);
   validateInteger(opts.maxConnections, `${path}.maxConnections`, 1, 0xffffffff);
 }
 

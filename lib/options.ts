@@ -110,6 +110,8 @@ export function serverConfig(opts: ServerOptions, ticketKey: Buffer): InstanceTy
     alpn: opts.alpn,
     earlyData: opts.earlyData ?? false,
     ticketKey,
+    retry: opts.retry ?? false,
+    handshakeRateLimit: opts.handshakeRateLimit,
     ...verification(opts, opts.verifyPeer ?? false),
     ...identity(opts),
     ...transport(opts),

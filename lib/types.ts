@@ -66,7 +66,10 @@ export interface ConnectOptions extends TlsOptions, TransportOptions {
 }
 
 export interface ServerOptions extends TlsOptions, TransportOptions {
+  /** Validate each client's address with a Retry round trip before any handshake work. Default false. */
   retry?: boolean;
+  /** New handshakes accepted per source IP address per second (bursts of twice that); 0 = unlimited. Default 500. */
+  handshakeRateLimit?: number;
   /** Accept 0-RTT data from resuming clients (it can be replayed by an attacker). Default false. */
   earlyData?: boolean;
   /** Most connections served at once; further clients are ignored. */

@@ -58,7 +58,7 @@ impl Default for ConfigParams {
             early_data: false,
             ticket_key: None,
             retry: false,
-            handshake_rate_limit: 100,
+            handshake_rate_limit: 500,
         }
     }
 }
