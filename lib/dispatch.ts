@@ -23,63 +23,84 @@ function copy(inbox: Buffer, offset: number, length: number): Buffer {
   return out;
 }
 
+/**
+ * Dispatches every row of a batch. An exception thrown by an application
+ * handler must not lose the rest of the batch (a lost CLOSED row would leave
+ * a connection's `closed` pending forever), so each row is isolated and the
+ * first exception is rethrown afterwards, on its own tick, as an uncaught
+ * exception — where Node would have surfaced it anyway.
+ */
 export function dispatchEvents(socket: QuicSocket, records: Float64Array, rows: number, inbox: Buffer): void {
+  let failure: { error: unknown } | undefined;
   for (let i = 0; i < rows; i++) {
-    const r = i * STRIDE;
-    const kind = records[r];
-    const id = records[r + 1];
-    if (kind === ESTABLISHED) {
-      const existing = socket._connection(id);
-      if (existing) existing._onEstablished();
-      else socket._server?._accept(id);
-      continue;
+    try {
+      dispatchRow(socket, records, i * STRIDE, inbox);
+    } catch (error) {
+      failure ??= { error };
     }
-    const conn = socket._connection(id);
-    if (conn === undefined) {
-      // A server connection still in its handshake, or one whose server
-      // went away meanwhile.
-      const server = socket._server;
-      if (kind === VERIFY) server ? server._verify(id) : socket._endpoint.setVerdict(id, 'no server');
-      else if (kind === KEYLOG) server?._keylog(copy(inbox, records[r + 2], records[r + 3]));
-      else if (kind === CLOSED) socket._endpoint.takeCloseInfo(id);
-      continue;
-    }
-    switch (kind) {
-      case CLOSED:
-        conn._onClosed(socket._endpoint.takeCloseInfo(id));
-        break;
-      case STREAM_DATA:
-        conn._onStreamData(records[r + 2], copy(inbox, records[r + 3], records[r + 4]), records[r + 5] === 1);
-        break;
-      case STREAM_RESET:
-        conn._onStreamReset(records[r + 2], records[r + 3]);
-        break;
-      case STREAM_STOPPED:
-        conn._onStreamStopped(records[r + 2], records[r + 3]);
-        break;
-      case STREAM_WRITABLE:
-        conn._onStreamWritable(records[r + 2]);
-        break;
-      case DATAGRAM:
-        conn._onDatagram(copy(inbox, records[r + 2], records[r + 3]));
-        break;
-      case STREAMS_AVAILABLE:
-        conn._onStreamCredit();
-        break;
-      case VERIFY:
-        conn._onVerify();
-        break;
-      case KEYLOG:
-        conn._onKeylog(copy(inbox, records[r + 2], records[r + 3]));
-        break;
-      case EARLY_DATA:
-        conn._onEarlyData();
-        break;
-      case SESSION_TICKET:
-        conn._onSessionTicket();
-        break;
-      default:
-        break;
-    }
+  }
+  if (failure) {
+    const { error } = failure;
+    process.nextTick(() => {
+      throw error;
+    });
+  }
+}
+
+function dispatchRow(socket: QuicSocket, records: Float64Array, r: number, inbox: Buffer): void {
+  const kind = records[r];
+  const id = records[r + 1];
+  if (kind === ESTABLISHED) {
+    const existing = socket._connection(id);
+    if (existing) existing._onEstablished();
+    else socket._server?._accept(id);
+    return;
+  }
+  const conn = socket._connection(id);
+  if (conn === undefined) {
+    // A server connection still in its handshake, or one whose server
+    // went away meanwhile.
+    const server = socket._server;
+    if (kind === VERIFY) server ? server._verify(id) : socket._endpoint.setVerdict(id, 'no server');
+    else if (kind === KEYLOG) server?._keylog(copy(inbox, records[r + 2], records[r + 3]));
+    else if (kind === CLOSED) socket._endpoint.takeCloseInfo(id);
+    return;
+  }
+  switch (kind) {
+    case CLOSED:
+      conn._onClosed(socket._endpoint.takeCloseInfo(id));
+      break;
+    case STREAM_DATA:
+      conn._onStreamData(records[r + 2], copy(inbox, records[r + 3], records[r + 4]), records[r + 5] === 1);
+      break;
+    case STREAM_RESET:
+      conn._onStreamReset(records[r + 2], records[r + 3]);
+      break;
+    case STREAM_STOPPED:
+      conn._onStreamStopped(records[r + 2], records[r + 3]);
+      break;
+    case STREAM_WRITABLE:
+      conn._onStreamWritable(records[r + 2]);
+      break;
+    case DATAGRAM:
+      conn._onDatagram(copy(inbox, records[r + 2], records[r + 3]));
+      break;
+    case STREAMS_AVAILABLE:
+      conn._onStreamCredit();
+      break;
+    case VERIFY:
+      conn._onVerify();
+      break;
+    case KEYLOG:
+      conn._onKeylog(copy(inbox, records[r + 2], records[r + 3]));
+      break;
+    case EARLY_DATA:
+      conn._onEarlyData();
+      break;
+    case SESSION_TICKET:
+      conn._onSessionTicket();
+      break;
+    default:
+      break;
   }
 }
