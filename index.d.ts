@@ -81,6 +81,21 @@ export declare class NativeEndpoint {
   streamCount(conn: number): number
   /** Queues a datagram; false when the send queue is full. */
   sendDatagram(conn: number, data: Buffer): boolean
+  /**
+   * The peer's current address (it changes when the peer migrates or its
+   * NAT rebinds).
+   */
+  remoteAddress(conn: number): NativeAddress
+  /**
+   * Moves client connection `conn` from `from` (another socket's
+   * endpoint) to this one, migrating its path to this socket.
+   */
+  adopt(from: NativeEndpoint, conn: number): void
+  /**
+   * Closes every connection (application code `code`), including ones the
+   * application has not seen yet.
+   */
+  closeAll(code: number, reason: string): void
   /** Live connections, including those still draining (for leak checks). */
   connectionCount(): number
 }
@@ -104,6 +119,11 @@ export interface GeneratedCertificate {
   key: string
   cert: string
   fingerprint: string
+}
+
+export interface NativeAddress {
+  address: string
+  port: number
 }
 
 export interface NativeCloseInfo {

@@ -176,3 +176,29 @@ describe('peer-to-peer sockets', () => {
     expect((await roundTrip(conn, Buffer.from('after rebinding'))).toString()).toBe('after rebinding');
   });
 });
+
+describe('connection migration', () => {
+  test('a client moves its connection to another local socket mid-transfer; the server follows the new path', async () => {
+    const server = await bind();
+    let serverConn: QuicConnection | undefined;
+    server.listen(tls).on('connection', (c: QuicConnection) => {
+      serverConn = c;
+      echo(c);
+    });
+    const first = await bind();
+    const second = await bind();
+    const conn = await first.connect({ ...tls, host: '127.0.0.1', port: server.address.port });
+    const payload = randomBytes(2 * MiB);
+    const transfer = roundTrip(conn, payload);
+    await sleep(20);
+    conn.migrate(second);
+    expect(conn.socket).toBe(second);
+    expect(conn.localAddress.port).toBe(second.address.port);
+    const echoed = await transfer;
+    expect(sha256Hex(echoed)).toBe(sha256Hex(payload));
+    expect((await roundTrip(conn, Buffer.from('on the new path'))).toString()).toBe('on the new path');
+    expect(serverConn?.remoteAddress.port).toBe(second.address.port);
+    expect(first.nativeConnectionCount).toBe(0);
+    expect(() => serverConn?.migrate(first)).toThrow(expect.objectContaining({ code: 'ERR_QUIC_INVALID_STREAM_STATE' }));
+  });
+});

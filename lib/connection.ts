@@ -13,7 +13,8 @@ import { DatagramQueue } from './datagram-queue';
 import { writeKeylog } from './keylog';
 import { runVerifyHook } from './peer-verification';
 import { validateBytes, validateInteger, validateObject, validateString } from './validate';
-import { invalidArgValue } from './errors';
+import { invalidArgType, invalidArgValue } from './errors';
+import { QuicSocketClass } from './socket-class';
 
 interface StreamWaiter {
   bidirectional: boolean;
@@ -25,10 +26,10 @@ const MAX_APP_CODE = Number.MAX_SAFE_INTEGER;
 
 export class QuicConnection extends EventEmitter {
   readonly side: 'client' | 'server';
-  readonly socket: QuicSocket;
+  #socket: QuicSocket;
   /** @internal native handle */
   readonly handle: number;
-  readonly #ownsSocket: boolean;
+  #ownsSocket: boolean;
   readonly #tls: TlsOptions & TransportOptions;
   readonly #streams = new Map<number, QuicStream>();
   readonly #waiters: StreamWaiter[] = [];
@@ -44,6 +45,7 @@ export class QuicConnection extends EventEmitter {
   readonly #datagramReaders = new Set<DatagramQueue>();
   #datagramsDroppedByReaders = 0;
   #lastTicket: Uint8Array | undefined;
+  #lastRemote: Address | undefined;
   /** Resolves (never rejects) once the connection has ended. */
   readonly closed: Promise<CloseInfo>;
 
@@ -53,7 +55,7 @@ export class QuicConnection extends EventEmitter {
     this.#tls = tls;
     const firstRemote = side === 'client' ? 1 : 0;
     this.#nextRemote = [firstRemote, firstRemote + 2];
-    this.socket = socket;
+    this.#socket = socket;
     this.handle = handle;
     this.side = side;
     this.#ownsSocket = ownsSocket;
@@ -85,6 +87,35 @@ export class QuicConnection extends EventEmitter {
     });
   }
 
+  /** The socket this connection currently uses. */
+  get socket(): QuicSocket {
+    return this.#socket;
+  }
+
+  /**
+   * Client only: moves this connection to another local socket (e.g. a new
+   * network interface). The server validates the new path and the
+   * connection carries on; streams and datagrams are unaffected. A socket
+   * that `connect()` created for this connection alone is closed.
+   */
+  migrate(socket: QuicSocket): void {
+    if (!(socket instanceof QuicSocketClass())) throw invalidArgType('socket', 'a QuicSocket', socket);
+    if (this.side !== 'client') throw new QuicError('ERR_QUIC_INVALID_STREAM_STATE', 'Only a client connection can migrate');
+    if (this.#closeInfo !== undefined) throw connectionClosed();
+    if (socket === this.#socket) return;
+    if (socket.closed) throw new QuicError('ERR_QUIC_SOCKET_CLOSED', 'The target socket is closed');
+    const previous = this.#socket;
+    callNative(() => socket._endpoint.adopt(previous._endpoint, this.handle));
+    previous._removeConnection(this.handle);
+    socket._addConnection(this);
+    this.#socket = socket;
+    socket._schedule();
+    if (this.#ownsSocket) {
+      this.#ownsSocket = false;
+      void previous.close();
+    }
+  }
+
   get destroyed(): boolean {
     return this.#closeInfo !== undefined;
   }
@@ -92,12 +123,6 @@ export class QuicConnection extends EventEmitter {
   #endpoint() {
     if (this.#closeInfo !== undefined) throw connectionClosed();
     return this.socket._endpoint;
-  }
-
-  #infoOrThrow(): NativeConnectionInfo {
-    if (this.#info !== undefined) return this.#info;
-    // During 0-RTT, before the handshake completed.
-    return callNative(() => this.#endpoint().connectionInfo(this.handle));
   }
 
   get alpnProtocol(): string | undefined {
@@ -134,9 +159,14 @@ export class QuicConnection extends EventEmitter {
     return this.socket.address;
   }
 
+  /** The peer's current address (it follows the peer's migrations and NAT rebindings). */
   get remoteAddress(): Address {
-    const info = this.#infoOrThrow();
-    return toAddress(info.remoteAddress, info.remotePort);
+    if (this.#closeInfo === undefined) {
+      const peer = callNative(() => this.#socket._endpoint.remoteAddress(this.handle));
+      this.#lastRemote = toAddress(peer.address, peer.port);
+    }
+    if (this.#lastRemote === undefined) throw connectionClosed();
+    return this.#lastRemote;
   }
 
   /** The largest datagram payload `sendDatagram` accepts now (0 when none). */
@@ -234,6 +264,7 @@ export class QuicConnection extends EventEmitter {
   /** @internal */
   _onEstablished(): void {
     this.#info = callNative(() => this.socket._endpoint.connectionInfo(this.handle));
+    this.#lastRemote = toAddress(this.#info.remoteAddress, this.#info.remotePort);
     debug('connection %d (%s) established, alpn %s', this.handle, this.side, this.#info.alpn);
     const handshake = this.#handshake;
     this.#handshake = undefined;

@@ -185,7 +185,12 @@ export class QuicSocket extends EventEmitter {
 
   async #close(): Promise<void> {
     this.#endpoint.stopListening();
-    await Promise.all([...this.#connections.values()].map((c) => c.close()));
+    const closing = Promise.all([...this.#connections.values()].map((c) => c.close()));
+    // Connections still in their handshake are unknown to JavaScript; close
+    // them too, and put every CONNECTION_CLOSE on the wire now.
+    callNative(() => this.#endpoint.closeAll(0, ''));
+    this.#drive();
+    await closing;
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;

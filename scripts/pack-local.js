@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 // `npm run pack:local`: builds the addon for this machine and writes two tarballs into pack/:
-//   pack/nquic-<version>.tgz                    the main package (JS, types, loader; no Rust sources)
+//   pack/nquic-<version>.tgz                    the main package (JS, types, loader; no Rust sources,
+//                                               no `prepare` script)
 //   pack/nquic-<platform>-<version>.tgz         this platform's binary package (npm/<platform>/)
 // Install both into any project (`npm install ./nquic-*.tgz`): no compiler is needed there.
 //
@@ -102,6 +103,12 @@ function main() {
 
   // 2. The main package: metadata, loader, types and a dist/ compiled from lib/.
   for (const f of ['package.json', 'README.md']) copy(path.join(root, f), path.join(staging, f));
+  // The packed manifest carries no `prepare`: it builds from Rust sources the tarball does not
+  // contain. npm does not run `prepare` for a tarball or registry dependency anyway, but npm 11's
+  // install-script audit would still list it, and other clients need not agree.
+  const manifest = JSON.parse(fs.readFileSync(path.join(staging, 'package.json'), 'utf8'));
+  delete manifest.scripts.prepare;
+  fs.writeFileSync(path.join(staging, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
   for (const f of ['index.js', 'index.d.ts']) copy(path.join(built, f), path.join(staging, f));
   run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json', '--outDir', path.join(staging, 'dist')]);
   // write-esm-entry.js loads dist/index.js to list its exports; point the loader at the new binary.

@@ -209,6 +209,12 @@ pub struct NativeConnectionInfo {
 }
 
 #[napi(object)]
+pub struct NativeAddress {
+    pub address: String,
+    pub port: u32,
+}
+
+#[napi(object)]
 pub struct NativePeerCheck {
     pub certificates: Vec<Buffer>,
     pub chain_valid: bool,
@@ -604,6 +610,45 @@ impl NativeEndpoint {
     #[napi]
     pub fn send_datagram(&mut self, conn: u32, data: BufferSlice) -> napi::Result<bool, ErrorCode> {
         guarded(|| self.inner.connection_mut(conn)?.datagram_send(&data))
+    }
+
+    /// The peer's current address (it changes when the peer migrates or its
+    /// NAT rebinds).
+    #[napi]
+    pub fn remote_address(&self, conn: u32) -> napi::Result<NativeAddress, ErrorCode> {
+        guarded(|| {
+            let c = self.inner.connection(conn)?;
+            let peer = c
+                .quic
+                .path_stats()
+                .find(|p| p.active)
+                .map(|p| addr::normalize(p.peer_addr))
+                .ok_or_else(|| {
+                    CoreError::new(ErrorCode::ConnectionClosed, "the connection has no path")
+                })?;
+            Ok(NativeAddress {
+                address: peer.ip().to_string(),
+                port: u32::from(peer.port()),
+            })
+        })
+    }
+
+    /// Moves client connection `conn` from `from` (another socket's
+    /// endpoint) to this one, migrating its path to this socket.
+    #[napi]
+    pub fn adopt(&mut self, from: &mut NativeEndpoint, conn: u32) -> napi::Result<(), ErrorCode> {
+        guarded(|| self.inner.adopt(&mut from.inner, conn))
+    }
+
+    /// Closes every connection (application code `code`), including ones the
+    /// application has not seen yet.
+    #[napi]
+    pub fn close_all(&mut self, code: f64, reason: String) -> napi::Result<(), ErrorCode> {
+        guarded(|| {
+            let code = to_u64("code", code)?;
+            self.inner.close_all(code, reason.as_bytes());
+            Ok(())
+        })
     }
 
     /// Live connections, including those still draining (for leak checks).

@@ -63,6 +63,8 @@ pub struct Endpoint {
     rng: SystemRandom,
     secrets: Secrets,
     limiter: HandshakeLimiter,
+    /// Connection IDs of connections that migrated to another endpoint.
+    moved_away: std::collections::HashSet<Vec<u8>>,
     /// Scratch space for splitting coalesced packets.
     packet_ends: Vec<usize>,
 }
@@ -76,6 +78,7 @@ impl Endpoint {
             local,
             secrets,
             limiter: HandshakeLimiter::new(0),
+            moved_away: Default::default(),
             server: None,
             max_connections: usize::MAX,
             conns: HashMap::new(),
@@ -370,7 +373,7 @@ impl Endpoint {
     /// two endpoints can never loop.
     fn queue_stateless_reset(&mut self, dcid: &[u8], received: usize, to: SocketAddr) {
         const MIN_RESET: usize = 22;
-        if received <= MIN_RESET || dcid.len() != CID_LEN {
+        if received <= MIN_RESET || dcid.len() != CID_LEN || self.moved_away.contains(dcid) {
             return;
         }
         let len = (received - 1).min(43);
@@ -523,6 +526,84 @@ impl Endpoint {
             self.timers.update(id, conn.timer, None);
         }
         verify::forget(id);
+    }
+
+    /// Takes a live client connection out of this endpoint (for
+    /// [`adopt`](Self::adopt)); its connection IDs are remembered so that
+    /// late packets for them get no stateless reset from here.
+    fn detach(&mut self, id: u32) -> CoreResult<Connection> {
+        match self.conns.get(&id) {
+            Some(c) if !c.closed_reported() && !c.is_server && c.is_established() => {}
+            Some(_) => {
+                return Err(CoreError::new(
+                    ErrorCode::InvalidArgValue,
+                    "only an established client connection can migrate",
+                ))
+            }
+            None => return Err(unknown(id)),
+        }
+        let mut conn = self.conns.remove(&id).ok_or_else(|| unknown(id))?;
+        for cid in &conn.routes {
+            self.routes.remove(cid);
+            if self.moved_away.len() < 4096 {
+                self.moved_away.insert(cid.clone());
+            }
+        }
+        self.timers.update(id, conn.timer, None);
+        conn.timer = None;
+        conn.queued_send = false;
+        conn.queued_events = false;
+        Ok(conn)
+    }
+
+    /// Moves client connection `id` from `from` (another socket's endpoint)
+    /// to this one and migrates its path to this socket's address: the peer
+    /// validates the new path and the connection carries on.
+    pub fn adopt(&mut self, from: &mut Endpoint, id: u32) -> CoreResult<()> {
+        let mut conn = from.detach(id)?;
+        let peer = conn
+            .quic
+            .path_stats()
+            .find(|p| p.active)
+            .map(|p| p.peer_addr);
+        let migrated = match peer {
+            Some(peer) => conn.quic.migrate(self.local, peer).map_err(|e| {
+                CoreError::new(
+                    ErrorCode::InvalidStreamState,
+                    format!("cannot migrate: {e}"),
+                )
+            }),
+            None => Err(CoreError::new(
+                ErrorCode::ConnectionClosed,
+                "the connection has no path",
+            )),
+        };
+        if let Err(e) = migrated {
+            // Put it back where it was; nothing changed.
+            let routes = std::mem::take(&mut conn.routes);
+            for cid in &routes {
+                from.moved_away.remove(cid);
+            }
+            from.insert(conn, routes);
+            return Err(e);
+        }
+        let routes = std::mem::take(&mut conn.routes);
+        self.insert(conn, routes);
+        Ok(())
+    }
+
+    /// Closes every connection of the endpoint, including server connections
+    /// the application has not been told about yet (socket shutdown).
+    pub fn close_all(&mut self, code: u64, reason: &[u8]) {
+        let ids: Vec<u32> = self.conns.keys().copied().collect();
+        for id in ids {
+            if let Some(conn) = self.conns.get_mut(&id) {
+                if !conn.is_ended() {
+                    conn.close(true, code, reason);
+                }
+            }
+            self.touch(id);
+        }
     }
 
     /// The application's decision about a peer whose check is pending.

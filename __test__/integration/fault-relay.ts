@@ -49,6 +49,11 @@ export interface FaultRelayOptions {
   maxDelayed?: number;
   /** Record up to this many datagrams as they arrive, before any fault (default 0). */
   captureLimit?: number;
+  /**
+   * Decides about each datagram before the random faults: return false to
+   * drop it (counted in `dropped`). `index` counts the direction's datagrams from 0.
+   */
+  filter?: (direction: Direction, data: Buffer, index: number) => boolean;
 }
 
 export interface DirectionStats {
@@ -124,6 +129,7 @@ export class FaultRelay {
   readonly #maxHeld: number;
   readonly #maxDelayed: number;
   readonly #captureLimit: number;
+  readonly #filter: FaultRelayOptions['filter'];
   #blackoutUntil = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -152,6 +158,7 @@ export class FaultRelay {
     this.#maxHeld = opts.maxHeld ?? 256;
     this.#maxDelayed = opts.maxDelayed ?? 4096;
     this.#captureLimit = opts.captureLimit ?? 0;
+    this.#filter = opts.filter;
     front.on('message', (msg, rinfo) => this.#fromClient(msg, rinfo));
   }
 
@@ -216,7 +223,7 @@ export class FaultRelay {
   #relay(dir: Direction, msg: Buffer, send: (data: Buffer) => void): void {
     const stats = this.stats[dir];
     const faults = this.#faults[dir];
-    stats.received++;
+    const index = stats.received++;
     if (this.captured.length < this.#captureLimit) this.captured.push({ direction: dir, data: Buffer.from(msg) });
     const out = (data: Buffer): void => {
       if (this.#closed) return;
@@ -231,6 +238,10 @@ export class FaultRelay {
     this.#tickHeld(dir);
     if (this.blackedOut) {
       stats.blackedOut++;
+      return;
+    }
+    if (this.#filter && !this.#filter(dir, msg, index)) {
+      stats.dropped++;
       return;
     }
     const r = this.#random;
