@@ -176,7 +176,10 @@ impl Side {
             let rows = self
                 .endpoint
                 .poll_events(&mut self.inbox, &mut self.records);
-            assert!(rows * events::STRIDE <= self.records.len(), "rows overflow records");
+            assert!(
+                rows * events::STRIDE <= self.records.len(),
+                "rows overflow records"
+            );
             if rows == 0 {
                 return;
             }
@@ -211,7 +214,10 @@ impl Side {
         let mut packets = Vec::new();
         for _ in 0..10_000 {
             let n = self.endpoint.flush(&mut self.out, &mut self.meta);
-            assert!(n * transmit::STRIDE <= self.meta.len(), "packets overflow meta");
+            assert!(
+                n * transmit::STRIDE <= self.meta.len(),
+                "packets overflow meta"
+            );
             if n == 0 {
                 return packets;
             }
@@ -340,7 +346,11 @@ pub fn coalesce(data: &[u8]) {
     let mut ends = Vec::new();
     nquic::coalesce::packet_ends(data, &mut ends);
     assert!(!ends.is_empty(), "no ends");
-    assert_eq!(*ends.last().unwrap(), data.len(), "last end != datagram length");
+    assert_eq!(
+        *ends.last().unwrap(),
+        data.len(),
+        "last end != datagram length"
+    );
     let mut previous = 0;
     for (i, &end) in ends.iter().enumerate() {
         if i > 0 || !data.is_empty() {
@@ -397,8 +407,18 @@ pub fn handshake(data: &[u8]) {
     for round in 0..200 {
         let mut flight: Vec<(bool, Vec<u8>, SocketAddr)> = Vec::new();
         flight.extend(held.drain(..));
-        flight.extend(client.turn().into_iter().map(|(p, _)| (true, p, client_addr)));
-        flight.extend(server.turn().into_iter().map(|(p, _)| (false, p, server_addr)));
+        flight.extend(
+            client
+                .turn()
+                .into_iter()
+                .map(|(p, _)| (true, p, client_addr)),
+        );
+        flight.extend(
+            server
+                .turn()
+                .into_iter()
+                .map(|(p, _)| (false, p, server_addr)),
+        );
         if flight.is_empty() {
             quiet_rounds += 1;
             if input.is_empty() && (quiet_rounds > 2 || sent_app_data) {
@@ -551,13 +571,7 @@ pub fn handshake_transcript() -> Vec<(bool, Vec<u8>)> {
     let client_addr: SocketAddr = CLIENT_ADDR.parse().unwrap();
     let conn = client
         .endpoint
-        .connect(
-            &client_config(),
-            Some("localhost"),
-            None,
-            None,
-            server_addr,
-        )
+        .connect(&client_config(), Some("localhost"), None, None, server_addr)
         .expect("connect");
     let mut transcript = Vec::new();
     let mut wrote = false;
@@ -620,7 +634,12 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                 two_sources,
                 all_client,
                 recv_command(&vn, 3),
-                recv_command(&[0x40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17], 0),
+                recv_command(
+                    &[
+                        0x40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+                    ],
+                    0,
+                ),
                 vec![4, 0, 0, 10, 0xc0, 0, 0, 0, 1, 8],
             ]
         }

@@ -41,7 +41,10 @@ fn close_before_handshake_confirmed_with_pto_due_terminates() {
     // Handshake flight (Finished) is lost.
     let lost = client.turn();
     assert!(!lost.is_empty(), "the client sent its Finished");
-    assert!(client.seen[nquic::events::ESTABLISHED as usize] == 1, "client established");
+    assert!(
+        client.seen[nquic::events::ESTABLISHED as usize] == 1,
+        "client established"
+    );
     // Let the client's PTO fire, so a Handshake probe is due.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -61,5 +64,9 @@ fn close_before_handshake_confirmed_with_pto_due_terminates() {
         .close(true, 0, b"bye");
     // `drain` panics ("flush never drained") after 10 000 non-empty flushes.
     let packets = client.drain();
-    assert!(packets.len() < 100, "{} packets for one close", packets.len());
+    assert!(
+        packets.len() < 100,
+        "{} packets for one close",
+        packets.len()
+    );
 }
