@@ -11,6 +11,8 @@ use crate::streams::StreamTable;
 use crate::transmit::TransmitSink;
 use crate::verify;
 
+/// Packets a closing connection may send per `flush`.
+const CLOSING_PACKETS_PER_FLUSH: usize = 4;
 /// How long a locally closed connection may take to get its close under way.
 const LOCAL_CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -206,12 +208,24 @@ impl Connection {
         // A failed handshake step makes `send` return an error once; the
         // next call then produces the CONNECTION_CLOSE, so try a few times.
         let mut errors = 0;
+        // A closing connection sends a handful of packets per turn: in some
+        // states (a Handshake probe owed while closing) quiche would produce
+        // ACK-only packets forever.
+        let mut budget = if self.close_deadline.is_some() || self.quic.local_error().is_some() {
+            CLOSING_PACKETS_PER_FLUSH
+        } else {
+            usize::MAX
+        };
         loop {
+            if budget == 0 {
+                return true;
+            }
             let Some(space) = sink.space() else {
                 return false;
             };
             match self.quic.send(space) {
                 Ok((len, info)) => {
+                    budget -= 1;
                     sink.commit(len, &info.to);
                     self.last_sent = Instant::now();
                 }

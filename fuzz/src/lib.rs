@@ -186,7 +186,7 @@ impl Side {
             for r in self.records.chunks(events::STRIDE).take(rows) {
                 let kind = r[0];
                 assert!(
-                    kind >= 1.0 && kind <= 12.0 && kind.fract() == 0.0,
+                    (1.0..=12.0).contains(&kind) && kind.fract() == 0.0,
                     "unknown event kind {kind}"
                 );
                 self.seen[kind as usize] += 1;
@@ -406,7 +406,7 @@ pub fn handshake(data: &[u8]) {
     let mut sent_app_data = false;
     for round in 0..200 {
         let mut flight: Vec<(bool, Vec<u8>, SocketAddr)> = Vec::new();
-        flight.extend(held.drain(..));
+        flight.append(&mut held);
         flight.extend(
             client
                 .turn()

@@ -106,7 +106,7 @@ fn run(target: &str, f: fn(&[u8]), max_len: usize, default_budget_secs: u64) {
     let started = Instant::now();
     let budget = Duration::from_secs(env_u64("REPLAY_BUDGET_SECS", default_budget_secs));
     let limit = env_u64("REPLAY_INPUTS", 20_000) as usize;
-    let mut rng = Rng::new(env_u64("REPLAY_SEED", 0x6e71_7569_63) ^ target.len() as u64);
+    let mut rng = Rng::new(env_u64("REPLAY_SEED", 0x006e_7175_6963) ^ target.len() as u64);
 
     let mut seeds = nquic_fuzz::seeds(target);
     let files = corpus_files(target);
