@@ -14,7 +14,10 @@ use crate::verify;
 /// Packets a closing connection may send per `flush`.
 const CLOSING_PACKETS_PER_FLUSH: usize = 4;
 /// How long a locally closed connection may take to get its close under way.
-const LOCAL_CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// A close that was sent starts draining at once, so this only ends the rare
+/// close quiche cannot send (an application close while a Handshake probe is
+/// owed), which the peer then ends by its idle timeout.
+const LOCAL_CLOSE_GRACE: Duration = Duration::from_millis(300);
 
 pub struct Connection {
     pub id: u32,
