@@ -272,15 +272,7 @@ impl Connection {
                         if !sink.has_rows(1) {
                             return false;
                         }
-                        sink.push(
-                            events::STREAM_RESET,
-                            self.id,
-                            stream as f64,
-                            code as f64,
-                            0.0,
-                            0.0,
-                        );
-                        self.streams.update(stream, |s| s.recv_open = false);
+                        self.report_reset(sink, stream, code);
                     }
                     continue;
                 }
@@ -317,15 +309,7 @@ impl Connection {
                         }
                     }
                     Err(quiche::Error::StreamReset(code)) => {
-                        sink.push(
-                            events::STREAM_RESET,
-                            self.id,
-                            stream as f64,
-                            code as f64,
-                            0.0,
-                            0.0,
-                        );
-                        self.streams.update(stream, |s| s.recv_open = false);
+                        self.report_reset(sink, stream, code);
                         break;
                     }
                     Err(_) => break,
@@ -333,6 +317,19 @@ impl Connection {
             }
         }
         true
+    }
+
+    /// Reports the peer's RESET_STREAM; the caller checked there is room.
+    fn report_reset(&mut self, sink: &mut EventSink<'_>, stream: u64, code: u64) {
+        sink.push(
+            events::STREAM_RESET,
+            self.id,
+            stream as f64,
+            code as f64,
+            0.0,
+            0.0,
+        );
+        self.streams.update(stream, |s| s.recv_open = false);
     }
 
     /// Wakes blocked writers and reports STOP_SENDING. quiche's

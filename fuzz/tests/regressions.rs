@@ -56,6 +56,7 @@ fn close_before_handshake_confirmed_with_pto_due_terminates() {
         std::thread::sleep(Duration::from_secs_f64(ms / 1000.0 + 0.001));
     }
     client.endpoint.on_timeout();
+    eprintln!("PTO due after {:?}; server connections {}", deadline - Duration::from_secs(5), server.endpoint.connection_count());
     // Now the application closes the connection.
     client
         .endpoint
