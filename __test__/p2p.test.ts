@@ -200,3 +200,24 @@ describe('connection migration', () => {
     expect(() => serverConn?.migrate(first)).toThrow(expect.objectContaining({ code: 'ERR_QUIC_INVALID_STREAM_STATE' }));
   });
 });
+
+describe('socket faults', () => {
+  test('a failing send (EMSGSIZE) and an unreachable peer family neither crash nor disturb the other connections on the socket', async () => {
+    const server = await bind();
+    server.listen(tls).on('connection', echo);
+    const client = await bind('127.0.0.1');
+    const errors: Error[] = [];
+    client.on('error', (err: Error) => errors.push(err));
+    const conn = await client.connect({ ...tls, host: '127.0.0.1', port: server.address.port });
+
+    // A raw datagram larger than UDP allows is refused with its errno.
+    await expect(client.send(Buffer.alloc(70_000), server.address.port, '127.0.0.1')).rejects.toMatchObject({ code: 'EMSGSIZE' });
+    // An IPv6 peer cannot be reached from an IPv4 socket: that attempt fails
+    // (handshake timeout, send errors go to the socket's 'error'), nothing else does.
+    const doomed = client.connect({ ...tls, host: '::1', port: server.address.port, timeout: 500 });
+    await expect(doomed).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_QUIC_/) });
+
+    expect((await roundTrip(conn, Buffer.from('still fine'))).toString()).toBe('still fine');
+    for (const err of errors) expect(err).toHaveProperty('code');
+  });
+});
