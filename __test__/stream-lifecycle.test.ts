@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-import { MiB, QuicConnection, QuicStream, nextEvent, pair, readAll, sleep, within, withTimeout } from './helpers';
+import { MiB, QuicConnection, QuicStream, pair, readAll, sleep, within, withTimeout } from './helpers';
 
 const SEQ_STREAMS = Number(process.env.NQUIC_SEQ_STREAMS ?? 100000);
 

@@ -87,7 +87,7 @@ export class QuicStream extends Duplex {
       write.callback();
       return;
     }
-    const taken = Math.max(0, accepted);
+    const taken = accepted === WRITE_BLOCKED ? 0 : accepted;
     this.#pending = { ...write, data: write.data.subarray(taken) };
   }
 
