@@ -10,7 +10,7 @@ import type { QuicSocket } from './socket';
 import { QuicStream } from './stream';
 import type { Address, CloseOptions, ConnectionStats, StreamOptions, TlsOptions, TransportOptions } from './types';
 import { DatagramQueue } from './datagram-queue';
-import { writeKeylog } from './keylog';
+import { writeKeylog, writeQlog } from './keylog';
 import { runVerifyHook } from './peer-verification';
 import { validateBytes, validateInteger, validateObject, validateString } from './validate';
 import { invalidArgType, invalidArgValue } from './errors';
@@ -291,6 +291,11 @@ export class QuicConnection extends EventEmitter {
     const verify = this.#tls.verify;
     if (verify) runVerifyHook(this.socket, this.handle, verify);
     else this.socket._endpoint.setVerdict(this.handle, null);
+  }
+
+  /** @internal */
+  _onQlog(chunk: Buffer): void {
+    if (this.#tls.qlog !== undefined) writeQlog(this.#tls.qlog, this.side, this.handle, chunk);
   }
 
   /** @internal */

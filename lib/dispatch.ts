@@ -16,6 +16,7 @@ const VERIFY = 9;
 const KEYLOG = 10;
 const EARLY_DATA = 11;
 const SESSION_TICKET = 12;
+const QLOG = 13;
 
 function copy(inbox: Buffer, offset: number, length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
@@ -63,6 +64,7 @@ function dispatchRow(socket: QuicSocket, records: Float64Array, r: number, inbox
     const server = socket._server;
     if (kind === VERIFY) server ? server._verify(id) : socket._endpoint.setVerdict(id, 'no server');
     else if (kind === KEYLOG) server?._keylog(copy(inbox, records[r + 2], records[r + 3]));
+    else if (kind === QLOG) server?._qlog(id, copy(inbox, records[r + 2], records[r + 3]));
     else if (kind === CLOSED) socket._endpoint.takeCloseInfo(id);
     return;
   }
@@ -99,6 +101,9 @@ function dispatchRow(socket: QuicSocket, records: Float64Array, r: number, inbox
       break;
     case SESSION_TICKET:
       conn._onSessionTicket();
+      break;
+    case QLOG:
+      conn._onQlog(copy(inbox, records[r + 2], records[r + 3]));
       break;
     default:
       break;

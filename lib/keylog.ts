@@ -1,5 +1,7 @@
-// NSS key-log output (for Wireshark): lines go to a file or a callback.
+// Diagnostics output: NSS key-log lines (for Wireshark) and qlog (for
+// qvis), each to a file or a callback.
 import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TlsOptions } from './types';
 
 export function writeKeylog(target: NonNullable<TlsOptions['keylog']>, lines: Buffer): void {
@@ -10,4 +12,13 @@ export function writeKeylog(target: NonNullable<TlsOptions['keylog']>, lines: Bu
   for (const line of lines.toString('latin1').split('\n')) {
     if (line.length > 0) target(line);
   }
+}
+
+/** Appends a piece of a connection's qlog to its file in `target` (a directory) or hands it to the callback. */
+export function writeQlog(target: NonNullable<TlsOptions['qlog']>, side: 'client' | 'server', handle: number, chunk: Buffer): void {
+  if (typeof target === 'string') {
+    appendFileSync(join(target, `nquic-${side}-${handle}.sqlog`), chunk);
+    return;
+  }
+  target(chunk.toString('utf8'));
 }

@@ -29,6 +29,7 @@ export function validateCommonOptions(opts: Record<string, unknown>, path: strin
   validateFunction(opts.verify, `${path}.verify`);
   if (opts.serverName !== undefined) validateString(opts.serverName, `${path}.serverName`);
   if (opts.keylog !== undefined && typeof opts.keylog !== 'string') validateFunction(opts.keylog, `${path}.keylog`);
+  if (opts.qlog !== undefined && typeof opts.qlog !== 'string') validateFunction(opts.qlog, `${path}.qlog`);
   validateInteger(opts.idleTimeout, `${path}.idleTimeout`, 0, MAX_U32);
   validateInteger(opts.keepAlive, `${path}.keepAlive`, 0, MAX_U32);
   validateInteger(opts.timeout, `${path}.timeout`, 1, MAX_U32);
@@ -87,10 +88,10 @@ function identity(opts: TlsOptions): Pick<NativeConfigOptions, 'key' | 'certs'> 
   };
 }
 
-function verification(opts: TlsOptions, verifyPeer: boolean): Pick<NativeConfigOptions, 'verifyPeer' | 'verifyHook' | 'ca' | 'keylog'> {
+function verification(opts: TlsOptions, verifyPeer: boolean): Pick<NativeConfigOptions, 'verifyPeer' | 'verifyHook' | 'ca' | 'keylog' | 'qlog'> {
   const verifyHook = typeof opts.verify === 'function';
   if ((verifyPeer || verifyHook) && opts.ca === undefined) ensureDefaultRoots();
-  return { verifyPeer, verifyHook, ca: toBufferList(opts.ca), keylog: opts.keylog !== undefined };
+  return { verifyPeer, verifyHook, ca: toBufferList(opts.ca), keylog: opts.keylog !== undefined, qlog: opts.qlog !== undefined };
 }
 
 export function clientConfig(opts: ConnectOptions): InstanceType<typeof native.NativeConfig> {

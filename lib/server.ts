@@ -2,7 +2,7 @@
 // ('connection', async iteration) only after its handshake succeeded.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { writeKeylog } from './keylog';
+import { writeKeylog, writeQlog } from './keylog';
 import { runVerifyHook } from './peer-verification';
 import { QuicConnection } from './connection';
 import { debug } from './debug';
@@ -80,6 +80,11 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
   /** @internal Key-log lines of a connection still in its handshake. */
   _keylog(lines: Buffer): void {
     if (this.#options.keylog !== undefined) writeKeylog(this.#options.keylog, lines);
+  }
+
+  /** @internal qlog of a connection still in its handshake. */
+  _qlog(handle: number, chunk: Buffer): void {
+    if (this.#options.qlog !== undefined) writeQlog(this.#options.qlog, 'server', handle, chunk);
   }
 
   /** Stops accepting and closes this server's connections gracefully. */

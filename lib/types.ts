@@ -31,6 +31,8 @@ export interface TlsOptions {
   /** Client: SNI and the name the certificate must match. */
   serverName?: string;
   keylog?: string | ((line: string) => void);
+  /** qlog (JSON-SEQ) per connection: a directory (files `nquic-<side>-<handle>.sqlog`) or a callback receiving the stream in pieces. */
+  qlog?: string | ((chunk: string) => void);
 }
 
 export interface TransportOptions {

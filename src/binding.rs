@@ -79,6 +79,7 @@ pub struct NativeConfigOptions {
     pub datagram_queue_length: Option<f64>,
     pub congestion_control: Option<String>,
     pub keylog: Option<bool>,
+    pub qlog: Option<bool>,
     pub early_data: Option<bool>,
     /// Server: 48 bytes protecting session tickets.
     pub ticket_key: Option<Buffer>,
@@ -133,6 +134,7 @@ impl NativeConfigOptions {
                 .clone()
                 .unwrap_or(d.congestion_control),
             keylog: self.keylog.unwrap_or(false),
+            qlog: self.qlog.unwrap_or(false),
             early_data: self.early_data.unwrap_or(false),
             ticket_key: self.ticket_key.as_ref().map(|k| k.to_vec()),
             retry: self.retry.unwrap_or(false),

@@ -28,6 +28,8 @@ pub struct ConfigParams {
     pub congestion_control: String,
     /// Collect NSS key-log lines (`KEYLOG` events).
     pub keylog: bool,
+    /// Collect each connection's qlog (`QLOG` events).
+    pub qlog: bool,
     /// Client: send 0-RTT data when resuming; server: accept it.
     pub early_data: bool,
     /// Server: the key that protects session tickets (48 bytes), kept stable
@@ -55,6 +57,7 @@ impl Default for ConfigParams {
             datagram_queue_len: 1024,
             congestion_control: "cubic".into(),
             keylog: false,
+            qlog: false,
             early_data: false,
             ticket_key: None,
             retry: false,
@@ -71,6 +74,7 @@ pub struct Config {
     pub datagrams: bool,
     pub is_server: bool,
     pub keylog: bool,
+    pub qlog: bool,
     pub retry: bool,
     pub handshake_rate_limit: u32,
 }
@@ -165,6 +169,7 @@ impl Config {
             datagrams: params.datagrams,
             is_server: params.tls.is_server,
             keylog: params.keylog,
+            qlog: params.qlog,
             retry: params.retry,
             handshake_rate_limit: params.handshake_rate_limit,
         })

@@ -43,7 +43,9 @@ pub struct Connection {
     /// The verify hook must be asked about the peer (a `VERIFY` event is due).
     pub(crate) verify_requested: bool,
     /// Key-log lines written by quiche, not yet handed out.
-    keylog: Option<KeylogBuffer>,
+    keylog: Option<LogBuffer>,
+    /// qlog (JSON-SEQ) written by quiche, not yet handed out.
+    qlog: Option<LogBuffer>,
     early_reported: bool,
     session_len_reported: usize,
     /// Datagrams handed to the application.
@@ -92,6 +94,7 @@ impl Connection {
             closed_reported: false,
             verify_requested: false,
             keylog: None,
+            qlog: None,
             early_reported: false,
             session_len_reported: 0,
             datagrams_delivered: 0,
@@ -107,9 +110,21 @@ impl Connection {
 
     /// Collects NSS key-log lines for `KEYLOG` events.
     pub fn enable_keylog(&mut self) {
-        let buffer = KeylogBuffer::default();
+        let buffer = LogBuffer::with_limit(KEYLOG_LIMIT);
         self.quic.set_keylog(Box::new(buffer.clone()));
         self.keylog = Some(buffer);
+    }
+
+    /// Collects this connection's qlog for `QLOG` events.
+    pub fn enable_qlog(&mut self) {
+        let buffer = LogBuffer::with_limit(QLOG_LIMIT);
+        let side = if self.is_server { "server" } else { "client" };
+        self.quic.set_qlog(
+            Box::new(buffer.clone()),
+            format!("nquic {side} connection {}", self.id),
+            String::new(),
+        );
+        self.qlog = Some(buffer);
     }
 
     /// Whether `poll_events` has something to report that a `send` may have
@@ -327,29 +342,16 @@ impl Connection {
     }
 
     fn poll_keylog(&mut self, sink: &mut EventSink<'_>) -> bool {
-        let Some(keylog) = &self.keylog else {
-            return true;
-        };
-        let Ok(mut lines) = keylog.0.lock() else {
-            return true;
-        };
-        if lines.is_empty() {
-            return true;
-        }
-        if !sink.has_rows(1) {
-            return false;
-        }
-        let (offset, space) = sink.payload_space();
-        if space.len() < lines.len() {
-            return false;
-        }
-        let len = lines.len();
-        space[..len].copy_from_slice(&lines);
-        lines.clear();
-        drop(lines);
-        sink.commit_payload(len);
-        sink.push(events::KEYLOG, self.id, offset as f64, len as f64, 0.0, 0.0);
-        true
+        let id = self.id;
+        let keylog = self
+            .keylog
+            .as_ref()
+            .is_none_or(|b| b.drain_into(sink, events::KEYLOG, id, false));
+        keylog
+            && self
+                .qlog
+                .as_ref()
+                .is_none_or(|b| b.drain_into(sink, events::QLOG, id, true))
     }
 
     fn poll_datagrams(&mut self, sink: &mut EventSink<'_>) -> bool {
@@ -421,22 +423,64 @@ impl Connection {
     }
 }
 
-/// Where quiche writes NSS key-log lines for one connection.
-#[derive(Clone, Default)]
-pub struct KeylogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+/// Key-log bytes kept per connection at most (a handful of lines).
+const KEYLOG_LIMIT: usize = 64 * 1024;
+/// qlog bytes buffered per connection at most between two polls.
+const QLOG_LIMIT: usize = 16 * 1024 * 1024;
 
-impl std::io::Write for KeylogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self.0.lock() {
-            Ok(mut lines) => {
-                // A connection logs a handful of lines; refuse to grow without bound.
-                if lines.len() + buf.len() <= 64 * 1024 {
-                    lines.extend_from_slice(buf);
-                }
-                Ok(buf.len())
-            }
-            Err(_) => Ok(buf.len()),
+/// Where quiche writes a connection's key log or qlog until `poll_events`
+/// hands it out. Bounded: beyond its limit, output is dropped.
+#[derive(Clone)]
+pub struct LogBuffer {
+    bytes: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    limit: usize,
+}
+
+impl LogBuffer {
+    fn with_limit(limit: usize) -> Self {
+        LogBuffer {
+            bytes: Default::default(),
+            limit,
         }
+    }
+
+    /// Moves buffered output into `sink` as `kind` rows. With `split`, a
+    /// large buffer goes out in pieces; without, all at once or not at all.
+    /// Returns `false` when the sink filled up first.
+    fn drain_into(&self, sink: &mut EventSink<'_>, kind: f64, id: u32, split: bool) -> bool {
+        let Ok(mut bytes) = self.bytes.lock() else {
+            return true;
+        };
+        while !bytes.is_empty() {
+            if !sink.has_rows(1) {
+                return false;
+            }
+            let (offset, space) = sink.payload_space();
+            let len = if split {
+                bytes.len().min(space.len())
+            } else {
+                bytes.len()
+            };
+            if len == 0 || space.len() < len {
+                return false;
+            }
+            space[..len].copy_from_slice(&bytes[..len]);
+            bytes.drain(..len);
+            sink.commit_payload(len);
+            sink.push(kind, id, offset as f64, len as f64, 0.0, 0.0);
+        }
+        true
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut bytes) = self.bytes.lock() {
+            if bytes.len() + buf.len() <= self.limit {
+                bytes.extend_from_slice(buf);
+            }
+        }
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -216,6 +216,9 @@ impl Endpoint {
         if cfg.keylog {
             conn.enable_keylog();
         }
+        if cfg.qlog {
+            conn.enable_qlog();
+        }
         drop(cfg);
         if let Some(ticket) = session {
             // A stale or foreign ticket only means a full handshake.
@@ -321,6 +324,9 @@ impl Endpoint {
         );
         if cfg.keylog {
             conn.enable_keylog();
+        }
+        if cfg.qlog {
+            conn.enable_qlog();
         }
         drop(cfg);
         let local = self.local;

@@ -18,10 +18,12 @@
 //! | `KEYLOG` | inbox offset | length | – | – |
 //! | `EARLY_DATA` | – | – | – | – |
 //! | `SESSION_TICKET` | – | – | – | – |
+//! | `QLOG` | inbox offset | length | – | – |
 //!
 //! `KEYLOG` carries NSS key-log lines (newline-terminated). `EARLY_DATA`:
 //! a resuming client may send 0-RTT data now. `SESSION_TICKET`: a (new)
-//! ticket for resumption is available.
+//! ticket for resumption is available. `QLOG`: the next piece of the
+//! connection's qlog (JSON-SEQ), in order.
 //!
 //! `VERIFY` asks the application to decide about the peer's certificate
 //! (`peerCheck`, then `setVerdict`); it may come before `ESTABLISHED`, for a
@@ -43,6 +45,7 @@ pub const VERIFY: f64 = 9.0;
 pub const KEYLOG: f64 = 10.0;
 pub const EARLY_DATA: f64 = 11.0;
 pub const SESSION_TICKET: f64 = 12.0;
+pub const QLOG: f64 = 13.0;
 
 /// Writes event rows and payloads into caller-owned buffers.
 pub struct EventSink<'a> {
