@@ -163,6 +163,7 @@ export interface NativeConfigOptions {
   datagramQueueLength?: number
   congestionControl?: string
   keylog?: boolean
+  qlog?: boolean
   earlyData?: boolean
   /** Server: 48 bytes protecting session tickets. */
   ticketKey?: Buffer
