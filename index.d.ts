@@ -112,6 +112,12 @@ export interface CertificateOptions {
   isCa?: boolean
 }
 
+/**
+ * Panics inside the native layer on purpose, to prove a panic becomes an
+ * `ERR_QUIC_INTERNAL` error instead of aborting Node. For tests only.
+ */
+export declare function debugPanicForTests(): void
+
 /** Creates a key and an X.509 certificate (PEM), self-signed unless a CA is given. */
 export declare function generateCertificate(options: CertificateOptions): GeneratedCertificate
 

@@ -710,6 +710,13 @@ pub fn generate_certificate(
     })
 }
 
+/// Panics inside the native layer on purpose, to prove a panic becomes an
+/// `ERR_QUIC_INTERNAL` error instead of aborting Node. For tests only.
+#[napi]
+pub fn debug_panic_for_tests() -> napi::Result<(), ErrorCode> {
+    guarded(|| -> CoreResult<()> { panic!("deliberate panic for tests") })
+}
+
 /// SHA-256 of a DER certificate, lowercase hex.
 #[napi]
 pub fn certificate_fingerprint(der: Uint8Array) -> String {
