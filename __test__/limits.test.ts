@@ -49,3 +49,38 @@ describe('server limits', () => {
     await third?.close();
   });
 });
+
+describe('anti-amplification', () => {
+  test('before the client address is validated, the server sends at most 3x what it received', async () => {
+    const dgram = await import('node:dgram');
+    const { generateCertificate, QuicSocket } = await import('../lib');
+    // A large first flight: an RSA leaf plus its CA in the chain.
+    const root = generateCertificate({ subjectAltNames: ['Big Root'], keyType: 'rsa-2048', isCa: true });
+    const middle = generateCertificate({ subjectAltNames: ['Big Intermediate'], keyType: 'rsa-2048', isCa: true, ca: root });
+    const leaf = generateCertificate({ subjectAltNames: ['localhost'], keyType: 'rsa-2048', ca: middle });
+    const chain = leaf.cert + middle.cert + root.cert;
+    const server = await startServer({ key: leaf.key, cert: chain, fingerprint: leaf.fingerprint });
+
+    // Capture a real client Initial on a silent socket...
+    const sink = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
+    const initial = new Promise<Buffer>((resolve) => sink.once('message', (m) => resolve(m)));
+    const client = await QuicSocket.bind({ address: '127.0.0.1' });
+    client.connect({ host: '127.0.0.1', port: sink.address().port, alpn: [ALPN], ca: root.cert, serverName: 'localhost', timeout: 500 }).catch(() => undefined);
+    const packet = await withTimeout(initial, 3000, 'a client Initial');
+    // ...and replay it once from an address that never answers.
+    const attacker = dgram.createSocket('udp4');
+    await new Promise<void>((r) => attacker.bind(0, '127.0.0.1', () => r()));
+    let received = 0;
+    attacker.on('message', (m) => (received += m.length));
+    attacker.send(packet, server.address.port, '127.0.0.1');
+    // Long enough for several retransmission timeouts.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(received).toBeGreaterThan(0);
+    expect(received).toBeLessThanOrEqual(3 * packet.length);
+    // eslint-disable-next-line no-console
+    console.log(`anti-amplification: ${packet.length} bytes in, ${received} bytes out (chain ${chain.length} PEM bytes)`);
+    for (const s of [sink, attacker]) s.close();
+    await client.close();
+  });
+});
