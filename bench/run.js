@@ -40,6 +40,7 @@ const CASES = [
   require('./cases/handshake'),
   require('./cases/idle-memory'),
   require('./cases/native'),
+  require('./cases/soak'),
 ];
 // Column order; implementations a case does not provide show as '-', skipped ones as 'n/a'.
 const IMPL_ORDER = ['nquic', 'node:tls', '@matrixai/quic', 'native'];
@@ -237,7 +238,8 @@ async function main() {
   const host = machine();
   console.error(`nquic ${version} bench on ${host.summary}; certificate from ${shared.creds.source}; timeout ${TIMEOUT_MS / 1000} s per case`);
 
-  const selected = CASES.filter((c) => !caseFilter || caseFilter.has(c.name));
+  // Opt-in cases (the soak) run only when named.
+  const selected = CASES.filter((c) => (caseFilter ? caseFilter.has(c.name) : !c.optIn));
   await prepareCases(selected, shared);
 
   const records = [];
