@@ -85,6 +85,18 @@ impl Secrets {
         from: &SocketAddr,
         retry_scid: &[u8],
     ) -> Option<Vec<u8>> {
+        self.validate_retry_token_at(token, from, retry_scid, now_secs())
+    }
+
+    /// [`validate_retry_token`](Self::validate_retry_token) at time `now`
+    /// (seconds since the Unix epoch).
+    fn validate_retry_token_at(
+        &self,
+        token: &[u8],
+        from: &SocketAddr,
+        retry_scid: &[u8],
+        now: u64,
+    ) -> Option<Vec<u8>> {
         let (&version, rest) = token.split_first()?;
         if version != TOKEN_VERSION || rest.len() < 9 {
             return None;
@@ -98,8 +110,8 @@ impl Secrets {
         }
         let message = Self::retry_message(issued, from, odcid, retry_scid);
         hmac::verify(&self.retry_key, &message, tag).ok()?;
-        let age = now_secs().saturating_sub(issued);
-        (age <= RETRY_TOKEN_LIFETIME.as_secs()).then(|| odcid.to_vec())
+        let age = now.saturating_sub(issued);
+        (issued <= now + 1 && age <= RETRY_TOKEN_LIFETIME.as_secs()).then(|| odcid.to_vec())
     }
 
     /// The stateless reset token of a connection ID.
@@ -132,6 +144,25 @@ mod tests {
         tampered[last] ^= 1;
         assert_eq!(s.validate_retry_token(&tampered, &from, b"retry-cid"), None);
         assert_eq!(s.validate_retry_token(&[], &from, b"retry-cid"), None);
+    }
+
+    #[test]
+    fn retry_tokens_expire() {
+        let s = Secrets::generate(&SystemRandom::new()).expect("keys");
+        let from: SocketAddr = "[::1]:4000".parse().expect("addr");
+        let token = s.mint_retry_token(&from, b"odcid", b"scid");
+        let now = now_secs();
+        let lifetime = RETRY_TOKEN_LIFETIME.as_secs();
+        assert!(s
+            .validate_retry_token_at(&token, &from, b"scid", now + lifetime)
+            .is_some());
+        assert!(s
+            .validate_retry_token_at(&token, &from, b"scid", now + lifetime + 2)
+            .is_none());
+        // A token from the future (a forged timestamp) is refused too.
+        assert!(s
+            .validate_retry_token_at(&token, &from, b"scid", now.saturating_sub(5))
+            .is_none());
     }
 
     #[test]
