@@ -838,5 +838,6 @@ module.exports = nativeBinding
 module.exports.NativeConfig = nativeBinding.NativeConfig
 module.exports.NativeEndpoint = nativeBinding.NativeEndpoint
 module.exports.certificateFingerprint = nativeBinding.certificateFingerprint
+module.exports.debugPanicForTests = nativeBinding.debugPanicForTests
 module.exports.generateCertificate = nativeBinding.generateCertificate
 module.exports.setDefaultRoots = nativeBinding.setDefaultRoots
