@@ -8,6 +8,8 @@ use crate::tls::{self, TlsParams};
 
 /// Largest UDP payload nquic sends (fits common 1500-byte paths with headroom).
 pub const MAX_SEND_UDP_PAYLOAD: usize = 1350;
+/// Connection IDs each side may keep issued to the other.
+pub const ACTIVE_CONNECTION_ID_LIMIT: u64 = 4;
 /// Largest UDP payload nquic accepts.
 pub const MAX_RECV_UDP_PAYLOAD: usize = 65527;
 
@@ -135,6 +137,11 @@ impl Config {
         // configured initial window.
         q.set_max_stream_window(stream_window.max(16 * 1024 * 1024));
         q.set_max_connection_window(connection_window.max(24 * 1024 * 1024));
+        // Room for the spare connection IDs the endpoint keeps issued (and
+        // for the peer's): with quiche's default of 2, a peer retiring an ID
+        // twice (legal, e.g. a retransmission) could leave one and be
+        // answered with a protocol violation.
+        q.set_active_connection_id_limit(ACTIVE_CONNECTION_ID_LIMIT);
         q.set_cc_algorithm_name(&params.congestion_control)
             .map_err(|_| {
                 CoreError::new(

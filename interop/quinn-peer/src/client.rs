@@ -22,6 +22,11 @@ pub struct Options {
     pub uni_bytes: usize,
     pub datagrams: usize,
     pub datagram_size: usize,
+    /// Connect a second time with the same session cache (offering a ticket from the first).
+    pub resume: bool,
+    pub chacha_only: bool,
+    /// Force a key update every this many ms during each connection (0: never).
+    pub key_update_ms: usize,
 }
 
 #[derive(Default)]
@@ -34,6 +39,11 @@ struct Report {
     datagrams_corrupt: usize,
     max_datagram_size: Option<usize>,
     error: Option<String>,
+    /// Connections whose exercise completed.
+    connections: usize,
+    tickets_received: usize,
+    tickets_offered: usize,
+    key_updates: usize,
 }
 
 impl Report {
@@ -46,7 +56,8 @@ impl Report {
         };
         format!(
             "{{\"streamOk\":{},\"uniOk\":{},\"datagramsSent\":{},\"datagramsEchoed\":{},\
-             \"datagramsCorrupt\":{},\"maxDatagramSize\":{},\"alpn\":{},\"error\":{}}}",
+             \"datagramsCorrupt\":{},\"maxDatagramSize\":{},\"alpn\":{},\"error\":{},\
+             \"connections\":{},\"ticketsReceived\":{},\"ticketsOffered\":{},\"keyUpdates\":{}}}",
             self.stream_ok,
             opt_bool(self.uni_ok),
             self.datagrams_sent,
@@ -54,7 +65,11 @@ impl Report {
             self.datagrams_corrupt,
             opt_num(self.max_datagram_size),
             json_string(&self.alpn),
-            error
+            error,
+            self.connections,
+            self.tickets_received,
+            self.tickets_offered,
+            self.key_updates
         )
     }
 
@@ -116,35 +131,61 @@ pub async fn run(opts: Options) -> Result<bool, Error> {
         (Ipv6Addr::LOCALHOST, 0).into()
     };
     let mut endpoint = quinn::Endpoint::client(bind)?;
-    endpoint.set_default_client_config(tls::client_config(&opts.ca.to_string_lossy(), &opts.alpn)?);
+    let store = Arc::new(tls::CountingSessionStore::new());
+    endpoint.set_default_client_config(tls::client_config(
+        &opts.ca.to_string_lossy(),
+        &opts.alpn,
+        opts.chacha_only,
+        store.clone(),
+    )?);
 
     let mut report = Report::default();
-    let conn = match bounded(
-        "handshake",
-        endpoint.connect(opts.connect, &opts.server_name)?,
-    )
-    .await
-    {
-        Ok(conn) => conn,
-        Err(e) => {
-            report.error = Some(e.to_string());
-            println!("{}", report.json());
-            return Ok(false);
+    let rounds = if opts.resume { 2 } else { 1 };
+    for round in 0..rounds {
+        if let Err(e) = one_connection(&endpoint, &opts, &mut report).await {
+            report.error = Some(format!("connection {}: {e}", round + 1));
+            break;
         }
-    };
-    report.alpn = tls::negotiated_alpn(&conn);
-    report.max_datagram_size = conn.max_datagram_size();
-
-    if let Err(e) = exercise(&conn, &opts, &mut report).await {
-        report.error = Some(e.to_string());
+        report.connections += 1;
+        if round + 1 < rounds {
+            // The NewSessionTicket may trail the stream echo a little: wait (bounded) for one.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+            while store.received() == 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
     }
-
-    conn.close(0u32.into(), b"done");
+    report.tickets_received = store.received();
+    report.tickets_offered = store.offered();
     // Let the CONNECTION_CLOSE go out; bounded so a silent peer cannot hang us.
     let _ = timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
 
     println!("{}", report.json());
     Ok(report.success())
+}
+
+/// Handshake, exercise, close. Ticket waits and the resumption round are in `run`.
+async fn one_connection(endpoint: &quinn::Endpoint, opts: &Options, report: &mut Report) -> Result<(), Error> {
+    let conn = bounded("handshake", endpoint.connect(opts.connect, &opts.server_name)?).await?;
+    report.alpn = tls::negotiated_alpn(&conn);
+    report.max_datagram_size = conn.max_datagram_size();
+    let updater = crate::key_updater(conn.clone(), opts.key_update_ms);
+    let result = exercise(&conn, opts, report).await.and_then(|()| {
+        if report.stream_ok && report.uni_ok != Some(false) {
+            Ok(())
+        } else {
+            Err("stream echo differs".into())
+        }
+    });
+    if result.is_ok() && opts.resume {
+        // Keep the connection up briefly so tickets sent after the echo still arrive.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    conn.close(0u32.into(), b"done");
+    if let Some(updater) = updater {
+        report.key_updates += timeout(Duration::from_secs(2), updater).await.ok().and_then(|r| r.ok()).unwrap_or(0);
+    }
+    result
 }
 
 async fn exercise(conn: &quinn::Connection, opts: &Options, report: &mut Report) -> Result<(), Error> {
@@ -225,8 +266,8 @@ async fn exercise(conn: &quinn::Connection, opts: &Options, report: &mut Report)
         let abort = receiver.abort_handle();
         let _ = timeout(Duration::from_secs(3), receiver).await;
         abort.abort();
-        report.datagrams_echoed = echoed.load(Ordering::SeqCst);
-        report.datagrams_corrupt = corrupt.load(Ordering::SeqCst);
+        report.datagrams_echoed += echoed.load(Ordering::SeqCst);
+        report.datagrams_corrupt += corrupt.load(Ordering::SeqCst);
     }
     Ok(())
 }

@@ -7,6 +7,12 @@
 //!                   --alpn nquic-interop --bytes N --datagrams M [--uni-bytes K] [--datagram-size S]
 //! ```
 //!
+//! Extra options (both modes unless noted):
+//! - `--chacha-only`: TLS 1.3 cipher suites cut down to TLS13_CHACHA20_POLY1305_SHA256.
+//! - `--key-update-ms N`: force a 1-RTT key update every N ms on each connection.
+//! - `--retry` (server): send a Retry to every Initial whose address is not validated yet.
+//! - `--resume` (client): connect twice with one session cache; the second offers a ticket.
+//!
 //! The server prints `LISTENING <port>` once bound, then echoes bidirectional
 //! streams, answers every unidirectional stream with a new one carrying the same
 //! bytes, and echoes datagrams. It exits when its standard input reaches EOF, so
@@ -38,6 +44,29 @@ pub fn transport_config() -> Arc<quinn::TransportConfig> {
     Arc::new(t)
 }
 
+/// Flags that take no value.
+const BOOLEAN_FLAGS: &[&str] = &["retry", "resume", "chacha-only"];
+
+/// With `every_ms > 0`: a task forcing a key update on `conn` every `every_ms` ms
+/// until the connection ends; it resolves to the number of updates requested.
+/// (quinn ignores a request while the previous update is still unconfirmed.)
+pub fn key_updater(conn: quinn::Connection, every_ms: usize) -> Option<tokio::task::JoinHandle<usize>> {
+    if every_ms == 0 {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut n = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(every_ms as u64)) => {}
+                _ = conn.closed() => return n,
+            }
+            conn.force_key_update();
+            n += 1;
+        }
+    }))
+}
+
 struct Args {
     mode: String,
     opts: HashMap<String, String>,
@@ -53,6 +82,10 @@ impl Args {
                 .strip_prefix("--")
                 .ok_or_else(|| format!("unexpected argument {flag:?}"))?
                 .to_string();
+            if BOOLEAN_FLAGS.contains(&name.as_str()) {
+                opts.insert(name, "true".to_string());
+                continue;
+            }
             let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
             opts.insert(name, value);
         }
@@ -75,6 +108,10 @@ impl Args {
         v.parse().map_err(|e| format!("--{name} {v:?}: {e}").into())
     }
 
+    fn flag(&self, name: &str) -> bool {
+        self.opts.contains_key(name)
+    }
+
     fn num(&self, name: &str, default: &str) -> Result<usize, Error> {
         let v = self.get_or(name, default);
         v.parse().map_err(|e| format!("--{name} {v:?}: {e}").into())
@@ -90,6 +127,9 @@ async fn run() -> Result<bool, Error> {
                 cert: args.get("cert")?.into(),
                 key: args.get("key")?.into(),
                 alpn: args.get("alpn")?.into(),
+                retry: args.flag("retry"),
+                chacha_only: args.flag("chacha-only"),
+                key_update_ms: args.num("key-update-ms", "0")?,
             })
             .await?;
             Ok(true)
@@ -104,6 +144,9 @@ async fn run() -> Result<bool, Error> {
                 uni_bytes: args.num("uni-bytes", "0")?,
                 datagrams: args.num("datagrams", "0")?,
                 datagram_size: args.num("datagram-size", "200")?,
+                resume: args.flag("resume"),
+                chacha_only: args.flag("chacha-only"),
+                key_update_ms: args.num("key-update-ms", "0")?,
             })
             .await
         }

@@ -17,6 +17,11 @@ pub struct Options {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub alpn: String,
+    /// Answer every Initial from a not-yet-validated address with a Retry.
+    pub retry: bool,
+    pub chacha_only: bool,
+    /// Force a key update every this many ms (0: never).
+    pub key_update_ms: usize,
 }
 
 pub async fn run(opts: Options) -> Result<(), Error> {
@@ -24,6 +29,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         &opts.cert.to_string_lossy(),
         &opts.key.to_string_lossy(),
         &opts.alpn,
+        opts.chacha_only,
     )?;
     let endpoint = quinn::Endpoint::server(config, opts.listen)?;
     let port = endpoint.local_addr()?.port();
@@ -35,7 +41,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     }
 
     tokio::select! {
-        _ = accept_loop(endpoint.clone()) => {}
+        _ = accept_loop(endpoint.clone(), opts.retry, opts.key_update_ms) => {}
         _ = stdin_closed() => eprintln!("quinn-peer server: stdin closed, exiting"),
     }
     endpoint.close(0u32.into(), b"server exiting");
@@ -54,17 +60,30 @@ async fn stdin_closed() {
     }
 }
 
-async fn accept_loop(endpoint: quinn::Endpoint) {
+async fn accept_loop(endpoint: quinn::Endpoint, retry: bool, key_update_ms: usize) {
     while let Some(incoming) = endpoint.accept().await {
+        let remote = incoming.remote_address();
+        let validated = incoming.remote_address_validated();
+        if retry && !validated {
+            match incoming.retry() {
+                Ok(()) => eprintln!("quinn-peer server: sent Retry to {remote}"),
+                Err(e) => eprintln!("quinn-peer server: Retry to {remote} failed: {e}"),
+            }
+            continue;
+        }
         tokio::spawn(async move {
-            let remote = incoming.remote_address();
             match incoming.await {
                 Ok(conn) => {
                     eprintln!(
-                        "quinn-peer server: connection from {remote}, alpn {:?}",
+                        "quinn-peer server: connection from {remote}, alpn {:?}, address validated {validated}",
                         tls::negotiated_alpn(&conn)
                     );
+                    let updater = crate::key_updater(conn.clone(), key_update_ms);
                     serve(conn).await;
+                    if let Some(updater) = updater {
+                        let n = updater.await.unwrap_or(0);
+                        eprintln!("quinn-peer server: {remote}: forced {n} key updates");
+                    }
                 }
                 Err(e) => eprintln!("quinn-peer server: handshake with {remote} failed: {e}"),
             }
