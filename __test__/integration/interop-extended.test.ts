@@ -4,107 +4,23 @@
 //
 // The peer is the standalone Cargo project interop/quinn-peer; its binary is rebuilt
 // here (cargo build --release) when it is missing or older than its sources.
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { connect, generateCertificate, listen } from '../../lib';
+import { ALPN, children, firstDiff, MiB, QuicConnection, QuicServer, QuicStream, readAll, ROOT, run, sleep, stallInfo, withTimeout, writeAll } from './quinn-support';
 
-type QuicServer = Awaited<ReturnType<typeof listen>>;
-type QuicConnection = Awaited<ReturnType<typeof connect>>;
-type QuicStream = Awaited<ReturnType<QuicConnection['openStream']>>;
-
-const ROOT = resolve(__dirname, '../..');
 const PEER_DIR = join(ROOT, 'interop/quinn-peer');
 const MANIFEST = join(PEER_DIR, 'Cargo.toml');
 const PEER_BIN = join(PEER_DIR, 'target/release/quinn-peer');
-const ALPN = 'nquic-interop';
-const MiB = 1024 * 1024;
 
 // ---------------------------------------------------------------------------
 // Small bounded helpers (self-contained on purpose)
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** `label` may be a function, evaluated on timeout, to capture state for the failure message. */
-function withTimeout<T>(promise: PromiseLike<T>, ms: number, label: string | (() => string)): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const text = typeof label === 'function' ? label() : label;
-      reject(new Error(`timeout: ${text} did not settle within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
-}
-
-function toBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  return Buffer.from(String(chunk));
-}
-
-/** Reads a stream to its end without destroying it (its send side stays usable). */
-function readAll(stream: QuicStream, limit = 16 * MiB): Promise<Buffer> {
-  return new Promise((resolvePromise, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    stream.on('data', (chunk: unknown) => {
-      const b = toBuffer(chunk);
-      total += b.length;
-      if (total > limit) {
-        reject(new Error(`stream delivered more than ${limit} bytes`));
-        return;
-      }
-      chunks.push(b);
-    });
-    stream.once('end', () => resolvePromise(Buffer.concat(chunks, total)));
-    stream.once('error', reject);
-  });
-}
-
-/** Writes `data` and ends the stream; resolves once the end has been accepted locally. */
-function writeAll(stream: QuicStream, data: Buffer): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    stream.once('error', reject);
-    stream.end(data, () => resolvePromise());
-  });
-}
-
-/** Connection and stream state, for timeout messages (a stall shows as no progress here). */
-function stallInfo(label: string, conn: QuicConnection, stream?: QuicStream): string {
-  let stats: string;
-  try {
-    stats = JSON.stringify(conn.stats());
-  } catch (err) {
-    stats = `(stats unavailable: ${String(err)})`;
-  }
-  const pending = stream ? `, stream ${stream.id} writableLength ${stream.writableLength}` : '';
-  return `${label} [${conn.side} stats ${stats}${pending}]`;
-}
-
-function firstDiff(a: Buffer, b: Buffer): string {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return `first difference at byte ${i} (lengths ${a.length}/${b.length})`;
-  return a.length === b.length ? 'identical' : `lengths differ: ${a.length} vs ${b.length}`;
-}
-
 // ---------------------------------------------------------------------------
 // quinn-peer processes
-
-const children = new Set<ChildProcess>();
-
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(cmd, args, { cwd: ROOT, timeout: timeoutMs, maxBuffer: 64 * MiB }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
-      else resolvePromise({ stdout, stderr });
-    });
-  });
-}
 
 /** True when the peer binary is missing or older than any of its sources. */
 function peerIsStale(): boolean {
