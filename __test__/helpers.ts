@@ -251,6 +251,23 @@ export function echoStreams(server: QuicServer): void {
   });
 }
 
+/** Echoes every bidirectional stream and every datagram the server's connections receive. */
+export function echoEverything(server: QuicServer): void {
+  server.on('connection', (conn: QuicConnection) => {
+    conn.on('stream', (s: QuicStream) => {
+      s.on('error', () => {});
+      if (s.bidirectional) s.pipe(s);
+    });
+    conn.on('datagram', (d: Uint8Array) => {
+      try {
+        conn.sendDatagram(d);
+      } catch {
+        // closed meanwhile
+      }
+    });
+  });
+}
+
 // ---------------------------------------------------------------------------
 // TLS suites (__test__/tls-*.test.ts): DER conversion, openssl-made
 // certificates, and watchers proving a refused peer never reached the app.

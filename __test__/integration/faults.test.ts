@@ -21,28 +21,11 @@ import {
   type ListenOptions,
   type QuicConnection,
   type QuicServer,
-  type QuicStream,
+  echoEverything,
 } from '../helpers';
 import { FaultRelay, type FaultRelayOptions } from './fault-relay';
 
 jest.setTimeout(90_000);
-
-/** Echo every bidirectional stream and every datagram the server's connections receive. */
-function echoEverything(server: QuicServer): void {
-  server.on('connection', (conn: QuicConnection) => {
-    conn.on('stream', (s: QuicStream) => {
-      s.on('error', () => {});
-      if (s.bidirectional) s.pipe(s);
-    });
-    conn.on('datagram', (d: Uint8Array) => {
-      try {
-        conn.sendDatagram(d);
-      } catch {
-        // closed meanwhile
-      }
-    });
-  });
-}
 
 interface Path {
   server: QuicServer;

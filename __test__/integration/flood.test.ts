@@ -27,8 +27,7 @@ import {
   type ConnectOptions,
   type Credentials,
   type QuicConnection,
-  type QuicServer,
-  type QuicStream,
+  echoEverything,
 } from '../helpers';
 import { FaultRelay, mulberry32 } from './fault-relay';
 
@@ -39,22 +38,6 @@ const FLOOD_BATCH = 100;
 const FLOOD_BATCH_GAP_MS = 18; // ~200 batches → a few seconds
 const FLOOD_SOURCES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
 const SOCKETS_PER_SOURCE = 2;
-
-function echoEverything(server: QuicServer): void {
-  server.on('connection', (conn: QuicConnection) => {
-    conn.on('stream', (s: QuicStream) => {
-      s.on('error', () => {});
-      if (s.bidirectional) s.pipe(s);
-    });
-    conn.on('datagram', (d: Uint8Array) => {
-      try {
-        conn.sendDatagram(d);
-      } catch {
-        // closed meanwhile
-      }
-    });
-  });
-}
 
 function connectDirect(port: number, creds: Credentials, label: string): Promise<QuicConnection> {
   return withTimeout(
