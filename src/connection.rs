@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::close::{classify, CloseInfo, Ending};
+use crate::config::Config;
 use crate::events::{self, EventSink};
 use crate::streams::StreamTable;
 use crate::transmit::TransmitSink;
@@ -106,6 +107,26 @@ impl Connection {
             next_uni: side | 2,
             credit_reported: (0, 0),
         }
+    }
+
+    /// A connection set up as `config` says (side, deadlines, datagrams,
+    /// key log and qlog).
+    pub fn from_config(id: u32, quic: quiche::Connection, config: &Config) -> Self {
+        let mut conn = Connection::new(
+            id,
+            quic,
+            config.is_server,
+            config.handshake_timeout,
+            config.keep_alive,
+            config.datagrams,
+        );
+        if config.keylog {
+            conn.enable_keylog();
+        }
+        if config.qlog {
+            conn.enable_qlog();
+        }
+        conn
     }
 
     /// Collects NSS key-log lines for `KEYLOG` events.

@@ -205,20 +205,7 @@ impl Endpoint {
             &mut cfg.quiche,
         )
         .map_err(|e| CoreError::new(ErrorCode::Tls, format!("cannot start connection: {e}")))?;
-        let mut conn = Connection::new(
-            id,
-            quic,
-            false,
-            cfg.handshake_timeout,
-            cfg.keep_alive,
-            cfg.datagrams,
-        );
-        if cfg.keylog {
-            conn.enable_keylog();
-        }
-        if cfg.qlog {
-            conn.enable_qlog();
-        }
+        let mut conn = Connection::from_config(id, quic, &cfg);
         drop(cfg);
         if let Some(ticket) = session {
             // A stale or foreign ticket only means a full handshake.
@@ -314,20 +301,7 @@ impl Endpoint {
         let Ok(quic) = accepted else {
             return RecvOutcome::Dropped;
         };
-        let mut conn = Connection::new(
-            id,
-            quic,
-            true,
-            cfg.handshake_timeout,
-            cfg.keep_alive,
-            cfg.datagrams,
-        );
-        if cfg.keylog {
-            conn.enable_keylog();
-        }
-        if cfg.qlog {
-            conn.enable_qlog();
-        }
+        let mut conn = Connection::from_config(id, quic, &cfg);
         drop(cfg);
         let local = self.local;
         verify::serving(id, || conn.recv(data, from, local)).ok();
