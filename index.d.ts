@@ -96,6 +96,22 @@ export declare class NativeEndpoint {
    * application has not seen yet.
    */
   closeAll(code: number, reason: string): void
+  /** Makes this socket's server a relay; `null` stops relaying new flows. */
+  enableRelay(options?: NativeRelayOptions | undefined | null): void
+  /**
+   * Asks the relay at the other end of `conn` to make this socket
+   * reachable through it (a `RELAY_REGISTERED` event answers).
+   */
+  relayRegister(conn: number): void
+  /**
+   * Opens a connection through the relay at the other end of `via` to the
+   * peer whose leaf certificate has SHA-256 `fingerprint` (64 hex digits).
+   */
+  connectRelayed(config: NativeConfig, via: number, fingerprint: string, serverName?: string | undefined | null, sessionTicket?: Buffer | undefined | null): number
+  /** The relay policy's answer about a flow (after `RELAY_REQUEST`). */
+  relayVerdict(key: number, allow: boolean): void
+  /** Flows this socket relays now and peers registered with it. */
+  relayCounts(): NativeRelayCounts
   /** Live connections, including those still draining (for leak checks). */
   connectionCount(): number
 }
@@ -158,6 +174,11 @@ export interface NativeConfigOptions {
   verifyPeer: boolean
   /** The application's `verify` hook decides about peers (`VERIFY` events). */
   verifyHook?: boolean
+  /**
+   * Server: ask clients for a certificate without requiring one (a relay
+   * names its peers by their certificates).
+   */
+  requestCert?: boolean
   idleTimeout?: number
   keepAlive?: number
   handshakeTimeout?: number
@@ -190,6 +211,8 @@ export interface NativeConnectionInfo {
   remoteAddress: string
   remotePort: number
   maxDatagramSize: number
+  /** The connection travels through a relay (`remote_*` is the relay's). */
+  relayed: boolean
 }
 
 export interface NativePeerCheck {
@@ -198,6 +221,20 @@ export interface NativePeerCheck {
   chainError?: string
   chainErrorCode?: string
   serverName?: string
+}
+
+export interface NativeRelayCounts {
+  flows: number
+  peers: number
+}
+
+/** Limits of a relay (`listen({ relay })`). */
+export interface NativeRelayOptions {
+  maxFlows: number
+  /** Bytes per second per flow; 0 = no limit. */
+  maxFlowRate: number
+  /** New flows wait for `relayVerdict` (a `RELAY_REQUEST` event asks). */
+  policy: boolean
 }
 
 export interface NativeStats {

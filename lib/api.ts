@@ -24,6 +24,7 @@ export function listen(opts: ListenOptions): Promise<QuicServer> {
 /** Connects to a server, on `opts.socket` or on a new ephemeral socket. */
 export function connect(opts: ConnectOptions): Promise<QuicConnection> {
   validateConnectOptions(opts, 'options');
+  if (opts.via !== undefined && opts.socket === undefined) return opts.via.socket._connect(opts, false);
   if (opts.socket !== undefined) {
     if (!(opts.socket instanceof QuicSocket)) {
       throw Object.assign(new TypeError('The "options.socket" argument must be a QuicSocket'), { code: 'ERR_INVALID_ARG_TYPE' });
@@ -31,7 +32,7 @@ export function connect(opts: ConnectOptions): Promise<QuicConnection> {
     return opts.socket._connect(opts, false);
   }
   return (async () => {
-    const address = isIP(opts.host) === 6 ? '::' : '0.0.0.0';
+    const address = isIP(opts.host ?? '') === 6 ? '::' : '0.0.0.0';
     const socket = await QuicSocket.bind({ address });
     try {
       return await socket._connect(opts, true);

@@ -22,6 +22,12 @@ interface StreamWaiter {
   reject: (err: Error) => void;
 }
 
+interface RelayRegistration {
+  resolve: () => void;
+  reject: (e: Error) => void;
+  promise: Promise<void>;
+}
+
 const MAX_APP_CODE = Number.MAX_SAFE_INTEGER;
 
 export class QuicConnection extends EventEmitter {
@@ -46,6 +52,7 @@ export class QuicConnection extends EventEmitter {
   #datagramsDroppedByReaders = 0;
   #lastTicket: Uint8Array | undefined;
   #lastRemote: Address | undefined;
+  #relayRegistration: RelayRegistration | undefined;
   /** Resolves (never rejects) once the connection has ended. */
   readonly closed: Promise<CloseInfo>;
 
@@ -153,6 +160,53 @@ export class QuicConnection extends EventEmitter {
   /** Client: whether the server accepted the 0-RTT data sent before the handshake completed. */
   get earlyDataAccepted(): boolean {
     return this.#info?.earlyDataAccepted ?? false;
+  }
+
+  /** Whether this connection travels through a relay (its `remoteAddress` is then the relay's). */
+  get relayed(): boolean {
+    return this.#info?.relayed ?? (this.#tls as { via?: unknown }).via !== undefined;
+  }
+
+  /**
+   * Asks the peer of this connection, a relay (`listen({ relay })`), to make
+   * this socket reachable through it under this connection's certificate
+   * fingerprint. Relayed connections then arrive at this socket's server as
+   * `'connection'` with `relayed === true`. Resolves once the relay agreed.
+   */
+  acceptRelayed(): Promise<void> {
+    if (this.#closeInfo !== undefined) return Promise.reject(connectionClosed());
+    if (this.#socket._server === undefined) {
+      return Promise.reject(new QuicError('ERR_QUIC_RELAY_NO_SERVER', 'acceptRelayed() needs a server on this socket (socket.listen()) to accept the relayed connections'));
+    }
+    if (this.#relayRegistration) return this.#relayRegistration.promise;
+    try {
+      callNative(() => this.#endpoint().relayRegister(this.handle));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    let settle!: Pick<RelayRegistration, 'resolve' | 'reject'>;
+    const promise = new Promise<void>((resolve, reject) => {
+      settle = { resolve, reject };
+    });
+    this.#relayRegistration = { ...settle, promise };
+    this.socket._schedule();
+    return promise;
+  }
+
+  /** @internal The relay answered `acceptRelayed()` (0 ok, 1 no certificate, 2 no answer). */
+  _onRelayRegistered(outcome: number): void {
+    const registration = this.#relayRegistration;
+    if (registration === undefined) return;
+    if (outcome === 0) {
+      registration.resolve();
+      return;
+    }
+    this.#relayRegistration = undefined;
+    registration.reject(
+      outcome === 1
+        ? new QuicError('ERR_QUIC_RELAY_CERT_REQUIRED', 'The relay names peers by their certificate: connect to it with key and cert')
+        : new QuicError('ERR_QUIC_RELAY_UNAVAILABLE', 'The peer did not answer as a relay (does it listen with the relay option?)'),
+    );
   }
 
   get localAddress(): Address {
@@ -319,6 +373,9 @@ export class QuicConnection extends EventEmitter {
     const handshake = this.#handshake;
     this.#handshake = undefined;
     handshake?.reject(info.error ?? new QuicError('ERR_QUIC_CONNECTION_CLOSED', 'The connection closed during the handshake'));
+    const registration = this.#relayRegistration;
+    this.#relayRegistration = undefined;
+    registration?.reject(failure);
     this.#resolveClosed(info);
     this.emit('close', info);
     if (this.#ownsSocket) void this.socket.close();

@@ -17,6 +17,8 @@ const KEYLOG = 10;
 const EARLY_DATA = 11;
 const SESSION_TICKET = 12;
 const QLOG = 13;
+const RELAY_REQUEST = 14;
+const RELAY_REGISTERED = 15;
 
 function copy(inbox: Buffer, offset: number, length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
@@ -51,6 +53,12 @@ export function dispatchEvents(socket: QuicSocket, records: Float64Array, rows: 
 function dispatchRow(socket: QuicSocket, records: Float64Array, r: number, inbox: Buffer): void {
   const kind = records[r];
   const id = records[r + 1];
+  if (kind === RELAY_REQUEST) {
+    const server = socket._server;
+    if (server) server._relayRequest(id, records[r + 2], records[r + 3]);
+    else socket._endpoint.relayVerdict(records[r + 2], false);
+    return;
+  }
   if (kind === ESTABLISHED) {
     const existing = socket._connection(id);
     if (existing) existing._onEstablished();
@@ -104,6 +112,9 @@ function dispatchRow(socket: QuicSocket, records: Float64Array, r: number, inbox
       break;
     case QLOG:
       conn._onQlog(copy(inbox, records[r + 2], records[r + 3]));
+      break;
+    case RELAY_REGISTERED:
+      conn._onRelayRegistered(records[r + 2]);
       break;
     default:
       break;

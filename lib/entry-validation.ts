@@ -1,13 +1,20 @@
 // Validation of the options objects given to listen() and connect().
 import { validateCommonOptions } from './options';
 import type { ConnectOptions, ListenOptions, ServerOptions } from './types';
-import { invalidArgType } from './errors';
-import { validateBoolean, validateInteger, validateObject, validatePort, validateString } from './validate';
+import { invalidArgType, invalidArgValue } from './errors';
+import { validateBoolean, validateFunction, validateInteger, validateObject, validatePort, validateString } from './validate';
+import { QuicConnectionClass } from './socket-class';
+
+const FINGERPRINT = /^[0-9a-fA-F]{64}$/;
 
 export function validateConnectOptions(opts: unknown, path: string): asserts opts is ConnectOptions {
   validateObject(opts, path);
-  validateString(opts.host, `${path}.host`);
-  validatePort(opts.port, `${path}.port`, false);
+  if (opts.via === undefined) {
+    validateString(opts.host, `${path}.host`);
+    validatePort(opts.port, `${path}.port`, false);
+  } else {
+    validateRelayedTarget(opts, path);
+  }
   validateCommonOptions(opts, path);
   if (opts.sessionTicket !== undefined && !(opts.sessionTicket instanceof Uint8Array)) {
     throw invalidArgType(`${path}.sessionTicket`, 'a Uint8Array', opts.sessionTicket);
@@ -18,9 +25,30 @@ export function validateConnectOptions(opts: unknown, path: string): asserts opt
   }
 }
 
+function validateRelayedTarget(opts: Record<string, unknown>, path: string): void {
+  if (!(opts.via instanceof QuicConnectionClass())) throw invalidArgType(`${path}.via`, 'a QuicConnection', opts.via);
+  validateString(opts.peer, `${path}.peer`);
+  if (!FINGERPRINT.test(opts.peer)) throw invalidArgValue(`${path}.peer`, 'must be a SHA-256 fingerprint: 64 hexadecimal digits');
+  if (opts.host !== undefined || opts.port !== undefined) {
+    throw invalidArgValue(`${path}.via`, 'cannot be combined with host and port: a relayed connection goes through the relay');
+  }
+  if (opts.verifyPeer === false) {
+    throw invalidArgValue(`${path}.verifyPeer`, 'cannot be false for a relayed connection: the peer fingerprint is checked end to end');
+  }
+}
+
+function validateRelayOptions(relay: unknown, path: string): void {
+  if (relay === undefined || typeof relay === 'boolean') return;
+  validateObject(relay, path);
+  validateInteger(relay.maxFlows, `${path}.maxFlows`, 1, 1_000_000);
+  validateInteger(relay.maxFlowRate, `${path}.maxFlowRate`, 0, Number.MAX_SAFE_INTEGER);
+  validateFunction(relay.allow, `${path}.allow`);
+}
+
 export function validateServerOptions(opts: unknown, path: string): asserts opts is ServerOptions {
   validateObject(opts, path);
   validateCommonOptions(opts, path);
+  validateRelayOptions(opts.relay, `${path}.relay`);
   validateBoolean(opts.retry, `${path}.retry`);
   validateBoolean(opts.earlyData, `${path}.earlyData`);
   validateInteger(opts.handshakeRateLimit, `${path}.handshakeRateLimit`, 0, 1_000_000);

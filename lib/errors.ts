@@ -40,6 +40,14 @@ export const ERROR_CODES = {
   ERR_QUIC_INTERNAL: 'A bug in nquic: the native core caught a panic. Please report it.',
   ERR_QUIC_TTL_UNSUPPORTED: 'punch({ ttl }) toward an IPv4 peer needs an IPv4 socket (an IPv6 socket cannot set the IPv4 TTL).',
   ERR_QUIC_STUN_TIMEOUT: 'No STUN response arrived within `timeout` ms.',
+  ERR_QUIC_CERT_FINGERPRINT_MISMATCH: "The peer's leaf certificate does not have the fingerprint given as `peer` (a relay cannot impersonate the target).",
+  ERR_QUIC_RELAY_PEER_UNKNOWN: 'No peer with that certificate fingerprint is registered at the relay (it has not called acceptRelayed()).',
+  ERR_QUIC_RELAY_LIMIT: 'The relay already serves `maxFlows` flows.',
+  ERR_QUIC_RELAY_DENIED: "The relay's `allow` policy refused the flow.",
+  ERR_QUIC_RELAY_CLOSED: 'The relayed path ended: the connection to the relay closed, or the relay dropped the flow (the other side left, or it was idle).',
+  ERR_QUIC_RELAY_UNAVAILABLE: 'The peer did not answer acceptRelayed() as a relay.',
+  ERR_QUIC_RELAY_CERT_REQUIRED: 'acceptRelayed() needs a client certificate on the connection to the relay: the relay names peers by it.',
+  ERR_QUIC_RELAY_NO_SERVER: 'acceptRelayed() needs a server on the same socket to accept relayed connections.',
   ABORT_ERR: 'The operation was aborted through its AbortSignal.',
 } as const;
 

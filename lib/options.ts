@@ -113,6 +113,7 @@ export function serverConfig(opts: ServerOptions, ticketKey: Buffer): InstanceTy
     ticketKey,
     retry: opts.retry ?? false,
     handshakeRateLimit: opts.handshakeRateLimit,
+    requestCert: opts.relay !== undefined && opts.relay !== false,
     ...verification(opts, opts.verifyPeer ?? false),
     ...identity(opts),
     ...transport(opts),

@@ -1,6 +1,7 @@
 // Runs the application's `verify` hook for a peer whose handshake is paused
 // in the native verify callback, then hands the verdict back.
 import { toAddress } from './address';
+import { certificateFingerprint } from './certificates';
 import { debug } from './debug';
 import type { QuicSocket } from './socket';
 import type { PeerInfo, TlsOptions } from './types';
@@ -29,6 +30,7 @@ export function runVerifyHook(socket: QuicSocket, handle: number, verify: Verify
   };
   if (check.chainError !== undefined) peer.chainError = check.chainError;
   if (check.serverName !== undefined) peer.serverName = check.serverName;
+  if (check.certificates.length > 0) peer.fingerprint = certificateFingerprint(check.certificates[0]);
 
   const decide = (refusal: string | null): void => {
     debug('verify hook for connection %d: %s', handle, refusal ?? 'accepted');

@@ -9,7 +9,19 @@ import { debug } from './debug';
 import { callNative, QuicError } from './errors';
 import { serverConfig } from './options';
 import type { QuicSocket } from './socket';
-import type { Address, ServerOptions, TlsOptions } from './types';
+import type { Address, PeerInfo, ServerOptions, TlsOptions } from './types';
+import { certificateFingerprint } from './certificates';
+
+const DEFAULT_MAX_FLOWS = 256;
+const DEFAULT_MAX_FLOW_RATE = 16 * 1024 * 1024;
+
+/** What a relay's `allow` policy learns about one side of a flow. */
+function relayPeer(conn: QuicConnection, options: ServerOptions): PeerInfo {
+  const certificates = conn.peerCertificates;
+  const peer: PeerInfo = { certificates, chainValid: options.verifyPeer === true, remoteAddress: conn.remoteAddress };
+  if (certificates.length > 0) peer.fingerprint = certificateFingerprint(certificates[0]);
+  return peer;
+}
 import { validateObject } from './validate';
 
 export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnection> {
@@ -35,6 +47,50 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
   #listen(): void {
     const config = serverConfig(this.#options, this.#ticketKey);
     callNative(() => this.socket._endpoint.listen(config, this.#options.maxConnections));
+    const relay = this.#options.relay;
+    const limits = relay === undefined || relay === false ? null : relay === true ? {} : relay;
+    callNative(() =>
+      this.socket._endpoint.enableRelay(
+        limits && {
+          maxFlows: limits.maxFlows ?? DEFAULT_MAX_FLOWS,
+          maxFlowRate: limits.maxFlowRate ?? DEFAULT_MAX_FLOW_RATE,
+          policy: typeof limits.allow === 'function',
+        },
+      ),
+    );
+  }
+
+  /** Relay only: flows relayed now and peers registered (`acceptRelayed`). */
+  relayStats(): { flows: number; peers: number } {
+    return this.socket._endpoint.relayCounts();
+  }
+
+  /** @internal A new relayed flow from connection `from` to `to` awaits the `allow` policy. */
+  _relayRequest(from: number, key: number, to: number): void {
+    const relay = this.#options.relay;
+    const allow = typeof relay === 'object' ? relay.allow : undefined;
+    const dialer = this.socket._connection(from);
+    const target = this.socket._connection(to);
+    const decide = (allowed: boolean): void => {
+      debug('relay flow %d from connection %d to %d: %s', key, from, to, allowed ? 'allowed' : 'denied');
+      this.socket._endpoint.relayVerdict(key, allowed);
+      this.socket._schedule();
+    };
+    if (!allow || !dialer || !target) return decide(false);
+    let result: boolean | Promise<boolean>;
+    try {
+      result = allow(relayPeer(dialer, this.#options), relayPeer(target, this.#options));
+    } catch {
+      return decide(false);
+    }
+    if (typeof result === 'object' && typeof result.then === 'function') {
+      result.then(
+        (v) => decide(v === true),
+        () => decide(false),
+      );
+      return;
+    }
+    decide(result === true);
   }
 
   get address(): Address {

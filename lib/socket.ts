@@ -12,11 +12,11 @@ import native from './binding';
 import { DestinationCache, toAddress } from './address';
 import { QuicConnection } from './connection';
 import { debug } from './debug';
-import { callNative, QuicError } from './errors';
+import { callNative, invalidArgValue, QuicError } from './errors';
 import { dispatchEvents } from './dispatch';
 import { clientConfig } from './options';
 import { QuicServer } from './server';
-import type { Address, BindOptions, ConnectOptions, ServerOptions } from './types';
+import type { Address, BindOptions, ConnectOptions, RelayedConnectOptions, ServerOptions } from './types';
 import { validateBoolean, validateInteger, validateOptionalObject, validatePort, validateString } from './validate';
 import { isPunch, PUNCH_PACKET } from './punch';
 import { bindingRequest, isStun, parseBindingResponse, transactionOf } from './stun';
@@ -140,6 +140,7 @@ export class QuicSocket extends EventEmitter {
   async _connect(opts: ConnectOptions, ownsSocket: boolean): Promise<QuicConnection> {
     this.#assertOpen();
     opts.signal?.throwIfAborted();
+    if (opts.via !== undefined) return this.#connectRelayed(opts);
     let ip = opts.host;
     if (isIP(ip) === 0) ip = (await dns.promises.lookup(opts.host, { family: this.address.family === 'IPv4' ? 4 : 0 })).address;
     // A dual-stack socket reaches IPv4 peers through mapped addresses.
@@ -153,6 +154,21 @@ export class QuicSocket extends EventEmitter {
     this.#assertOpen();
     const id = callNative(() => this.#endpoint.connect(config, ip, opts.port, serverName, verifyName, ticket));
     const conn = new QuicConnection(this, id, 'client', ownsSocket, opts);
+    this.#connections.set(id, conn);
+    this._schedule();
+    return conn._handshake(opts.signal);
+  }
+
+  /** A connection through the relay at the other end of `opts.via` (see README, "Relayed connections"). */
+  #connectRelayed(opts: RelayedConnectOptions): Promise<QuicConnection> {
+    const via = opts.via;
+    if (via.socket !== this) throw invalidArgValue('options.via', 'must be a connection of this socket');
+    if (via.destroyed) throw new QuicError('ERR_QUIC_CONNECTION_CLOSED', 'The connection to the relay is closed');
+    const ticket = opts.sessionTicket === undefined ? undefined : Buffer.from(opts.sessionTicket);
+    const config = clientConfig(opts);
+    const peer = opts.peer.toLowerCase();
+    const id = callNative(() => this.#endpoint.connectRelayed(config, via.handle, peer, opts.serverName, ticket));
+    const conn = new QuicConnection(this, id, 'client', false, opts);
     this.#connections.set(id, conn);
     this._schedule();
     return conn._handshake(opts.signal);

@@ -15,6 +15,8 @@ export interface PeerInfo {
   chainError?: string;
   serverName?: string;
   remoteAddress: Address;
+  /** SHA-256 of the leaf certificate's DER, lowercase hex (absent without a certificate). */
+  fingerprint?: string;
 }
 
 export type PemOrDer = string | Buffer | Uint8Array;
@@ -55,9 +57,7 @@ export interface TransportOptions {
   congestionControl?: 'cubic' | 'reno' | 'bbr2';
 }
 
-export interface ConnectOptions extends TlsOptions, TransportOptions {
-  host: string;
-  port: number;
+interface ConnectOptionsBase extends TlsOptions, TransportOptions {
   /** Share an existing socket (peer-to-peer). */
   socket?: QuicSocket;
   sessionTicket?: Uint8Array;
@@ -65,6 +65,38 @@ export interface ConnectOptions extends TlsOptions, TransportOptions {
   signal?: AbortSignal;
   /** Handshake timeout in ms. Default 10000. */
   timeout?: number;
+}
+
+/** A connection straight to `host:port`. */
+export interface DirectConnectOptions extends ConnectOptionsBase {
+  host: string;
+  port: number;
+  via?: undefined;
+  peer?: undefined;
+}
+
+/**
+ * A connection through a relay: `via` is this socket's connection to the
+ * relay, `peer` the SHA-256 fingerprint (hex) of the target's leaf
+ * certificate. The target is verified by that fingerprint, end to end.
+ */
+export interface RelayedConnectOptions extends ConnectOptionsBase {
+  via: QuicConnection;
+  peer: string;
+  host?: undefined;
+  port?: undefined;
+}
+
+export type ConnectOptions = DirectConnectOptions | RelayedConnectOptions;
+
+/** `listen({ relay })`: serve as a relay for peers that cannot reach each other. */
+export interface RelayOptions {
+  /** Flows relayed at once at most; further ones are refused (`ERR_QUIC_RELAY_LIMIT`). Default 256. */
+  maxFlows?: number;
+  /** Bytes per second one flow may carry, both directions together; excess packets are dropped. 0 = no limit. Default 16 MiB/s. */
+  maxFlowRate?: number;
+  /** Decides about each new flow: `from` is the dialer, `to` the target. Refusal: `ERR_QUIC_RELAY_DENIED` at the dialer. */
+  allow?: (from: PeerInfo, to: PeerInfo) => boolean | Promise<boolean>;
 }
 
 export interface ServerOptions extends TlsOptions, TransportOptions {
@@ -78,6 +110,8 @@ export interface ServerOptions extends TlsOptions, TransportOptions {
   maxConnections?: number;
   /** Handshake timeout in ms for incoming connections. Default 10000. */
   timeout?: number;
+  /** Relay for connected peers (see README, "Relayed connections"). Clients are asked for a certificate, which names them. */
+  relay?: boolean | RelayOptions;
 }
 
 export interface ListenOptions extends ServerOptions {

@@ -15,6 +15,7 @@ use crate::close::CloseInfo;
 use crate::config::{Config, ConfigParams};
 use crate::endpoint::{Endpoint, SharedConfig};
 use crate::error::{CoreError, CoreResult, ErrorCode};
+use crate::relay::service::RelayLimits;
 use crate::tls::{self, TlsParams};
 use crate::verify::{self, Expected};
 
@@ -68,6 +69,9 @@ pub struct NativeConfigOptions {
     pub verify_peer: bool,
     /// The application's `verify` hook decides about peers (`VERIFY` events).
     pub verify_hook: Option<bool>,
+    /// Server: ask clients for a certificate without requiring one (a relay
+    /// names its peers by their certificates).
+    pub request_cert: Option<bool>,
     pub idle_timeout: Option<f64>,
     pub keep_alive: Option<f64>,
     pub handshake_timeout: Option<f64>,
@@ -106,6 +110,7 @@ impl NativeConfigOptions {
                 ca: buffers(&self.ca),
                 verify_peer: self.verify_peer,
                 verify_hook: self.verify_hook.unwrap_or(false),
+                request_cert: self.request_cert.unwrap_or(false),
             },
             alpn: self.alpn.clone(),
             idle_timeout_ms: opt_u64("idleTimeout", self.idle_timeout, d.idle_timeout_ms)?,
@@ -208,6 +213,24 @@ pub struct NativeConnectionInfo {
     pub remote_address: String,
     pub remote_port: u32,
     pub max_datagram_size: u32,
+    /// The connection travels through a relay (`remote_*` is the relay's).
+    pub relayed: bool,
+}
+
+/// Limits of a relay (`listen({ relay })`).
+#[napi(object)]
+pub struct NativeRelayOptions {
+    pub max_flows: u32,
+    /// Bytes per second per flow; 0 = no limit.
+    pub max_flow_rate: f64,
+    /// New flows wait for `relayVerdict` (a `RELAY_REQUEST` event asks).
+    pub policy: bool,
+}
+
+#[napi(object)]
+pub struct NativeRelayCounts {
+    pub flows: u32,
+    pub peers: u32,
 }
 
 #[napi(object)]
@@ -432,11 +455,9 @@ impl NativeEndpoint {
         guarded(|| {
             let c = self.inner.connection(conn)?;
             let q = &c.quic;
-            let peer = q
-                .path_stats()
-                .find(|p| p.active)
-                .map(|p| addr::normalize(p.peer_addr));
+            let peer = self.inner.network_peer(conn);
             Ok(NativeConnectionInfo {
+                relayed: self.inner.is_relayed(conn),
                 alpn: String::from_utf8_lossy(q.application_proto()).into_owned(),
                 server_name: q.server_name().map(str::to_string),
                 peer_certificates: q
@@ -619,15 +640,10 @@ impl NativeEndpoint {
     #[napi]
     pub fn remote_address(&self, conn: u32) -> napi::Result<NativeAddress, ErrorCode> {
         guarded(|| {
-            let c = self.inner.connection(conn)?;
-            let peer = c
-                .quic
-                .path_stats()
-                .find(|p| p.active)
-                .map(|p| addr::normalize(p.peer_addr))
-                .ok_or_else(|| {
-                    CoreError::new(ErrorCode::ConnectionClosed, "the connection has no path")
-                })?;
+            self.inner.connection(conn)?;
+            let peer = self.inner.network_peer(conn).ok_or_else(|| {
+                CoreError::new(ErrorCode::ConnectionClosed, "the connection has no path")
+            })?;
             Ok(NativeAddress {
                 address: peer.ip().to_string(),
                 port: u32::from(peer.port()),
@@ -653,11 +669,105 @@ impl NativeEndpoint {
         })
     }
 
+    /// Makes this socket's server a relay; `null` stops relaying new flows.
+    #[napi]
+    pub fn enable_relay(
+        &mut self,
+        options: Option<NativeRelayOptions>,
+    ) -> napi::Result<(), ErrorCode> {
+        guarded(|| {
+            let limits = match options {
+                Some(o) => Some(RelayLimits {
+                    max_flows: o.max_flows as usize,
+                    flow_rate: to_u64("options.relay.maxFlowRate", o.max_flow_rate)?,
+                    policy: o.policy,
+                }),
+                None => None,
+            };
+            self.inner.enable_relay(limits);
+            Ok(())
+        })
+    }
+
+    /// Asks the relay at the other end of `conn` to make this socket
+    /// reachable through it (a `RELAY_REGISTERED` event answers).
+    #[napi]
+    pub fn relay_register(&mut self, conn: u32) -> napi::Result<(), ErrorCode> {
+        guarded(|| self.inner.relay_register(conn))
+    }
+
+    /// Opens a connection through the relay at the other end of `via` to the
+    /// peer whose leaf certificate has SHA-256 `fingerprint` (64 hex digits).
+    #[napi]
+    pub fn connect_relayed(
+        &mut self,
+        config: &NativeConfig,
+        via: u32,
+        fingerprint: String,
+        server_name: Option<String>,
+        session_ticket: Option<Buffer>,
+    ) -> napi::Result<u32, ErrorCode> {
+        guarded(|| {
+            if config.inner.borrow().is_server {
+                return Err(CoreError::new(
+                    ErrorCode::InvalidArgValue,
+                    "connect() needs a client config",
+                ));
+            }
+            let fingerprint = parse_fingerprint(&fingerprint)?;
+            self.inner.connect_relayed(
+                &config.inner,
+                via,
+                fingerprint,
+                server_name.as_deref(),
+                session_ticket.as_deref(),
+            )
+        })
+    }
+
+    /// The relay policy's answer about a flow (after `RELAY_REQUEST`).
+    #[napi]
+    pub fn relay_verdict(&mut self, key: f64, allow: bool) -> napi::Result<(), ErrorCode> {
+        guarded(|| {
+            let key = to_u64("key", key)?;
+            self.inner.relay_verdict(key, allow);
+            Ok(())
+        })
+    }
+
+    /// Flows this socket relays now and peers registered with it.
+    #[napi]
+    pub fn relay_counts(&self) -> NativeRelayCounts {
+        let (flows, peers) = self.inner.relay_counts();
+        NativeRelayCounts {
+            flows: flows as u32,
+            peers: peers as u32,
+        }
+    }
+
     /// Live connections, including those still draining (for leak checks).
     #[napi]
     pub fn connection_count(&self) -> u32 {
         self.inner.connection_count() as u32
     }
+}
+
+/// 64 hex digits → 32 bytes.
+fn parse_fingerprint(hex: &str) -> CoreResult<[u8; 32]> {
+    let bad = || {
+        CoreError::new(
+            ErrorCode::InvalidArgValue,
+            "options.peer must be a SHA-256 fingerprint: 64 hexadecimal digits",
+        )
+    };
+    if hex.len() != 64 || !hex.is_ascii() {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(out)
 }
 
 #[napi(object)]

@@ -119,7 +119,8 @@ fn classify_frame(e: &quiche::ConnectionError, remote: bool) -> CloseInfo {
     }
 }
 
-fn local_error(code: &'static str, message: &str) -> CloseInfo {
+/// An ending found locally, with no CONNECTION_CLOSE frame behind it.
+pub fn local_error(code: &'static str, message: &str) -> CloseInfo {
     CloseInfo {
         code: 0,
         reason: String::new(),

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use crate::close::{classify, CloseInfo, Ending};
 use crate::config::Config;
 use crate::events::{self, EventSink};
+use crate::relay::link::{RelayLink, RelayPath};
 use crate::streams::StreamTable;
-use crate::transmit::TransmitSink;
+use crate::transmit::PacketSink;
 use crate::verify;
 
 /// Packets a closing connection may send per `flush`.
@@ -62,6 +63,12 @@ pub struct Connection {
     pub(crate) next_bidi: u64,
     pub(crate) next_uni: u64,
     credit_reported: (u64, u64),
+    /// Set when this connection carries relay traffic (to or as the relay).
+    pub(crate) relay: Option<RelayLink>,
+    /// Set when this connection travels through a relay.
+    pub(crate) relay_path: Option<RelayPath>,
+    /// Why the relay path failed, ending the connection.
+    relay_failure: Option<(&'static str, String)>,
 }
 
 impl Connection {
@@ -106,6 +113,9 @@ impl Connection {
             next_bidi: side,
             next_uni: side | 2,
             credit_reported: (0, 0),
+            relay: None,
+            relay_path: None,
+            relay_failure: None,
         }
     }
 
@@ -154,6 +164,17 @@ impl Connection {
         (self.is_ended() && !self.closed_reported)
             || self.verify_requested
             || (!self.early_reported && !self.is_server && self.quic.is_in_early_data())
+            || self.relay.as_ref().is_some_and(RelayLink::has_outcome)
+    }
+
+    /// Ends a relayed connection whose path through the relay failed (no
+    /// close can reach the peer any more). No-op once the connection ended.
+    pub fn fail_relay_path(&mut self, code: &'static str, message: &str) {
+        if self.is_ended() {
+            return;
+        }
+        self.relay_failure = Some((code, message.to_string()));
+        self.given_up = true;
     }
 
     /// Whether the application has been told the handshake completed.
@@ -194,6 +215,9 @@ impl Connection {
         if let (Some(t), false) = (self.close_deadline, self.quic.is_draining()) {
             consider(t);
         }
+        if let Some(t) = self.relay.as_ref().and_then(RelayLink::deadline) {
+            consider(t);
+        }
         if !self.quic.is_established() {
             if let Some(t) = self.handshake_deadline {
                 consider(t);
@@ -207,6 +231,10 @@ impl Connection {
     }
 
     pub fn on_timeout(&mut self, now: Instant) {
+        if let Some(register) = self.relay.as_mut().and_then(|l| l.on_timeout(now)) {
+            // A full queue only delays this retry to the next one.
+            let _ = self.quic.dgram_send(&register);
+        }
         if let Some(t) = self.close_deadline {
             if now >= t && !self.quic.is_draining() {
                 self.given_up = true;
@@ -240,7 +268,7 @@ impl Connection {
 
     /// Writes packets until quiche has nothing more or the sink is full.
     /// Returns `true` when this connection has nothing left to send.
-    pub fn send(&mut self, sink: &mut TransmitSink<'_>) -> bool {
+    pub fn send(&mut self, sink: &mut impl PacketSink) -> bool {
         if self.is_finished() {
             return true;
         }
@@ -292,6 +320,14 @@ impl Connection {
         }
         if !self.poll_keylog(sink) {
             return false;
+        }
+        let ended = self.is_ended();
+        if let Some(link) = self.relay.as_mut().filter(|l| l.has_outcome() && !ended) {
+            if !sink.has_rows(1) {
+                return false;
+            }
+            let outcome = link.take_outcome().unwrap_or_default();
+            sink.push(events::RELAY_REGISTERED, id, outcome, 0.0, 0.0, 0.0);
         }
         if !self.early_reported
             && !self.is_server
@@ -376,6 +412,23 @@ impl Connection {
     }
 
     fn poll_datagrams(&mut self, sink: &mut EventSink<'_>) -> bool {
+        if let Some(link) = self.relay.as_mut() {
+            while let Some(datagram) = link.app_datagrams.front() {
+                if !sink.has_rows(1) {
+                    return false;
+                }
+                let (offset, space) = sink.payload_space();
+                if space.len() < datagram.len() {
+                    return false;
+                }
+                let n = datagram.len();
+                space[..n].copy_from_slice(datagram);
+                sink.commit_payload(n);
+                sink.push(events::DATAGRAM, self.id, offset as f64, n as f64, 0.0, 0.0);
+                self.datagrams_delivered += 1;
+                link.app_datagrams.pop_front();
+            }
+        }
         while let Some(len) = self.quic.dgram_recv_front_len() {
             if !sink.has_rows(1) {
                 return false;
@@ -417,6 +470,9 @@ impl Connection {
 
     /// How the connection ended; meaningful once [`is_finished`](Self::is_finished).
     pub fn close_info(&self) -> CloseInfo {
+        if let Some((code, message)) = &self.relay_failure {
+            return crate::close::local_error(code, message);
+        }
         let ending = if self.given_up {
             match self.quic.local_error() {
                 Some(e) => Ending::Local(e),

@@ -26,14 +26,20 @@ use crate::connection::Connection;
 use crate::error::{CoreError, CoreResult, ErrorCode};
 use crate::events::EventSink;
 use crate::limits::HandshakeLimiter;
+use crate::relay::link::{RelayLink, Role};
+use crate::relay::service::RelayService;
 use crate::tokens::Secrets;
 use crate::transmit::TransmitSink;
 use crate::verify;
+
+mod relaying;
 
 /// Length of the connection IDs this endpoint issues.
 pub const CID_LEN: usize = 16;
 /// Connection IDs kept issued to the peer beyond the one in use.
 const SPARE_CIDS: usize = 2;
+/// The timer slot of relay housekeeping (no connection has ID 0).
+const RELAY_TIMER: u32 = 0;
 /// Clients must pad Initial packets to this size (RFC 9000 §14.1).
 const MIN_INITIAL_SIZE: usize = 1200;
 
@@ -67,6 +73,16 @@ pub struct Endpoint {
     moved_away: std::collections::HashSet<Vec<u8>>,
     /// Scratch space for splitting coalesced packets.
     packet_ends: Vec<usize>,
+    /// Set when this endpoint's server relays for its peers.
+    relay: Option<RelayService>,
+    /// Relayed connections by `(connection to the relay, flow)`.
+    relay_paths: HashMap<(u32, u32), u32>,
+    /// When idle relayed flows are next looked for.
+    relay_timer: Option<Instant>,
+    /// Events of the endpoint itself (not of one connection), as rows.
+    endpoint_events: VecDeque<[f64; crate::events::STRIDE]>,
+    /// Scratch space for datagrams carrying relay traffic.
+    relay_buf: Vec<u8>,
 }
 
 impl Endpoint {
@@ -90,6 +106,11 @@ impl Endpoint {
             close_infos: HashMap::new(),
             rng,
             packet_ends: Vec::with_capacity(4),
+            relay: None,
+            relay_paths: HashMap::new(),
+            relay_timer: None,
+            endpoint_events: VecDeque::new(),
+            relay_buf: Vec::new(),
         })
     }
 
@@ -194,13 +215,26 @@ impl Endpoint {
         session: Option<&[u8]>,
         peer: SocketAddr,
     ) -> CoreResult<u32> {
+        let local = self.local;
+        self.start_client(config, server_name, expected, session, local, peer)
+    }
+
+    fn start_client(
+        &mut self,
+        config: &SharedConfig,
+        server_name: Option<&str>,
+        expected: Option<verify::Expected>,
+        session: Option<&[u8]>,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> CoreResult<u32> {
         let scid = self.new_cid()?;
         let id = self.allocate_id();
         let mut cfg = config.borrow_mut();
         let quic = quiche::connect(
             server_name,
             &quiche::ConnectionId::from_ref(&scid),
-            self.local,
+            local,
             peer,
             &mut cfg.quiche,
         )
@@ -218,12 +252,28 @@ impl Endpoint {
     /// Feeds one received UDP payload. quiche decrypts in place, so `data`
     /// is clobbered.
     pub fn recv(&mut self, data: &mut [u8], from: SocketAddr) -> RecvOutcome {
+        if crate::relay::is_synthetic(&from.ip()) {
+            // Only relayed packets carry these addresses, never the network.
+            return RecvOutcome::Dropped;
+        }
+        let local = self.local;
+        self.recv_on(data, from, local, None)
+    }
+
+    /// Feeds one packet that arrived on path `from` → `local`; `relayed`
+    /// names the relay flow it came through.
+    fn recv_on(
+        &mut self,
+        data: &mut [u8],
+        from: SocketAddr,
+        local: SocketAddr,
+        relayed: Option<(u32, u32)>,
+    ) -> RecvOutcome {
         let hdr = match quiche::Header::from_slice(data, CID_LEN) {
             Ok(h) => h,
             Err(_) => return RecvOutcome::Dropped,
         };
         if let Some(&id) = self.routes.get(hdr.dcid.as_ref()) {
-            let local = self.local;
             if let Some(conn) = self.conns.get_mut(&id) {
                 coalesce::packet_ends(data, &mut self.packet_ends);
                 let mut start = 0;
@@ -236,12 +286,16 @@ impl Endpoint {
                     }
                 });
                 conn.verify_requested |= verify::new_request(id);
+                let relaying = conn.relay.is_some();
                 self.touch(id);
+                if relaying {
+                    self.drain_relay_datagrams(id);
+                }
                 return RecvOutcome::Delivered;
             }
         }
         if hdr.ty != quiche::Type::Initial {
-            if hdr.ty == quiche::Type::Short {
+            if hdr.ty == quiche::Type::Short && relayed.is_none() {
                 self.queue_stateless_reset(&hdr.dcid, data.len(), from);
             }
             return RecvOutcome::Dropped;
@@ -263,7 +317,7 @@ impl Endpoint {
         if data.len() < MIN_INITIAL_SIZE || self.conns.len() >= self.max_connections {
             return RecvOutcome::Dropped;
         }
-        let retry = server.borrow().retry;
+        let retry = server.borrow().retry && relayed.is_none();
         let (scid, odcid) = if retry {
             match hdr.token.as_deref().filter(|t| !t.is_empty()) {
                 None => return self.send_retry(&hdr, from),
@@ -279,7 +333,7 @@ impl Endpoint {
                 Err(_) => return RecvOutcome::Dropped,
             }
         };
-        if !self.limiter.allow(from.ip(), Instant::now()) {
+        if relayed.is_none() && !self.limiter.allow(from.ip(), Instant::now()) {
             return RecvOutcome::Dropped;
         }
         let id = self.allocate_id();
@@ -292,18 +346,20 @@ impl Endpoint {
                     original_destination_cid: &quiche::ConnectionId::from_ref(odcid),
                     retry_source_cid: &scid_ref,
                 },
-                self.local,
+                local,
                 from,
                 &mut cfg.quiche,
             ),
-            None => quiche::accept(&scid_ref, None, self.local, from, &mut cfg.quiche),
+            None => quiche::accept(&scid_ref, None, local, from, &mut cfg.quiche),
         };
         let Ok(quic) = accepted else {
             return RecvOutcome::Dropped;
         };
         let mut conn = Connection::from_config(id, quic, &cfg);
         drop(cfg);
-        let local = self.local;
+        if self.relay.is_some() && relayed.is_none() {
+            conn.relay = Some(RelayLink::new(Role::Serving));
+        }
         verify::serving(id, || conn.recv(data, from, local)).ok();
         conn.verify_requested |= verify::new_request(id);
         // Without Retry the client keeps using the CID it chose until it
@@ -314,6 +370,9 @@ impl Endpoint {
             vec![scid, hdr.dcid.to_vec()]
         };
         self.insert(conn, routes);
+        if let Some((via, flow)) = relayed {
+            self.attach_relayed(id, via, flow, None);
+        }
         RecvOutcome::Accepted
     }
 
@@ -370,6 +429,13 @@ impl Endpoint {
     /// call again until it returns 0.
     pub fn poll_events(&mut self, inbox: &mut [u8], records: &mut [f64]) -> usize {
         let mut sink = EventSink::new(inbox, records);
+        while let Some(row) = self.endpoint_events.front() {
+            if !sink.has_rows(1) {
+                return sink.rows();
+            }
+            sink.push(row[0], row[1] as u32, row[2], row[3], row[4], row[5]);
+            self.endpoint_events.pop_front();
+        }
         while let Some(&id) = self.event_queue.front() {
             let Some(conn) = self.conns.get_mut(&id) else {
                 self.event_queue.pop_front();
@@ -377,13 +443,19 @@ impl Endpoint {
             };
             let was_reported = conn.closed_reported();
             let complete = conn.poll_events(&mut sink);
-            if !was_reported && conn.closed_reported() && conn.reports_close() {
+            let ended_now = !was_reported && conn.closed_reported();
+            if ended_now && conn.reports_close() {
                 self.close_infos.insert(id, conn.close_info());
+            }
+            if complete {
+                conn.queued_events = false;
+            }
+            if ended_now {
+                self.relay_connection_ended(id);
             }
             if !complete {
                 break;
             }
-            conn.queued_events = false;
             self.event_queue.pop_front();
             self.manage_cids(id);
             self.reap(id);
@@ -426,7 +498,7 @@ impl Endpoint {
 
     /// Whether `poll_events` has work (e.g. a close noticed during `flush`).
     pub fn has_pending_events(&self) -> bool {
-        !self.event_queue.is_empty()
+        !self.event_queue.is_empty() || !self.endpoint_events.is_empty()
     }
 
     /// Writes outgoing packets of all touched connections. Returns the number
@@ -444,7 +516,17 @@ impl Endpoint {
                 self.send_queue.pop_front();
                 continue;
             };
-            let complete = verify::serving(id, || conn.send(&mut sink));
+            let complete = if conn.relay_path.is_some() {
+                self.send_relayed(id)
+            } else {
+                let complete = verify::serving(id, || conn.send(&mut sink));
+                self.relay_unblock(id);
+                complete
+            };
+            let Some(conn) = self.conns.get_mut(&id) else {
+                self.send_queue.pop_front();
+                continue;
+            };
             conn.verify_requested |= verify::new_request(id);
             let (old, new) = (conn.timer, conn.deadline());
             conn.timer = new;
@@ -477,6 +559,10 @@ impl Endpoint {
         let now = Instant::now();
         let due = self.timers.expired(now);
         for &id in &due {
+            if id == RELAY_TIMER {
+                self.relay_on_timeout(now);
+                continue;
+            }
             if let Some(conn) = self.conns.get_mut(&id) {
                 conn.timer = None;
                 conn.on_timeout(now);
@@ -499,6 +585,7 @@ impl Endpoint {
         if !conn.is_finished() {
             return;
         }
+        self.relayed_reaped(id);
         if let Some(conn) = self.conns.remove(&id) {
             for cid in &conn.routes {
                 self.routes.remove(cid);
@@ -513,6 +600,12 @@ impl Endpoint {
     /// late packets for them get no stateless reset from here.
     fn detach(&mut self, id: u32) -> CoreResult<Connection> {
         match self.conns.get(&id) {
+            Some(c) if c.relay_path.is_some() || c.relay.is_some() => {
+                return Err(CoreError::new(
+                    ErrorCode::InvalidArgValue,
+                    "a relayed connection, or one that carries relay traffic, cannot migrate",
+                ))
+            }
             Some(c) if !c.closed_reported() && !c.is_server && c.is_established() => {}
             Some(_) => {
                 return Err(CoreError::new(

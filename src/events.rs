@@ -19,6 +19,8 @@
 //! | `EARLY_DATA` | – | – | – | – |
 //! | `SESSION_TICKET` | – | – | – | – |
 //! | `QLOG` | inbox offset | length | – | – |
+//! | `RELAY_REQUEST` | flow key | target connection | – | – |
+//! | `RELAY_REGISTERED` | outcome (0 ok, 1 no certificate, 2 no answer) | – | – | – |
 //!
 //! `KEYLOG` carries NSS key-log lines (newline-terminated). `EARLY_DATA`:
 //! a resuming client may send 0-RTT data now. `SESSION_TICKET`: a (new)
@@ -28,6 +30,10 @@
 //! `VERIFY` asks the application to decide about the peer's certificate
 //! (`peerCheck`, then `setVerdict`); it may come before `ESTABLISHED`, for a
 //! server connection the application has not seen yet.
+//!
+//! `RELAY_REQUEST` (relay side; its connection is the dialer's) asks the
+//! `allow` policy about a new flow: answer with `relayVerdict(key, allow)`.
+//! `RELAY_REGISTERED` answers `relayRegister`.
 //!
 //! Numbers above 2^53 (possible only for application codes) lose precision.
 
@@ -46,6 +52,8 @@ pub const KEYLOG: f64 = 10.0;
 pub const EARLY_DATA: f64 = 11.0;
 pub const SESSION_TICKET: f64 = 12.0;
 pub const QLOG: f64 = 13.0;
+pub const RELAY_REQUEST: f64 = 14.0;
+pub const RELAY_REGISTERED: f64 = 15.0;
 
 /// Writes event rows and payloads into caller-owned buffers.
 pub struct EventSink<'a> {

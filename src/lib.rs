@@ -29,6 +29,7 @@ pub mod endpoint;
 pub mod error;
 pub mod events;
 pub mod limits;
+pub mod relay;
 pub mod streams;
 pub mod timers;
 pub mod tls;

@@ -401,6 +401,17 @@ impl Connection {
                 "datagrams are disabled on this connection (options.datagrams is false)",
             ));
         }
+        let max = self.max_datagram_size();
+        if self.relay_path.is_some() && data.len() > max {
+            // quiche would size it for a full packet; relayed packets are smaller.
+            return Err(CoreError::new(
+                ErrorCode::DatagramTooLarge,
+                format!(
+                    "a datagram of {} bytes exceeds maxDatagramSize ({max})",
+                    data.len()
+                ),
+            ));
+        }
         match self.quic.dgram_send(data) {
             Ok(()) => Ok(true),
             Err(quiche::Error::Done) => {
@@ -431,7 +442,13 @@ impl Connection {
         if !self.datagrams {
             return 0;
         }
-        self.quic.dgram_max_writable_len().unwrap_or(0)
+        let max = self.quic.dgram_max_writable_len().unwrap_or(0);
+        if self.relay_path.is_some() {
+            // Relayed packets are this much smaller than direct ones.
+            let shrink = crate::config::MAX_SEND_UDP_PAYLOAD - crate::relay::RELAYED_PACKET_MAX;
+            return max.saturating_sub(shrink);
+        }
+        max
     }
 }
 

@@ -94,6 +94,8 @@ pub struct TlsParams {
     pub verify_peer: bool,
     /// The application decides about each peer (a `verify` hook).
     pub verify_hook: bool,
+    /// Server: ask for a client certificate even when none is required.
+    pub request_cert: bool,
 }
 
 fn tls_error(what: &str) -> impl Fn(boring::error::ErrorStack) -> CoreError + '_ {
@@ -187,7 +189,7 @@ pub fn build_context(params: &TlsParams) -> CoreResult<SslContextBuilder> {
         (None, true) => {}
     }
 
-    if params.verify_peer || params.verify_hook {
+    if params.verify_peer || params.verify_hook || params.request_cert {
         builder.set_cert_store(trust_store(params)?);
         let mode = match (params.is_server, params.verify_peer) {
             (true, true) => SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,

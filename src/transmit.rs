@@ -12,6 +12,14 @@ use crate::config::MAX_SEND_UDP_PAYLOAD;
 
 pub const STRIDE: usize = 8;
 
+/// Where a connection writes the packets it sends.
+pub trait PacketSink {
+    /// Room for one more packet, if any.
+    fn space(&mut self) -> Option<&mut [u8]>;
+    /// Records that `len` bytes written into [`space`](Self::space) go to `to`.
+    fn commit(&mut self, len: usize, to: &SocketAddr);
+}
+
 /// Writes packets and their destinations into caller-owned buffers.
 pub struct TransmitSink<'a> {
     out: &'a mut [u8],
@@ -34,29 +42,6 @@ impl<'a> TransmitSink<'a> {
         self.packets
     }
 
-    /// Room for one more full-sized packet, if any.
-    pub fn space(&mut self) -> Option<&mut [u8]> {
-        let row_fits = (self.packets + 1) * STRIDE <= self.meta.len();
-        let end = self.bytes + MAX_SEND_UDP_PAYLOAD;
-        if row_fits && end <= self.out.len() {
-            Some(&mut self.out[self.bytes..end])
-        } else {
-            None
-        }
-    }
-
-    /// Records that `len` bytes written into [`space`](Self::space) go to `to`.
-    pub fn commit(&mut self, len: usize, to: &SocketAddr) {
-        let at = self.packets * STRIDE;
-        let row = &mut self.meta[at..at + STRIDE];
-        row[0] = self.bytes as u32;
-        row[1] = len as u32;
-        row[2] = u32::from(to.port());
-        addr::encode(to, &mut row[3..8]);
-        self.bytes += len;
-        self.packets += 1;
-    }
-
     /// Copies a ready-made packet (version negotiation and the like).
     pub fn push_copy(&mut self, packet: &[u8], to: &SocketAddr) -> bool {
         match self.space() {
@@ -67,5 +52,29 @@ impl<'a> TransmitSink<'a> {
             }
             _ => false,
         }
+    }
+}
+
+impl PacketSink for TransmitSink<'_> {
+    /// Room for one more full-sized packet, if any.
+    fn space(&mut self) -> Option<&mut [u8]> {
+        let row_fits = (self.packets + 1) * STRIDE <= self.meta.len();
+        let end = self.bytes + MAX_SEND_UDP_PAYLOAD;
+        if row_fits && end <= self.out.len() {
+            Some(&mut self.out[self.bytes..end])
+        } else {
+            None
+        }
+    }
+
+    fn commit(&mut self, len: usize, to: &SocketAddr) {
+        let at = self.packets * STRIDE;
+        let row = &mut self.meta[at..at + STRIDE];
+        row[0] = self.bytes as u32;
+        row[1] = len as u32;
+        row[2] = u32::from(to.port());
+        addr::encode(to, &mut row[3..8]);
+        self.bytes += len;
+        self.packets += 1;
     }
 }

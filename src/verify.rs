@@ -38,6 +38,9 @@ pub struct PeerCheck {
 pub enum Expected {
     Name(String),
     Ip(IpAddr),
+    /// The SHA-256 of the leaf certificate (a relayed peer's identity): it
+    /// replaces the chain and name check.
+    Fingerprint([u8; 32]),
 }
 
 /// Why verification refused a peer: a stable code and a message.
@@ -186,6 +189,21 @@ fn check(ssl: &SslRef, expected: Option<&Expected>) -> (PeerCheck, SslAlert) {
         ));
         return (result, SslAlert::CERTIFICATE_REQUIRED);
     };
+    if let Some(Expected::Fingerprint(pinned)) = expected {
+        let matches = result
+            .certificates
+            .first()
+            .is_some_and(|der| crate::relay::fingerprint(der) == *pinned);
+        if matches {
+            result.chain_valid = true;
+        } else {
+            result.chain_error = Some((
+                "ERR_QUIC_CERT_FINGERPRINT_MISMATCH",
+                "the peer's certificate is not the one with the expected fingerprint".into(),
+            ));
+        }
+        return (result, SslAlert::BAD_CERTIFICATE);
+    }
     let outcome = (|| -> Result<Result<(), X509VerifyError>, boring::error::ErrorStack> {
         let mut intermediates = Stack::new()?;
         for cert in chain.iter().skip(1) {
@@ -196,7 +214,7 @@ fn check(ssl: &SslRef, expected: Option<&Expected>) -> (PeerCheck, SslAlert) {
             match expected {
                 Some(Expected::Name(name)) => c.verify_param_mut().set_host(name)?,
                 Some(Expected::Ip(ip)) => c.verify_param_mut().set_ip(*ip)?,
-                None => {}
+                Some(Expected::Fingerprint(_)) | None => {}
             }
             c.verify_cert()?;
             Ok(c.verify_result())
