@@ -429,13 +429,6 @@ impl Endpoint {
     /// call again until it returns 0.
     pub fn poll_events(&mut self, inbox: &mut [u8], records: &mut [f64]) -> usize {
         let mut sink = EventSink::new(inbox, records);
-        while let Some(row) = self.endpoint_events.front() {
-            if !sink.has_rows(1) {
-                return sink.rows();
-            }
-            sink.push(row[0], row[1] as u32, row[2], row[3], row[4], row[5]);
-            self.endpoint_events.pop_front();
-        }
         while let Some(&id) = self.event_queue.front() {
             let Some(conn) = self.conns.get_mut(&id) else {
                 self.event_queue.pop_front();
@@ -459,6 +452,15 @@ impl Endpoint {
             self.event_queue.pop_front();
             self.manage_cids(id);
             self.reap(id);
+        }
+        // After the connections' own events, so that a connection an
+        // endpoint event names (a relay request's dialer) is known by then.
+        while let Some(row) = self.endpoint_events.front() {
+            if !self.event_queue.is_empty() || !sink.has_rows(1) {
+                break;
+            }
+            sink.push(row[0], row[1] as u32, row[2], row[3], row[4], row[5]);
+            self.endpoint_events.pop_front();
         }
         sink.rows()
     }
