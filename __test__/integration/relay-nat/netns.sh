@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Builds (up) or removes (down) the relayed-connection test network
+# (__test__/integration/relay-nat.test.ts). Adapted from ../nat/netns.sh.
+# Everything lives in network namespaces named "$P-*"; the initial namespace
+# is never touched and nothing can leave the machine.
+#
+#   $P-pub   relay + STUN 10.98.0.1/24 ──┐
+#            2nd STUN     10.98.0.2/24   │ 10.98.0.254
+#   $P-r     router ─────────────────────┤ 10.98.1.254 ── 10.98.1.2  $P-nata ── 192.168.51.1 ── 192.168.51.2  $P-a (dialer)
+#                                        └ 10.98.2.254 ── 10.98.2.3  $P-natb ── 192.168.52.1 ── 192.168.52.2  $P-b (target)
+#
+# MODE "symmetric" (default): each NAT masquerades with `fully-random`, i.e.
+# every new conntrack flow (every new destination) gets a fresh random
+# source port, so the mapping a peer learns by STUN is useless to anyone else.
+# MODE "cone": plain masquerade (source port kept when it does not collide),
+# which hole punching can traverse; the test uses it as a control.
+#
+# usage: netns.sh up PREFIX [symmetric|cone] | down PREFIX | stats PREFIX
+set -euo pipefail
+cmd=${1:?up|down|stats}
+P=${2:?prefix}
+MODE=${3:-symmetric}
+
+nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
+
+down() {
+  for ns in a b nata natb r pub; do
+    ip netns del "$P-$ns" 2>/dev/null || true
+  done
+}
+
+nat_rules() {
+  # $1 = namespace, $2 = public interface, $3 = private subnet
+  local nft_flag="" ipt_flag=""
+  if [ "$MODE" = symmetric ]; then
+    nft_flag="fully-random"
+    ipt_flag="--random-fully"
+  fi
+  if command -v nft >/dev/null 2>&1; then
+    nsx "$1" nft -f - <<NFT
+table ip nqrelay {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr $3 oifname "$2" masquerade $nft_flag
+  }
+}
+NFT
+  elif command -v iptables >/dev/null 2>&1; then
+    # shellcheck disable=SC2086
+    nsx "$1" iptables -t nat -A POSTROUTING -s "$3" -o "$2" -j MASQUERADE $ipt_flag
+  else
+    echo "neither nft nor iptables is installed" >&2
+    return 3
+  fi
+}
+
+up() {
+  case "$MODE" in symmetric | cone) ;; *) echo "unknown NAT mode $MODE" >&2; return 2 ;; esac
+  down
+  for ns in pub r nata natb a b; do
+    ip netns add "$P-$ns"
+    nsx "$ns" ip link set lo up
+  done
+  # router <-> public side, router <-> NAT A, router <-> NAT B
+  ip -n "$P-r" link add rpub type veth peer name eth0 netns "$P-pub"
+  ip -n "$P-r" link add rna type veth peer name pub0 netns "$P-nata"
+  ip -n "$P-r" link add rnb type veth peer name pub0 netns "$P-natb"
+  # NATs <-> their peers
+  ip -n "$P-nata" link add priv0 type veth peer name eth0 netns "$P-a"
+  ip -n "$P-natb" link add priv0 type veth peer name eth0 netns "$P-b"
+
+  nsx r ip addr add 10.98.0.254/24 dev rpub
+  nsx r ip addr add 10.98.1.254/24 dev rna
+  nsx r ip addr add 10.98.2.254/24 dev rnb
+  nsx pub ip addr add 10.98.0.1/24 dev eth0
+  nsx pub ip addr add 10.98.0.2/24 dev eth0
+  nsx nata ip addr add 10.98.1.2/24 dev pub0
+  nsx nata ip addr add 192.168.51.1/24 dev priv0
+  nsx natb ip addr add 10.98.2.3/24 dev pub0
+  nsx natb ip addr add 192.168.52.1/24 dev priv0
+  nsx a ip addr add 192.168.51.2/24 dev eth0
+  nsx b ip addr add 192.168.52.2/24 dev eth0
+  for pair in r:rpub r:rna r:rnb pub:eth0 nata:pub0 nata:priv0 natb:pub0 natb:priv0 a:eth0 b:eth0; do
+    nsx "${pair%%:*}" ip link set "${pair#*:}" up
+  done
+  nsx pub ip route add default via 10.98.0.254
+  nsx nata ip route add default via 10.98.1.254
+  nsx natb ip route add default via 10.98.2.254
+  nsx a ip route add default via 192.168.51.1
+  nsx b ip route add default via 192.168.52.1
+  for ns in r nata natb; do
+    nsx "$ns" sysctl -qw net.ipv4.ip_forward=1
+  done
+  nat_rules nata pub0 192.168.51.0/24
+  nat_rules natb pub0 192.168.52.0/24
+}
+
+stats() {
+  # Byte counters, one "name value" per line.
+  rd() { nsx "$1" cat "/sys/class/net/$2/statistics/$3"; }
+  echo "pub_rx $(rd pub eth0 rx_bytes)"
+  echo "pub_tx $(rd pub eth0 tx_bytes)"
+  echo "r_to_natb $(rd r rnb tx_bytes)"
+  echo "r_from_natb $(rd r rnb rx_bytes)"
+  echo "r_to_nata $(rd r rna tx_bytes)"
+  echo "r_from_nata $(rd r rna rx_bytes)"
+}
+
+case "$cmd" in
+  up) up ;;
+  down) down ;;
+  stats) stats ;;
+  *) echo "unknown command $cmd" >&2; exit 2 ;;
+esac
