@@ -331,12 +331,7 @@ impl NativeEndpoint {
         session_ticket: Option<Buffer>,
     ) -> napi::Result<u32, ErrorCode> {
         guarded(|| {
-            if config.inner.borrow().is_server {
-                return Err(CoreError::new(
-                    ErrorCode::InvalidArgValue,
-                    "connect() needs a client config",
-                ));
-            }
+            require_client_config(config)?;
             let peer = addr::parse(&address, port)?;
             let expected = verify_name.map(|name| match name.parse() {
                 Ok(ip) => Expected::Ip(ip),
@@ -708,12 +703,7 @@ impl NativeEndpoint {
         session_ticket: Option<Buffer>,
     ) -> napi::Result<u32, ErrorCode> {
         guarded(|| {
-            if config.inner.borrow().is_server {
-                return Err(CoreError::new(
-                    ErrorCode::InvalidArgValue,
-                    "connect() needs a client config",
-                ));
-            }
+            require_client_config(config)?;
             let fingerprint = parse_fingerprint(&fingerprint)?;
             self.inner.connect_relayed(
                 &config.inner,
@@ -750,6 +740,16 @@ impl NativeEndpoint {
     pub fn connection_count(&self) -> u32 {
         self.inner.connection_count() as u32
     }
+}
+
+fn require_client_config(config: &NativeConfig) -> CoreResult<()> {
+    if config.inner.borrow().is_server {
+        return Err(CoreError::new(
+            ErrorCode::InvalidArgValue,
+            "connect() needs a client config",
+        ));
+    }
+    Ok(())
 }
 
 /// 64 hex digits → 32 bytes.

@@ -3,7 +3,7 @@
 // on the "public" side, learn their mapped addresses by STUN, punch, and then
 // talk QUIC DIRECTLY (not through the rendezvous), echoing a stream.
 //
-// Topology (__test__/integration/nat/netns.sh, namespaces "<prefix>-*"):
+// Topology (__test__/integration/netns-nat.sh, namespaces "<prefix>-*"):
 //
 //   rendezvous 10.99.0.1 ── router ─┬─ 10.99.1.2 NAT A 192.168.41.1 ── peer a 192.168.41.2 (client)
 //                                   └─ 10.99.2.3 NAT B 192.168.42.1 ── peer b 192.168.42.2 (server)
@@ -20,14 +20,15 @@
 //
 // Needs root (network namespaces, nftables or iptables). Where that is not
 // available the tests are reported as SKIPPED with the reason.
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
+import { NetnsSuite, probe, run } from './netns-env';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateCertificate } from '../../lib';
 
 const HERE = join(__dirname, 'nat');
-const NETNS = join(HERE, 'netns.sh');
+const NETNS = join(__dirname, 'netns-nat.sh');
 const PEER = join(HERE, 'peer.js');
 const RENDEZVOUS = join(HERE, 'rendezvous.js');
 const NS_PREFIX = 'nqnat';
@@ -49,55 +50,9 @@ const SCENARIO_TIMEOUT_MS = 20_000;
 // ---------------------------------------------------------------------------
 // Environment probe (runs at collection time: jest decides skips up front)
 
-function run(cmd: string, args: string[], input?: string): { ok: boolean; out: string } {
-  const r = spawnSync(cmd, args, { input, encoding: 'utf8', timeout: 10_000 });
-  if (r.error) return { ok: false, out: r.error.message };
-  return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() };
-}
+const SUITE: NetnsSuite = { nsPrefix: NS_PREFIX, script: NETNS, masquerade: { nft: 'masquerade', iptables: ['-j', 'MASQUERADE'] } };
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Removes namespaces left behind by a crashed earlier run (its process is gone). */
-function sweepStale(): void {
-  const list = run('ip', ['netns', 'list']);
-  if (!list.ok) return;
-  const stale = new Set<string>();
-  for (const line of list.out.split('\n')) {
-    const m = new RegExp(`^(${NS_PREFIX}(\\d+))-\\S+`).exec(line.trim());
-    if (m && (Number(m[2]) === process.pid || !pidAlive(Number(m[2])))) stale.add(m[1]);
-  }
-  for (const prefix of stale) run('bash', [NETNS, 'down', prefix]);
-}
-
-function probe(): string | undefined {
-  if (process.platform !== 'linux') return `network namespaces need Linux (platform is ${process.platform})`;
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'not running as root (network namespaces need CAP_SYS_ADMIN/CAP_NET_ADMIN)';
-  if (!run('ip', ['-V']).ok) return '`ip` (iproute2) is not installed';
-  const nft = run('nft', ['--version']).ok;
-  if (!nft && !run('iptables', ['--version']).ok) return 'neither nft nor iptables is installed (apt-get install -y nftables)';
-  sweepStale();
-  const ns = `${PREFIX}-probe`;
-  const add = run('ip', ['netns', 'add', ns]);
-  if (!add.ok) return `cannot create a network namespace (ip netns add: ${add.out})`;
-  try {
-    const rule = nft
-      ? run('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], 'table ip nqprobe {\n chain p {\n  type nat hook postrouting priority srcnat;\n  masquerade\n }\n}\n')
-      : run('ip', ['netns', 'exec', ns, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-j', 'MASQUERADE']);
-    if (!rule.ok) return `cannot install a masquerade rule in a namespace (${rule.out})`;
-  } finally {
-    run('ip', ['netns', 'del', ns]);
-  }
-  return undefined;
-}
-
-const skipReason = probe();
+const skipReason = probe(SUITE);
 
 // ---------------------------------------------------------------------------
 // Child processes
@@ -221,7 +176,7 @@ function certs(): { rdvKey: string; rdvCert: string; bKey: string; bCert: string
 
 function counters(): Record<string, number> {
   const r = run('bash', [NETNS, 'stats', PREFIX]);
-  if (!r.ok) throw new Error(`netns.sh stats failed: ${r.out}`);
+  if (!r.ok) throw new Error(`netns-nat.sh stats failed: ${r.out}`);
   const out: Record<string, number> = {};
   for (const l of r.out.split('\n')) {
     const [k, v] = l.trim().split(/\s+/);
@@ -237,7 +192,7 @@ function conntrack(ns: string): string {
 
 async function scenario(opts: { mode: 'robust' | 'naive'; lateA?: number; lateB?: number; bind?: string | null }): Promise<Outcome> {
   const up = run('bash', [NETNS, 'up', PREFIX]);
-  if (!up.ok) throw new Error(`netns.sh up failed: ${up.out}`);
+  if (!up.ok) throw new Error(`netns-nat.sh up failed: ${up.out}`);
   const c = certs();
   const rdv = start('pub', RENDEZVOUS, {
     address: RDV.host,

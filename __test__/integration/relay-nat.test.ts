@@ -4,11 +4,11 @@
 // destination), cannot reach each other directly even with hole punching,
 // and do reach each other through an nquic relay on the public side.
 //
-// Topology (__test__/integration/relay-nat/netns.sh, namespaces "<prefix>-*"):
+// Topology (__test__/integration/netns-nat.sh, namespaces "<prefix>-*"):
 //
-//   relay + STUN 10.98.0.1:4433 ─┐
-//   2nd STUN 10.98.0.2:3478 ─────┴─ router ─┬─ 10.98.1.2 NAT A ── 192.168.51.2 peer a (dialer)
-//                                           └─ 10.98.2.3 NAT B ── 192.168.52.2 peer b (target)
+//   relay + STUN 10.99.0.1:4433 ─┐
+//   2nd STUN 10.99.0.2:3478 ─────┴─ router ─┬─ 10.99.1.2 NAT A ── 192.168.41.2 peer a (dialer)
+//                                           └─ 10.99.2.3 NAT B ── 192.168.42.2 peer b (target)
 //
 // The children (relay-nat/relay.js in the public namespace, relay-nat/peer.js
 // in each private one) are driven step by step by this file over a line
@@ -28,21 +28,22 @@
 //
 // Needs root (network namespaces, nftables or iptables). Where that is not
 // available the tests are reported as SKIPPED with the reason.
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
+import { NetnsSuite, probe, run, sweepStale } from './netns-env';
 import { join } from 'node:path';
 import { generateCertificate, GeneratedCertificate } from '../../lib';
 
 const HERE = join(__dirname, 'relay-nat');
-const NETNS = join(HERE, 'netns.sh');
+const NETNS = join(__dirname, 'netns-nat.sh');
 const PEER = join(HERE, 'peer.js');
 const RELAY_SCRIPT = join(HERE, 'relay.js');
 const NS_PREFIX = 'nqrly';
 const PREFIX = `${NS_PREFIX}${process.pid}`;
 
-const RELAY = { host: '10.98.0.1', port: 4433 };
-const STUN2 = { host: '10.98.0.2', port: 3478 };
-const NAT_A_PUBLIC = '10.98.1.2';
-const NAT_B_PUBLIC = '10.98.2.3';
+const RELAY = { host: '10.99.0.1', port: 4433 };
+const STUN2 = { host: '10.99.0.2', port: 3478 };
+const NAT_A_PUBLIC = '10.99.1.2';
+const NAT_B_PUBLIC = '10.99.2.3';
 /** Hops: own NAT (1), router (2), other NAT (3): TTL 2 dies at the router. */
 const LOW_TTL = 2;
 const DIRECT_TIMEOUT_MS = 3000;
@@ -56,55 +57,13 @@ const TEST_TIMEOUT_MS = 60_000;
 // ---------------------------------------------------------------------------
 // Environment probe (runs at collection time: jest decides skips up front)
 
-function run(cmd: string, args: string[], input?: string): { ok: boolean; out: string } {
-  const r = spawnSync(cmd, args, { input, encoding: 'utf8', timeout: 15_000 });
-  if (r.error) return { ok: false, out: r.error.message };
-  return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() };
-}
+const SUITE: NetnsSuite = {
+  nsPrefix: NS_PREFIX,
+  script: NETNS,
+  masquerade: { nft: 'masquerade fully-random', iptables: ['-j', 'MASQUERADE', '--random-fully'] },
+};
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Removes namespaces left behind by a crashed earlier run (its process is gone) or by this one. */
-function sweepStale(): void {
-  const list = run('ip', ['netns', 'list']);
-  if (!list.ok) return;
-  const stale = new Set<string>();
-  for (const l of list.out.split('\n')) {
-    const m = new RegExp(`^(${NS_PREFIX}(\\d+))-\\S+`).exec(l.trim());
-    if (m && (Number(m[2]) === process.pid || !pidAlive(Number(m[2])))) stale.add(m[1]);
-  }
-  for (const prefix of stale) run('bash', [NETNS, 'down', prefix]);
-}
-
-function probe(): string | undefined {
-  if (process.platform !== 'linux') return `network namespaces need Linux (platform is ${process.platform})`;
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'not running as root (network namespaces need CAP_SYS_ADMIN/CAP_NET_ADMIN)';
-  if (!run('ip', ['-V']).ok) return '`ip` (iproute2) is not installed';
-  const nft = run('nft', ['--version']).ok;
-  if (!nft && !run('iptables', ['--version']).ok) return 'neither nft nor iptables is installed (apt-get install -y nftables)';
-  sweepStale();
-  const ns = `${PREFIX}-probe`;
-  const add = run('ip', ['netns', 'add', ns]);
-  if (!add.ok) return `cannot create a network namespace (ip netns add: ${add.out})`;
-  try {
-    const rule = nft
-      ? run('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], 'table ip nqprobe {\n chain p {\n  type nat hook postrouting priority srcnat;\n  masquerade fully-random\n }\n}\n')
-      : run('ip', ['netns', 'exec', ns, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-j', 'MASQUERADE', '--random-fully']);
-    if (!rule.ok) return `cannot install a fully-random masquerade rule in a namespace (${rule.out})`;
-  } finally {
-    run('ip', ['netns', 'del', ns]);
-  }
-  return undefined;
-}
-
-const skipReason = probe();
+const skipReason = probe(SUITE);
 
 // ---------------------------------------------------------------------------
 // Child processes driven over stdin/stdout (see relay-nat/rpc.js)
@@ -260,7 +219,7 @@ interface World {
 
 async function world(mode: 'symmetric' | 'cone'): Promise<World> {
   const up = run('bash', [NETNS, 'up', PREFIX, mode]);
-  if (!up.ok) throw new Error(`netns.sh up failed: ${up.out}`);
+  if (!up.ok) throw new Error(`netns-nat.sh up failed: ${up.out}`);
   const relay = new Child('relay', 'pub', RELAY_SCRIPT, {
     relay: { address: RELAY.host, port: RELAY.port },
     stun2: { address: STUN2.host, port: STUN2.port },
@@ -277,7 +236,7 @@ async function world(mode: 'symmetric' | 'cone'): Promise<World> {
 
 function counters(): Record<string, number> {
   const r = run('bash', [NETNS, 'stats', PREFIX]);
-  if (!r.ok) throw new Error(`netns.sh stats failed: ${r.out}`);
+  if (!r.ok) throw new Error(`netns-nat.sh stats failed: ${r.out}`);
   const out: Record<string, number> = {};
   for (const l of r.out.split('\n')) {
     const [k, v] = l.trim().split(/\s+/);
@@ -364,7 +323,7 @@ if (skipReason !== undefined) {
     afterAll(async () => {
       await killAll();
       run('bash', [NETNS, 'down', PREFIX]);
-      sweepStale();
+      sweepStale(SUITE);
     });
 
     test(

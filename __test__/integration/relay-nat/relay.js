@@ -2,12 +2,12 @@
 // The public side of the relayed-connection test
 // (__test__/integration/relay-nat.test.ts), run in the "pub" namespace.
 //
-// - An nquic relay: QuicSocket on cfg.relay (10.98.0.1:4433) with
+// - An nquic relay: QuicSocket on cfg.relay (10.99.0.1:4433) with
 //   listen({ relay: true }). The same socket answers STUN binding requests
 //   (its 'message' event), so a peer's STUN mapping toward the relay is the
 //   one its relay connection uses.
 // - A second, independent STUN responder (plain node:dgram) on another
-//   address AND port (cfg.stun2, 10.98.0.2:3478): STUN to both from one
+//   address AND port (cfg.stun2, 10.99.0.2:3478): STUN to both from one
 //   socket shows whether the peer's NAT keeps one mapping for all
 //   destinations (cone) or makes a new one per destination (symmetric).
 //

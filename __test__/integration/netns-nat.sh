@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# Builds (up) or removes (down) the hole-punching test network. Everything
+# Builds (up) or removes (down) the two-NAT test network of the hole-punching
+# (nat.test.ts) and relayed-connection (relay-nat.test.ts) suites. Everything
 # lives in network namespaces named "$P-*"; the initial namespace is never
 # touched and nothing can leave the machine.
 #
-#   $P-pub   rendezvous 10.99.0.1/24 ──┐
+#   $P-pub   rendezvous 10.99.0.1/24 ──┐   (also 10.99.0.2: a second public address)
 #                                      │ 10.99.0.254
 #   $P-r     router ───────────────────┤ 10.99.1.254 ── 10.99.1.2  $P-nata ── 192.168.41.1 ── 192.168.41.2  $P-a
 #                                      └ 10.99.2.254 ── 10.99.2.3  $P-natb ── 192.168.42.1 ── 192.168.42.2  $P-b
 #
-# Each NAT masquerades its private network behind its public address
-# (Linux conntrack: the source port is kept unless it collides). Hops from
-# a peer: its NAT (1), the router (2), the other NAT (3), so a punch with
-# TTL 2 opens the sender's NAT and dies at the router.
+# Each NAT masquerades its private network behind its public address. MODE
+# "cone" (default): Linux conntrack keeps the source port unless it collides.
+# MODE "symmetric": `fully-random`, a fresh random source port for every new
+# destination, so the mapping a peer learns by STUN is useless to anyone else.
+# Hops from a peer: its NAT (1), the router (2), the other NAT (3), so a punch
+# with TTL 2 opens the sender's NAT and dies at the router.
 #
-# usage: netns.sh up PREFIX | down PREFIX | stats PREFIX
+# usage: netns-nat.sh up PREFIX [cone|symmetric] | down PREFIX | stats PREFIX
 set -euo pipefail
 cmd=${1:?up|down|stats}
 P=${2:?prefix}
+MODE=${3:-cone}
 
 nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
 
@@ -28,17 +32,23 @@ down() {
 
 nat_rules() {
   # $1 = namespace, $2 = public interface, $3 = private subnet
+  local nft_flag="" ipt_flag=""
+  if [ "$MODE" = symmetric ]; then
+    nft_flag="fully-random"
+    ipt_flag="--random-fully"
+  fi
   if command -v nft >/dev/null 2>&1; then
     nsx "$1" nft -f - <<NFT
 table ip nqnat {
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
-    ip saddr $3 oifname "$2" masquerade
+    ip saddr $3 oifname "$2" masquerade $nft_flag
   }
 }
 NFT
   elif command -v iptables >/dev/null 2>&1; then
-    nsx "$1" iptables -t nat -A POSTROUTING -s "$3" -o "$2" -j MASQUERADE
+    # shellcheck disable=SC2086
+    nsx "$1" iptables -t nat -A POSTROUTING -s "$3" -o "$2" -j MASQUERADE $ipt_flag
   else
     echo "neither nft nor iptables is installed" >&2
     return 3
@@ -46,6 +56,7 @@ NFT
 }
 
 up() {
+  case "$MODE" in cone | symmetric) ;; *) echo "unknown NAT mode $MODE" >&2; return 2 ;; esac
   down
   for ns in pub r nata natb a b; do
     ip netns add "$P-$ns"
@@ -63,6 +74,7 @@ up() {
   nsx r ip addr add 10.99.1.254/24 dev rna
   nsx r ip addr add 10.99.2.254/24 dev rnb
   nsx pub ip addr add 10.99.0.1/24 dev eth0
+  nsx pub ip addr add 10.99.0.2/24 dev eth0
   nsx nata ip addr add 10.99.1.2/24 dev pub0
   nsx nata ip addr add 192.168.41.1/24 dev priv0
   nsx natb ip addr add 10.99.2.3/24 dev pub0
