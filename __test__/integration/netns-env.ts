@@ -60,3 +60,21 @@ export function probe(suite: NetnsSuite): string | undefined {
   }
   return undefined;
 }
+
+/** The byte and packet counters `netns-nat.sh stats` prints, by name. */
+export function counters(script: string, prefix: string): Record<string, number> {
+  const r = run('bash', [script, 'stats', prefix]);
+  if (!r.ok) throw new Error(`${script} stats failed: ${r.out}`);
+  const out: Record<string, number> = {};
+  for (const l of r.out.split('\n')) {
+    const [k, v] = l.trim().split(/\s+/);
+    if (k) out[k] = Number(v);
+  }
+  return out;
+}
+
+/** The UDP entries of a namespace's conntrack table (for failure reports). */
+export function conntrack(prefix: string, ns: string): string {
+  const r = run('ip', ['netns', 'exec', `${prefix}-${ns}`, 'cat', '/proc/net/nf_conntrack']);
+  return r.ok ? r.out.split('\n').filter((l) => l.includes('udp')).join('\n') : `(conntrack table not readable: ${r.out})`;
+}

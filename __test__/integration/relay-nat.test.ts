@@ -30,6 +30,7 @@
 // available the tests are reported as SKIPPED with the reason.
 import { ChildProcess, spawn } from 'node:child_process';
 import { NetnsSuite, probe, run, sweepStale } from './netns-env';
+import { conntrack as sharedConntrack, counters as sharedCounters } from './netns-env';
 import { join } from 'node:path';
 import { generateCertificate, GeneratedCertificate } from '../../lib';
 
@@ -235,19 +236,11 @@ async function world(mode: 'symmetric' | 'cone'): Promise<World> {
 }
 
 function counters(): Record<string, number> {
-  const r = run('bash', [NETNS, 'stats', PREFIX]);
-  if (!r.ok) throw new Error(`netns-nat.sh stats failed: ${r.out}`);
-  const out: Record<string, number> = {};
-  for (const l of r.out.split('\n')) {
-    const [k, v] = l.trim().split(/\s+/);
-    if (k) out[k] = Number(v);
-  }
-  return out;
+  return sharedCounters(NETNS, PREFIX);
 }
 
 function conntrack(ns: string): string {
-  const r = run('ip', ['netns', 'exec', `${PREFIX}-${ns}`, 'cat', '/proc/net/nf_conntrack']);
-  return r.ok ? r.out.split('\n').filter((l) => l.includes('udp')).join('\n') : `(conntrack table not readable: ${r.out})`;
+  return sharedConntrack(PREFIX, ns);
 }
 
 /** Runs `body`; on failure the error carries the children's logs and the NATs' conntrack tables. */
