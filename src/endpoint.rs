@@ -378,7 +378,8 @@ impl Endpoint {
 
     fn queue_stateless(&mut self, packet: Vec<u8>, to: SocketAddr) {
         // Bounded: under a flood, stateless answers are simply not sent.
-        if self.stateless.len() < 64 {
+        // Nor are answers to relayed packets: they cannot go out as UDP.
+        if self.stateless.len() < 64 && !crate::relay::is_synthetic(&to.ip()) {
             self.stateless.push_back((packet, to));
         }
     }
