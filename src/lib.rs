@@ -19,6 +19,7 @@
 #![deny(clippy::all)]
 
 pub mod addr;
+pub mod batch_send;
 pub mod binding;
 pub mod certgen;
 pub mod close;
