@@ -15,6 +15,9 @@
 //! * **getters** — `connectionInfo`, `stats`, `takeCloseInfo`.
 //!
 //! The record layouts are defined in [`events`] and [`transmit`].
+//!
+//! The one I/O exception is optional: on Linux, [`batch_send`] writes a flush
+//! batch to the descriptor of JavaScript's own UDP socket when asked to.
 
 #![deny(clippy::all)]
 
