@@ -255,5 +255,14 @@ export interface NativeStats {
   datagramsLost: number
 }
 
+/**
+ * Sends the first `count` packets of a `flush` batch (`out` and `meta` as
+ * in `transmit.rs`) on socket `fd`, an IPv6 socket when `ipv6`. With `gso`,
+ * runs of packets to one destination go as one UDP GSO send. Returns how
+ * many packets were sent (always a prefix of the batch; send the rest with
+ * `dgram`), or a negative errno when none was.
+ */
+export declare function sendPackets(fd: number, out: Buffer, meta: Uint32Array, count: number, ipv6: boolean, gso: boolean): number
+
 /** Installs the trust anchors clients use when no `ca` is given (PEM list). */
 export declare function setDefaultRoots(pems: Array<string>): number

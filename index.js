@@ -840,4 +840,5 @@ module.exports.NativeEndpoint = nativeBinding.NativeEndpoint
 module.exports.certificateFingerprint = nativeBinding.certificateFingerprint
 module.exports.debugPanicForTests = nativeBinding.debugPanicForTests
 module.exports.generateCertificate = nativeBinding.generateCertificate
+module.exports.sendPackets = nativeBinding.sendPackets
 module.exports.setDefaultRoots = nativeBinding.setDefaultRoots

@@ -21,6 +21,7 @@ import { validateBoolean, validateInteger, validateOptionalObject, validatePort,
 import { isPunch, PUNCH_PACKET } from './punch';
 import { bindingRequest, isStun, parseBindingResponse, transactionOf } from './stun';
 import { validateConnectOptions, validateServerOptions } from './entry-validation';
+import { BatchSender } from './batch-send';
 
 type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
 
@@ -63,6 +64,7 @@ export class QuicSocket extends EventEmitter {
   readonly #endpoint: NativeEndpoint;
   readonly #connections = new Map<number, QuicConnection>();
   readonly #destinations = new DestinationCache();
+  readonly #batch: BatchSender;
   #server: QuicServer | undefined;
   #driveScheduled = false;
   #timer: NodeJS.Timeout | undefined;
@@ -110,6 +112,7 @@ export class QuicSocket extends EventEmitter {
     const local = udp.address();
     this.address = toAddress(local.address, local.port);
     this.#endpoint = callNative(() => new native.NativeEndpoint(local.address, local.port));
+    this.#batch = new BatchSender(udp, local.family === 'IPv6');
     udp.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
     udp.on('error', (err) => this.#onError(err));
     debug('socket bound to %s:%d', local.address, local.port);
@@ -414,7 +417,7 @@ export class QuicSocket extends EventEmitter {
       const out = shared.out;
       const packets = callNative(() => this.#endpoint.flush(out, meta));
       if (packets === 0) return;
-      for (let i = 0; i < packets; i++) {
+      for (let i = this.#batch.send(out, meta, packets); i < packets; i++) {
         const row = i * META_STRIDE;
         this.#udp.send(out, meta[row], meta[row + 1], meta[row + 2], this.#destinations.ip(meta, row + 3));
       }

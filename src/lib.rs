@@ -15,10 +15,14 @@
 //! * **getters** — `connectionInfo`, `stats`, `takeCloseInfo`.
 //!
 //! The record layouts are defined in [`events`] and [`transmit`].
+//!
+//! The one I/O exception is optional: on Linux, [`batch_send`] writes a flush
+//! batch to the descriptor of JavaScript's own UDP socket when asked to.
 
 #![deny(clippy::all)]
 
 pub mod addr;
+pub mod batch_send;
 pub mod binding;
 pub mod certgen;
 pub mod close;
