@@ -453,7 +453,11 @@ impl Connection {
     /// (the oldest go first).
     pub fn datagrams_recv_dropped(&self) -> u64 {
         let received = self.quic.stats().dgram_recv as u64;
-        let queued = self.quic.dgram_recv_queue_len() as u64;
+        let mut queued = self.quic.dgram_recv_queue_len() as u64;
+        if let Some(link) = &self.relay {
+            // Relay traffic is not the application's; its own set aside wait.
+            queued += link.relay_datagrams + link.app_datagrams.len() as u64;
+        }
         received.saturating_sub(self.datagrams_delivered + queued)
     }
 

@@ -232,9 +232,10 @@ impl Endpoint {
                 break;
             };
             if !wire::is_relay(&buf[..n]) {
-                link.app_datagrams.push_back(buf[..n].to_vec());
+                link.set_aside(&buf[..n]);
                 continue;
             }
+            link.relay_datagrams += 1;
             match link.role {
                 Role::Serving => self.relay_message(id, &mut buf[..n]),
                 Role::Using => self.peer_message(id, &mut buf[..n]),
@@ -408,12 +409,18 @@ impl Endpoint {
     }
 
     /// After relay connection `id` sent: wakes relayed connections that
-    /// waited for room in its queue.
+    /// waited for room in its queue, once half of it is free. (Waking them
+    /// while it is still full would make them and `id` wake each other
+    /// forever when `id` cannot send, e.g. blocked by congestion control.)
     pub(super) fn relay_unblock(&mut self, id: u32) {
-        let Some(link) = self.conns.get_mut(&id).and_then(|c| c.relay.as_mut()) else {
+        let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        if link.blocked.is_empty() {
+        let queued = conn.quic.dgram_send_queue_len();
+        let Some(link) = conn.relay.as_mut() else {
+            return;
+        };
+        if link.blocked.is_empty() || queued > QUEUED_PACKETS_MAX / 2 {
             return;
         }
         for waiting in std::mem::take(&mut link.blocked) {

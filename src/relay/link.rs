@@ -14,6 +14,8 @@ const REGISTER_INTERVAL: Duration = Duration::from_millis(300);
 const REGISTER_ATTEMPTS: u32 = 15;
 /// Packets queued for the relay at most before relayed connections wait.
 pub const QUEUED_PACKETS_MAX: usize = 256;
+/// Application datagrams set aside at most between two polls (the oldest go).
+const APP_DATAGRAMS_MAX: usize = 1024;
 
 /// The registration outcome reported to the application (`RELAY_REGISTERED`).
 pub mod outcome {
@@ -43,6 +45,8 @@ pub struct RelayLink {
     pub blocked: Vec<u32>,
     /// Application datagrams taken out of quiche's queue with relay traffic.
     pub app_datagrams: VecDeque<Vec<u8>>,
+    /// Received datagrams that were relay traffic.
+    pub relay_datagrams: u64,
 }
 
 impl RelayLink {
@@ -55,7 +59,17 @@ impl RelayLink {
             children: Vec::new(),
             blocked: Vec::new(),
             app_datagrams: VecDeque::new(),
+            relay_datagrams: 0,
         }
+    }
+
+    /// Keeps an application datagram for the next poll (bounded like
+    /// quiche's own receive queue: the oldest is dropped).
+    pub fn set_aside(&mut self, datagram: &[u8]) {
+        if self.app_datagrams.len() >= APP_DATAGRAMS_MAX {
+            self.app_datagrams.pop_front();
+        }
+        self.app_datagrams.push_back(datagram.to_vec());
     }
 
     /// A new flow number for a connection we dial through this one.

@@ -4,4 +4,5 @@
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod memory;
 mod pair;
+mod relay;
 mod scenarios;

@@ -35,7 +35,7 @@ pub struct Side {
 }
 
 impl Side {
-    fn new(addr: &str) -> Side {
+    pub fn new(addr: &str) -> Side {
         Side {
             endpoint: Endpoint::new(addr.parse().expect("addr")).expect("endpoint"),
             events: Vec::new(),

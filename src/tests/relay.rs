@@ -1,0 +1,305 @@
+//! Relaying in memory: a relay, a target registered with it and a dialer,
+//! their packets moved between three endpoints by address.
+
+use std::net::SocketAddr;
+
+use super::pair::{params, shared, Side};
+use crate::certgen::{self, CertRequest, GeneratedCert, KeyType};
+use crate::config::ConfigParams;
+use crate::endpoint::SharedConfig;
+use crate::events;
+use crate::relay::service::RelayLimits;
+
+const RELAY: &str = "127.0.0.1:41000";
+const TARGET: &str = "127.0.0.1:41001";
+const DIALER: &str = "127.0.0.1:41002";
+
+fn cert(name: &str) -> GeneratedCert {
+    certgen::generate(&CertRequest {
+        subject_alt_names: &[name.to_string()],
+        key_type: KeyType::EcdsaP256,
+        days: 30,
+        ca: None,
+        is_ca: false,
+    })
+    .expect("cert")
+}
+
+fn with_identity(mut p: ConfigParams, id: &GeneratedCert) -> ConfigParams {
+    p.tls.key = Some(id.key_pem.clone().into_bytes());
+    p.tls.certs = vec![id.cert_pem.clone().into_bytes()];
+    p
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("addr")
+}
+
+struct World {
+    relay: Side,
+    target: Side,
+    dialer: Side,
+    target_id: GeneratedCert,
+    relay_cert: GeneratedCert,
+}
+
+impl World {
+    fn new() -> World {
+        let relay_cert = cert("localhost");
+        let target_id = cert("target");
+        let mut relay = Side::new(RELAY);
+        let mut rp = with_identity(params(true), &relay_cert);
+        rp.tls.request_cert = true;
+        relay.endpoint.set_server(Some(shared(&rp)), usize::MAX);
+        relay.endpoint.enable_relay(Some(RelayLimits {
+            max_flows: 8,
+            flow_rate: 0,
+            policy: false,
+        }));
+        let mut target = Side::new(TARGET);
+        let tp = with_identity(params(true), &target_id);
+        target.endpoint.set_server(Some(shared(&tp)), usize::MAX);
+        World {
+            relay,
+            target,
+            dialer: Side::new(DIALER),
+            target_id,
+            relay_cert,
+        }
+    }
+
+    fn client_config(&self, id: Option<&GeneratedCert>) -> SharedConfig {
+        let mut p = params(false);
+        p.tls.verify_peer = true;
+        p.tls.ca = vec![self.relay_cert.cert_pem.clone().into_bytes()];
+        if let Some(id) = id {
+            p = with_identity(p, id);
+        }
+        shared(&p)
+    }
+
+    fn step(&mut self) -> usize {
+        let mut moved = 0;
+        let outgoing = [
+            (RELAY, self.relay.drain()),
+            (TARGET, self.target.drain()),
+            (DIALER, self.dialer.drain()),
+        ];
+        for (from, packets) in outgoing {
+            for (mut p, to) in packets {
+                moved += 1;
+                let side = match to.to_string().as_str() {
+                    RELAY => &mut self.relay,
+                    TARGET => &mut self.target,
+                    DIALER => &mut self.dialer,
+                    _ => continue,
+                };
+                side.endpoint.recv(&mut p, addr(from));
+            }
+        }
+        for side in [&mut self.relay, &mut self.target, &mut self.dialer] {
+            side.poll();
+        }
+        moved
+    }
+
+    fn settle(&mut self) {
+        for _ in 0..2000 {
+            if self.step() == 0 {
+                return;
+            }
+        }
+        panic!("the world never went quiet");
+    }
+
+    /// Target registered, dialer connected through the relay: the dialer's
+    /// relayed connection and the target's side of it.
+    fn connect_relayed(&mut self) -> (u32, u32) {
+        let target_config = self.client_config(Some(&self.target_id));
+        let t_via = self
+            .target
+            .endpoint
+            .connect(&target_config, Some("localhost"), None, None, addr(RELAY))
+            .expect("target to relay");
+        self.settle();
+        self.target
+            .endpoint
+            .relay_register(t_via)
+            .expect("register");
+        self.settle();
+        let registered = self.target.take_events(events::RELAY_REGISTERED);
+        assert_eq!(registered.len(), 1);
+        assert_eq!(registered[0].a, 0.0, "registration accepted");
+        assert_eq!(self.relay.endpoint.relay_counts(), (0, 1));
+
+        let dialer_config = self.client_config(None);
+        let d_via = self
+            .dialer
+            .endpoint
+            .connect(&dialer_config, Some("localhost"), None, None, addr(RELAY))
+            .expect("dialer to relay");
+        self.settle();
+        let fingerprint = crate::relay::fingerprint(&self.target_id.cert_der);
+        let inner = self
+            .dialer
+            .endpoint
+            .connect_relayed(&dialer_config, d_via, fingerprint, None, None)
+            .expect("relayed connect");
+        self.settle();
+        let opened = self.dialer.take_events(events::ESTABLISHED);
+        assert!(
+            opened.iter().any(|e| e.conn == inner),
+            "dialer side established"
+        );
+        let accepted: Vec<u32> = self
+            .target
+            .take_events(events::ESTABLISHED)
+            .iter()
+            .map(|e| e.conn)
+            .collect();
+        assert_eq!(
+            accepted.len(),
+            2,
+            "the target's relay connection and the relayed one"
+        );
+        let target_side = *accepted.iter().find(|c| **c != t_via).expect("relayed");
+        assert!(self.target.endpoint.is_relayed(target_side));
+        assert!(self.dialer.endpoint.is_relayed(inner));
+        (inner, target_side)
+    }
+}
+
+/// Sends `len` bytes on a new stream of `inner` and returns what the target
+/// received on `target_side`, stepping the world at most `rounds` times.
+fn transfer(w: &mut World, inner: u32, target_side: u32, len: usize, rounds: usize) -> Vec<u8> {
+    let conn = w.dialer.endpoint.connection_mut(inner).expect("conn");
+    let stream = conn.stream_open(true).expect("open").expect("credit");
+    let data: Vec<u8> = (0..len as u32).map(|i| (i * 7) as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::with_capacity(len);
+    for _ in 0..rounds {
+        if sent < data.len() {
+            let conn = w.dialer.endpoint.connection_mut(inner).expect("conn");
+            let n = conn
+                .stream_write(stream, &data[sent..], true)
+                .expect("write");
+            if n > 0 {
+                sent += n as usize;
+            }
+        }
+        let moved = w.step();
+        for e in w.target.take_events(events::STREAM_DATA) {
+            if e.conn == target_side {
+                got.extend_from_slice(&e.payload);
+            }
+        }
+        if moved == 0 && sent == data.len() {
+            break;
+        }
+    }
+    assert!(got == data[..got.len()], "the bytes arrived unchanged");
+    got
+}
+
+#[test]
+fn a_stream_crosses_the_relay_intact() {
+    let mut w = World::new();
+    let (inner, target_side) = w.connect_relayed();
+    let got = transfer(&mut w, inner, target_side, 200_000, 1000);
+    assert_eq!(got.len(), 200_000);
+    assert_eq!(w.relay.endpoint.relay_counts().0, 1);
+}
+
+/// The relay connection's congestion window, not the relayed connection's,
+/// limits a bulk transfer: the datagram queue fills up and the relayed
+/// connection must wait for room. (Before the wake-up threshold, the two
+/// woke each other forever inside one `flush` once the queue was full.)
+#[test]
+fn a_bulk_transfer_waits_for_room_in_the_relay_connection() {
+    let mut w = World::new();
+    let (inner, target_side) = w.connect_relayed();
+    let got = transfer(&mut w, inner, target_side, 6_000_000, 20_000);
+    assert_eq!(got.len(), 6_000_000);
+}
+
+#[test]
+fn closing_the_relay_connection_ends_the_relayed_one() {
+    let mut w = World::new();
+    let (inner, target_side) = w.connect_relayed();
+    let via = w
+        .dialer
+        .endpoint
+        .connection(inner)
+        .ok()
+        .and_then(|c| c.relay_path)
+        .map(|p| p.via)
+        .expect("path");
+    w.dialer
+        .endpoint
+        .connection_mut(via)
+        .expect("via")
+        .close(true, 0, b"");
+    w.settle();
+    let closed = w.dialer.take_events(events::CLOSED);
+    assert!(closed.iter().any(|e| e.conn == inner));
+    let info = w.dialer.endpoint.take_close_info(inner).expect("info");
+    assert_eq!(info.error.map(|e| e.code), Some("ERR_QUIC_RELAY_CLOSED"));
+    assert!(w
+        .target
+        .take_events(events::CLOSED)
+        .iter()
+        .any(|e| e.conn == target_side));
+    assert_eq!(w.relay.endpoint.relay_counts(), (0, 1));
+    assert!(
+        !w.dialer.endpoint.is_relayed(inner),
+        "the relayed connection is gone"
+    );
+}
+
+/// The relay connection cannot send (no window left, nothing comes back) and
+/// its datagram queue is full while the relayed connection has data: the
+/// relayed one must wait instead of waking the other forever.
+#[test]
+fn a_blocked_relay_connection_makes_the_relayed_one_wait() {
+    let mut w = World::new();
+    let (inner, _) = w.connect_relayed();
+    let via = w
+        .dialer
+        .endpoint
+        .connection(inner)
+        .ok()
+        .and_then(|c| c.relay_path)
+        .map(|p| p.via)
+        .expect("path");
+    let conn = w.dialer.endpoint.connection_mut(inner).expect("conn");
+    let stream = conn.stream_open(true).expect("open").expect("credit");
+    assert!(
+        conn.stream_write(stream, &[7u8; 5000], false)
+            .expect("write")
+            > 0
+    );
+    let outer = w.dialer.endpoint.connection_mut(via).expect("via");
+    for _ in 0..300 {
+        outer.quic.dgram_send(&[1u8; 1000]).expect("queued");
+    }
+    // Whatever the dialer sends is lost, so no acknowledgment frees its window.
+    for _ in 0..5 {
+        let sent = w.dialer.drain();
+        assert!(
+            sent.len() < 50,
+            "sent {} packets without any ack",
+            sent.len()
+        );
+    }
+    let queued = w
+        .dialer
+        .endpoint
+        .connection(via)
+        .expect("via")
+        .quic
+        .dgram_send_queue_len();
+    assert!(
+        queued > 200,
+        "the relay connection's queue stayed full ({queued})"
+    );
+}
