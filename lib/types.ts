@@ -54,6 +54,7 @@ export interface TransportOptions {
   datagrams?: boolean;
   /** Datagrams queued for sending or reading before new ones are dropped. Default 1024. */
   datagramQueueLength?: number;
+  /** Default 'bbr2'. */
   congestionControl?: 'cubic' | 'reno' | 'bbr2';
 }
 

@@ -57,7 +57,7 @@ impl Default for ConfigParams {
             connection_window: 4 * 1024 * 1024,
             datagrams: true,
             datagram_queue_len: 1024,
-            congestion_control: "cubic".into(),
+            congestion_control: "bbr2".into(),
             keylog: false,
             qlog: false,
             early_data: false,

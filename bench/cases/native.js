@@ -21,6 +21,8 @@ const bulk = require('./bulk');
 const handshake = require('./handshake');
 const datagram = require('./datagram');
 
+const NQUIC_DEFAULT_CC = 'bbr2';
+
 const DIR = path.join(__dirname, '..', 'native-baseline');
 const TARGET = path.join(DIR, 'target');
 const BIN = path.join(TARGET, 'release', process.platform === 'win32' ? 'nquic-native-baseline.exe' : 'nquic-native-baseline');
@@ -90,6 +92,8 @@ async function runNative(ctx, cfg) {
     '--handshakes', String(cfg.handshake.count), '--warmup', String(cfg.handshake.warmup),
     '--dgram-seconds', String(cfg.datagram.seconds), '--dgram-window', String(cfg.datagram.window),
     '--dgram-size', String(cfg.datagram.size), '--timeout-s', String(Math.max(5, timeoutS - 5)),
+    // nquic's default congestion control (src/config.rs), so both run the same algorithm.
+    '--cc', NQUIC_DEFAULT_CC,
   ];
   const { out } = await run(p.value.bin, args, { signal: ctx.signal }, timeoutS * 1000);
   const r = JSON.parse(out.trim().split('\n').pop());

@@ -6,7 +6,7 @@
 //!
 //! Usage: nquic-native-baseline --cert CERT.pem --key KEY.pem [--bulk-mb 64] [--chunk-kb 64]
 //!        [--handshakes 200] [--warmup 5] [--dgram-seconds 2] [--dgram-window 64]
-//!        [--dgram-size 256] [--only bulk,handshake,datagram] [--timeout-s 60]
+//!        [--dgram-size 256] [--only bulk,handshake,datagram] [--timeout-s 60] [--cc bbr2|cubic|reno]
 //! Prints one JSON object on stdout; progress and errors go to stderr; exit 1 on failure.
 
 use std::collections::{HashMap, VecDeque};
@@ -40,6 +40,7 @@ struct Args {
     dgram_size: usize,
     only: Vec<String>,
     timeout: Duration,
+    cc: String,
 }
 
 fn parse_args() -> Res<Args> {
@@ -55,6 +56,7 @@ fn parse_args() -> Res<Args> {
         dgram_size: 256,
         only: vec!["bulk".into(), "handshake".into(), "datagram".into()],
         timeout: Duration::from_secs(60),
+        cc: "bbr2".into(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -74,6 +76,7 @@ fn parse_args() -> Res<Args> {
             "--dgram-size" => a.dgram_size = num(&val)? as usize,
             "--only" => a.only = val.split(',').map(|s| s.trim().to_string()).collect(),
             "--timeout-s" => a.timeout = Duration::from_secs_f64(num(&val)?),
+            "--cc" => a.cc = val,
             _ => return Err(format!("unknown flag {flag}")),
         }
         i += 2;
@@ -112,7 +115,7 @@ fn make_config(args: &Args, server: bool) -> Res<quiche::Config> {
     c.set_initial_max_streams_uni(100);
     c.set_max_stream_window(16 * MIB);
     c.set_max_connection_window(24 * MIB);
-    c.set_cc_algorithm_name("cubic").map_err(|x| e("cc", x))?;
+    c.set_cc_algorithm_name(&args.cc).map_err(|x| e("cc", x))?;
     c.enable_dgram(true, 1024, 1024);
     Ok(c)
 }
