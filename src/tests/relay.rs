@@ -112,6 +112,17 @@ impl World {
         panic!("the world never went quiet");
     }
 
+    /// The dialer's connection to the relay that `inner` travels through.
+    fn dialer_via(&self, inner: u32) -> u32 {
+        self.dialer
+            .endpoint
+            .connection(inner)
+            .ok()
+            .and_then(|c| c.relay_path)
+            .map(|p| p.via)
+            .expect("a relayed connection")
+    }
+
     /// Target registered, dialer connected through the relay: the dialer's
     /// relayed connection and the target's side of it.
     fn connect_relayed(&mut self) -> (u32, u32) {
@@ -226,14 +237,7 @@ fn a_bulk_transfer_waits_for_room_in_the_relay_connection() {
 fn closing_the_relay_connection_ends_the_relayed_one() {
     let mut w = World::new();
     let (inner, target_side) = w.connect_relayed();
-    let via = w
-        .dialer
-        .endpoint
-        .connection(inner)
-        .ok()
-        .and_then(|c| c.relay_path)
-        .map(|p| p.via)
-        .expect("path");
+    let via = w.dialer_via(inner);
     w.dialer
         .endpoint
         .connection_mut(via)
@@ -263,14 +267,7 @@ fn closing_the_relay_connection_ends_the_relayed_one() {
 fn a_blocked_relay_connection_makes_the_relayed_one_wait() {
     let mut w = World::new();
     let (inner, _) = w.connect_relayed();
-    let via = w
-        .dialer
-        .endpoint
-        .connection(inner)
-        .ok()
-        .and_then(|c| c.relay_path)
-        .map(|p| p.via)
-        .expect("path");
+    let via = w.dialer_via(inner);
     let conn = w.dialer.endpoint.connection_mut(inner).expect("conn");
     let stream = conn.stream_open(true).expect("open").expect("credit");
     assert!(
