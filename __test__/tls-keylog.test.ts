@@ -8,6 +8,7 @@ import {
   QuicConnection,
   certFor,
   connectTo,
+  echoEverything,
   nextConnection,
   sleep,
   startServer,
@@ -195,6 +196,7 @@ describe('keylog', () => {
     const size = statSync(file).size;
 
     const serverB = await startServer(creds);
+    echoEverything(serverB);
     const conn: QuicConnection = await withTimeout(connectTo(serverB, creds.cert), 5000, 'connect() without keylog');
     const s = await conn.openStream();
     s.end('traffic');

@@ -67,6 +67,7 @@ export class QuicSocket extends EventEmitter {
   readonly #batch: BatchSender;
   #server: QuicServer | undefined;
   #driveScheduled = false;
+  #flushQueued = false;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
   #closing: Promise<void> | undefined;
@@ -383,14 +384,25 @@ export class QuicSocket extends EventEmitter {
     this.#driveScheduled = false;
     if (this.#closed) return;
     try {
-      for (let round = 0; round < 4; round++) {
-        this.#pollEvents();
-        this.#flush();
-        if (!this.#endpoint.hasPendingEvents()) break;
-      }
+      this.#pollEvents();
     } finally {
-      // Even if an application handler threw during dispatch, every
-      // connection keeps its timer and the rest of the batch runs next turn.
+      // Flush once the application's reactions to these events have run
+      // (process.nextTick callbacks, e.g. a pipe's end() after the last
+      // write), so a stream's FIN leaves with its last data: see
+      // `stream_write` in src/streams.rs.
+      queueMicrotask(this.#finishDrive);
+    }
+  };
+
+  readonly #finishDrive = (): void => {
+    if (this.#closed) return;
+    try {
+      this.#flush();
+    } finally {
+      // Events found while sending (a close, say) are dispatched by another
+      // drive, never from this microtask, so that handlers always run as
+      // they do for I/O (their process.nextTick work before promise
+      // reactions). Every connection keeps its timer, whatever threw.
       if (!this.#closed) {
         if (this.#endpoint.hasPendingEvents()) this._schedule();
         this.#armTimer();
@@ -406,9 +418,18 @@ export class QuicSocket extends EventEmitter {
     }
   }
 
-  /** @internal Sends what is ready now, without waiting for the turn's drive. */
-  _flushNow(): void {
-    if (!this.#closed) this.#flush();
+  /**
+   * @internal Sends what is ready once the current callbacks (all pending
+   * process.nextTick work, such as other streams' ends) have run, without
+   * waiting for the turn's drive.
+   */
+  _flushSoon(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      if (!this.#closed) this.#flush();
+    });
   }
 
   #flush(): void {

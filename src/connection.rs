@@ -272,6 +272,7 @@ impl Connection {
         if self.is_finished() {
             return true;
         }
+        self.release_held_bytes();
         // A failed handshake step makes `send` return an error once; the
         // next call then produces the CONNECTION_CLOSE, so try a few times.
         let mut errors = 0;

@@ -48,12 +48,16 @@ pub struct StreamState {
     pub paused: bool,
     /// Bytes left over when the last write was cut short by flow control.
     pub blocked: Option<usize>,
+    /// The last byte of the latest write, not yet given to quiche.
+    pub held: Option<u8>,
 }
 
 /// Live streams of one connection.
 #[derive(Default)]
 pub struct StreamTable {
     map: HashMap<u64, StreamState>,
+    /// Streams that may hold a byte back (see `stream_write`).
+    held: Vec<u64>,
 }
 
 impl StreamTable {
@@ -67,6 +71,18 @@ impl StreamTable {
 
     pub fn get(&self, id: u64) -> Option<&StreamState> {
         self.map.get(&id)
+    }
+
+    fn note_held(&mut self, id: u64) {
+        // Repeated writes to one stream are the common case; other duplicates
+        // are harmless (the byte is released once).
+        if self.held.last() != Some(&id) {
+            self.held.push(id);
+        }
+    }
+
+    fn take_held(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.held)
     }
 
     fn insert(&mut self, id: u64, send_open: bool, recv_open: bool) {
@@ -151,43 +167,113 @@ impl Connection {
     /// which case a `STREAM_WRITABLE` event follows once credit returns —,
     /// [`WRITE_BLOCKED`] when nothing was taken, or [`WRITE_CLOSED`] when the
     /// stream's send side is gone. When all of `data` is taken, so is the FIN.
+    ///
+    /// The last byte of a write without FIN is held back until the next
+    /// write, FIN or `flush` ([`release_held_bytes`](Self::release_held_bytes)),
+    /// so that a FIN following in the same turn travels with data. quiche 0.30
+    /// counts a stream complete as soon as a lone FIN is queued behind fully
+    /// acknowledged data, and an acknowledgment processed before that FIN is
+    /// sent then frees the stream and the FIN is never sent.
     pub fn stream_write(&mut self, stream: u64, data: &[u8], fin: bool) -> CoreResult<i64> {
         if self.is_ended() {
             return Err(closed());
         }
-        if !self.streams.get(stream).is_some_and(|s| s.send_open) {
+        let Some(state) = self.streams.get(stream).filter(|s| s.send_open) else {
             return Ok(WRITE_CLOSED);
+        };
+        if let Some(byte) = state.held {
+            let with_fin = fin && data.is_empty();
+            match self.send_part(stream, &[byte], with_fin, data.len().max(1))? {
+                Some(1) => self.streams.update(stream, |s| s.held = None),
+                Some(_) => return Ok(WRITE_BLOCKED),
+                None => return Ok(WRITE_CLOSED),
+            }
+            if with_fin {
+                self.streams.update(stream, |s| s.send_open = false);
+                return Ok(0);
+            }
         }
-        match self.quic.stream_send(stream, data, fin) {
+        let (body, hold) = match data.split_last() {
+            Some((last, body)) if !fin => (body, Some(*last)),
+            _ => (data, None),
+        };
+        let Some(n) = self.send_part(stream, body, fin, data.len())? else {
+            return Ok(WRITE_CLOSED);
+        };
+        if n < body.len() {
+            return Ok(if n == 0 { WRITE_BLOCKED } else { n as i64 });
+        }
+        match hold {
+            Some(byte) => {
+                self.streams.update(stream, |s| s.held = Some(byte));
+                self.streams.note_held(stream);
+            }
+            None if fin => self.streams.update(stream, |s| s.send_open = false),
+            None => {}
+        }
+        Ok(data.len() as i64)
+    }
+
+    /// One `stream_send`, with its outcome folded into the stream's state:
+    /// `Some(bytes taken)`, or `None` when the send side is gone. `offered`
+    /// is what the caller waits to write when nothing was taken.
+    fn send_part(
+        &mut self,
+        stream: u64,
+        part: &[u8],
+        fin: bool,
+        offered: usize,
+    ) -> CoreResult<Option<usize>> {
+        match self.quic.stream_send(stream, part, fin) {
             Ok(n) => {
-                let left = data.len() - n;
-                self.streams.update(stream, |s| {
-                    if left > 0 {
-                        s.blocked = Some(left);
-                    } else if fin {
-                        s.send_open = false;
-                    }
-                });
-                Ok(n as i64)
+                // A write cut short waits for a `STREAM_WRITABLE` event; a
+                // complete one leaves an earlier wait in place.
+                let left = part.len() - n;
+                if left > 0 {
+                    self.streams.update(stream, |s| s.blocked = Some(left));
+                }
+                Ok(Some(n))
             }
             Err(quiche::Error::Done) => {
                 self.streams
-                    .update(stream, |s| s.blocked = Some(data.len()));
-                Ok(WRITE_BLOCKED)
+                    .update(stream, |s| s.blocked = Some(offered.max(1)));
+                Ok(Some(0))
             }
             Err(quiche::Error::StreamStopped(code)) => {
                 self.pending.push((events::STREAM_STOPPED, stream, code));
-                self.streams.update(stream, |s| s.send_open = false);
-                Ok(WRITE_CLOSED)
+                self.streams.update(stream, |s| {
+                    s.send_open = false;
+                    s.held = None;
+                });
+                Ok(None)
             }
             Err(quiche::Error::FinalSize) | Err(quiche::Error::InvalidStreamState(_)) => {
-                self.streams.update(stream, |s| s.send_open = false);
-                Ok(WRITE_CLOSED)
+                self.streams.update(stream, |s| {
+                    s.send_open = false;
+                    s.held = None;
+                });
+                Ok(None)
             }
             Err(e) => Err(CoreError::new(
                 ErrorCode::InvalidStreamState,
                 format!("cannot write to stream {stream}: {e}"),
             )),
+        }
+    }
+
+    /// Sends the bytes held back by [`stream_write`](Self::stream_write):
+    /// called before every `flush`, so holding never delays data.
+    pub(crate) fn release_held_bytes(&mut self) {
+        for stream in self.streams.take_held() {
+            let Some(byte) = self.streams.get(stream).and_then(|s| s.held) else {
+                continue;
+            };
+            match self.send_part(stream, &[byte], false, 1) {
+                Ok(Some(1)) => self.streams.update(stream, |s| s.held = None),
+                // No credit: it waits for the next write or flush.
+                Ok(Some(_)) => self.streams.note_held(stream),
+                _ => {}
+            }
         }
     }
 
@@ -207,6 +293,7 @@ impl Connection {
             if write {
                 s.send_open = false;
                 s.blocked = None;
+                s.held = None;
             } else {
                 s.recv_open = false;
                 s.paused = false;

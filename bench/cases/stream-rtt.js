@@ -1,6 +1,6 @@
 'use strict';
 // Sequential request/response round trips of BENCH_RTT_BYTES bytes (default 100), one at a time,
-// until BENCH_RTT_COUNT (default 2000) are done or BENCH_RTT_SECONDS (default 2) have passed (a few
+// until BENCH_RTT_COUNT (default 1000000) are done or BENCH_RTT_SECONDS (default 2) have passed (a few
 // unmeasured warm-up rounds first). One round trip, per implementation:
 //   nquic, @matrixai/quic: open a new bidirectional stream, write the request, end it; the server
 //     reads to end-of-stream and echoes the bytes, then ends; the client reads the echo to its end.
@@ -15,7 +15,7 @@ const mx = require('../lib/matrixai');
 const WARMUP = 20;
 
 function config() {
-  const count = envInt('BENCH_RTT_COUNT', 2000);
+  const count = envInt('BENCH_RTT_COUNT', 1_000_000);
   const seconds = envInt('BENCH_RTT_SECONDS', 2);
   const bytes = envInt('BENCH_RTT_BYTES', 100);
   return { count, seconds, bytes, label: `stream round trip ${bytes} B, sequential` };
