@@ -328,3 +328,48 @@ fn unknown_short_header_packets_get_a_stateless_reset() {
         .recv(&mut tiny, super::pair::CLIENT_ADDR.parse().expect("addr"));
     assert!(pair.server.drain().is_empty());
 }
+
+/// A write's last byte waits for the next write, FIN or flush, so a FIN
+/// given before the flush travels with data; one given after a flush
+/// still arrives (alone).
+#[test]
+fn a_fin_after_a_write_reaches_the_peer_with_or_without_a_flush_between() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let (client, _) = established(&mut pair);
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    let same_turn = conn.stream_open(true).expect("open").expect("credit");
+    let later = conn.stream_open(true).expect("open").expect("credit");
+    assert_eq!(
+        conn.stream_write(same_turn, b"hello", false)
+            .expect("write"),
+        5
+    );
+    assert_eq!(conn.stream_write(later, b"world", false).expect("write"), 5);
+    assert_eq!(conn.stream_write(same_turn, b"", true).expect("fin"), 0);
+    let state = conn.streams.get(same_turn).expect("reading is still open");
+    assert!(
+        state.held.is_none() && !state.send_open,
+        "byte and FIN went together"
+    );
+    assert_eq!(
+        conn.streams.get(later).and_then(|s| s.held),
+        Some(b'd'),
+        "the last byte waits for the flush"
+    );
+    pair.settle();
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    assert_eq!(
+        conn.streams.get(later).and_then(|s| s.held),
+        None,
+        "flushed"
+    );
+    assert_eq!(conn.stream_write(later, b"", true).expect("fin"), 0);
+    pair.settle();
+    let data = pair.server.take_events(events::STREAM_DATA);
+    for (stream, text) in [(same_turn, &b"hello"[..]), (later, &b"world"[..])] {
+        let parts: Vec<_> = data.iter().filter(|e| e.a == stream as f64).collect();
+        let got: Vec<u8> = parts.iter().flat_map(|e| e.payload.clone()).collect();
+        assert_eq!(got, text);
+        assert!(parts.last().expect("data").fin, "stream {stream} finished");
+    }
+}
