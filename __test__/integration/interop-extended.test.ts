@@ -2,135 +2,20 @@
 // Retry, TLS session resumption, 1-RTT key updates during a long transfer, and a
 // ChaCha20-Poly1305-only TLS configuration, in both directions where the peer allows.
 //
-// The peer is the standalone Cargo project interop/quinn-peer; its binary is rebuilt
-// here (cargo build --release) when it is missing or older than its sources.
-import { ChildProcess, spawn } from 'node:child_process';
+// The peer is the standalone Cargo project interop/quinn-peer (see quinn-peer.ts).
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { connect, generateCertificate, listen } from '../../lib';
-import { ALPN, children, firstDiff, MiB, QuicConnection, QuicServer, QuicStream, readAll, ROOT, run, sleep, stallInfo, withTimeout, writeAll } from './quinn-support';
-
-const PEER_DIR = join(ROOT, 'interop/quinn-peer');
-const MANIFEST = join(PEER_DIR, 'Cargo.toml');
-const PEER_BIN = join(PEER_DIR, 'target/release/quinn-peer');
-
-// ---------------------------------------------------------------------------
-// Small bounded helpers (self-contained on purpose)
+import { connect, listen } from '../../lib';
+import { cleanUpPeers, ClientReport, ClientRun, PeerFiles, PeerServer, preparePeer, runQuinnClient, startQuinnServer, stopQuinnServer } from './quinn-peer';
+import { ALPN, firstDiff, MiB, QuicConnection, QuicServer, QuicStream, readAll, sleep, stallInfo, withTimeout, writeAll } from './quinn-support';
 
 // ---------------------------------------------------------------------------
 // quinn-peer processes
-
-/** True when the peer binary is missing or older than any of its sources. */
-function peerIsStale(): boolean {
-  if (!existsSync(PEER_BIN)) return true;
-  const built = statSync(PEER_BIN).mtimeMs;
-  const srcDir = join(PEER_DIR, 'src');
-  const sources = [MANIFEST, join(PEER_DIR, 'Cargo.lock'), ...readdirSync(srcDir).map((f) => join(srcDir, f))];
-  return sources.some((f) => existsSync(f) && statSync(f).mtimeMs > built);
-}
-
-interface PeerServer {
-  port: number;
-  proc: ChildProcess;
-  stderr: () => string;
-}
-
-/** Starts `quinn-peer server [extra...]` and waits for its `LISTENING <port>` line. */
-async function startQuinnServer(extra: string[] = []): Promise<PeerServer> {
-  const proc = spawn(
-    PEER_BIN,
-    ['server', '--listen', '127.0.0.1:0', '--cert', certFile, '--key', keyFile, '--alpn', ALPN, ...extra],
-    // stdin stays an open pipe: the server exits when it closes (e.g. if jest dies).
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  children.add(proc);
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const port = await withTimeout(
-    new Promise<number>((resolvePromise, reject) => {
-      let out = '';
-      proc.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /LISTENING (\d+)/.exec(out);
-        if (m) resolvePromise(Number(m[1]));
-      });
-      proc.once('exit', (code) => reject(new Error(`quinn-peer server exited early (${code}): ${err}`)));
-      proc.once('error', reject);
-    }),
-    10_000,
-    'quinn-peer server LISTENING line',
-  );
-  return { port, proc, stderr: () => err };
-}
-
-async function stopQuinnServer(peer: PeerServer | undefined): Promise<void> {
-  if (!peer) return;
-  const { proc } = peer;
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.stdin?.end(); // the server exits by itself on stdin EOF
-  await withTimeout(exited, 3000, 'quinn-peer server exit').catch(() => proc.kill('SIGKILL'));
-  children.delete(proc);
-}
 
 /** Waits (bounded) until `peer`'s stderr matches `pattern`; returns the stderr either way. */
 async function waitForLog(peer: PeerServer, pattern: RegExp, ms = 3000): Promise<string> {
   const deadline = Date.now() + ms;
   while (!pattern.test(peer.stderr()) && Date.now() < deadline) await sleep(50);
   return peer.stderr();
-}
-
-interface ClientReport {
-  streamOk: boolean;
-  uniOk: boolean | null;
-  datagramsSent: number;
-  datagramsEchoed: number;
-  datagramsCorrupt: number;
-  maxDatagramSize: number | null;
-  alpn: string;
-  error: string | null;
-  connections: number;
-  ticketsReceived: number;
-  ticketsOffered: number;
-  keyUpdates: number;
-}
-
-/** Runs `quinn-peer client` to completion; resolves with its exit code and parsed JSON line. */
-function runQuinnClient(
-  port: number,
-  opts: { bytes: number; extra?: string[]; timeoutMs?: number },
-): Promise<{ code: number | null; report: ClientReport | undefined; context: string }> {
-  const proc = spawn(
-    PEER_BIN,
-    [
-      'client',
-      '--connect', `127.0.0.1:${port}`,
-      '--ca', certFile,
-      '--server-name', 'localhost',
-      '--alpn', ALPN,
-      '--bytes', String(opts.bytes),
-      '--datagrams', '0',
-      ...(opts.extra ?? []),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.add(proc);
-  let stdout = '';
-  let stderr = '';
-  proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<number | null>((resolvePromise, reject) => {
-    proc.once('exit', (code) => resolvePromise(code));
-    proc.once('error', reject);
-  });
-  return withTimeout(done, opts.timeoutMs ?? 40_000, 'quinn-peer client').then((code) => {
-    children.delete(proc);
-    const line = stdout.split('\n').find((l) => l.startsWith('{'));
-    const report = line ? (JSON.parse(line) as ClientReport) : undefined;
-    return { code, report, context: `exit ${code}\nstdout: ${stdout}\nstderr: ${stderr}` };
-  });
 }
 
 // ---------------------------------------------------------------------------
@@ -143,7 +28,7 @@ async function startEchoServer(extra: { retry?: boolean; qlog?: (chunk: string) 
   errors: string[];
 }> {
   const server = await withTimeout(
-    listen({ address: '127.0.0.1', port: 0, alpn: [ALPN], key: creds.key, cert: creds.cert, ...extra }),
+    listen({ address: '127.0.0.1', port: 0, alpn: [ALPN], key: files.creds.key, cert: files.creds.cert, ...extra }),
     5000,
     'listen()',
   );
@@ -165,7 +50,7 @@ async function connectTo(
   extra: { sessionTicket?: Uint8Array; qlog?: (chunk: string) => void } = {},
 ): Promise<QuicConnection> {
   const c = await withTimeout(
-    connect({ host: '127.0.0.1', port, alpn: [ALPN], ca: creds.cert, serverName: 'localhost', ...extra }),
+    connect({ host: '127.0.0.1', port, alpn: [ALPN], ca: files.creds.cert, serverName: 'localhost', ...extra }),
     10_000,
     'connect() to quinn',
   );
@@ -186,25 +71,13 @@ async function echo(c: QuicConnection, bytes: number, ms = 15_000): Promise<void
 
 // ---------------------------------------------------------------------------
 
-let dir: string;
-let certFile: string;
-let keyFile: string;
-let creds: { key: string; cert: string };
+let files: PeerFiles;
 const opened = new Set<QuicConnection>();
 const servers = new Set<QuicServer>();
 const peers = new Set<PeerServer>();
 
 beforeAll(async () => {
-  if (peerIsStale()) {
-    await run('cargo', ['build', '--release', '--manifest-path', MANIFEST], 9.5 * 60_000);
-  }
-  expect(peerIsStale()).toBe(false);
-  dir = mkdtempSync(join(tmpdir(), 'nquic-interop-ext-'));
-  creds = generateCertificate({ subjectAltNames: ['localhost'] });
-  certFile = join(dir, 'cert.pem');
-  keyFile = join(dir, 'key.pem');
-  writeFileSync(certFile, creds.cert);
-  writeFileSync(keyFile, creds.key);
+  files = await preparePeer('nquic-interop-ext-');
 }, 10 * 60_000);
 
 afterEach(async () => {
@@ -216,20 +89,10 @@ afterEach(async () => {
   peers.clear();
 });
 
-afterAll(async () => {
-  for (const proc of children) {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGKILL');
-      await withTimeout(exited, 5000, 'child exit').catch(() => undefined);
-    }
-  }
-  children.clear();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => cleanUpPeers(files));
 
 async function quinnServer(extra: string[] = []): Promise<PeerServer> {
-  const p = await startQuinnServer(extra);
+  const p = await startQuinnServer(files, extra);
   peers.add(p);
   return p;
 }
@@ -240,7 +103,7 @@ async function nquicServer(extra: { retry?: boolean; qlog?: (chunk: string) => v
   return s;
 }
 
-function expectClientOk(result: { code: number | null; report: ClientReport | undefined; context: string }): ClientReport {
+function expectClientOk(result: ClientRun): ClientReport {
   expect({ report: result.report, context: result.context }).toMatchObject({
     report: { streamOk: true, alpn: ALPN, error: null },
   });
@@ -253,7 +116,7 @@ function expectClientOk(result: { code: number | null; report: ClientReport | un
 describe('Retry', () => {
   test('quinn client → nquic server with retry: true: handshake through a Retry, stream echo', async () => {
     const { server, connections, errors } = await nquicServer({ retry: true });
-    const report = expectClientOk(await runQuinnClient(server.address.port, { bytes: 256 * 1024 }));
+    const report = expectClientOk(await runQuinnClient(files, server.address.port, ['--bytes', String(256 * 1024), '--datagrams', '0']));
     expect(report.connections).toBe(1);
     expect(errors).toEqual([]);
     expect(connections).toHaveLength(1);
@@ -293,7 +156,7 @@ describe('TLS session resumption', () => {
 
   test('quinn client --resume → nquic server: the second connection resumes', async () => {
     const { server, connections, errors } = await nquicServer();
-    const report = expectClientOk(await runQuinnClient(server.address.port, { bytes: 16 * 1024, extra: ['--resume'] }));
+    const report = expectClientOk(await runQuinnClient(files, server.address.port, ['--bytes', String(16 * 1024), '--datagrams', '0', '--resume']));
     expect(report.connections).toBe(2);
     expect(report.ticketsReceived).toBeGreaterThan(0);
     expect(report.ticketsOffered).toBeGreaterThanOrEqual(1);
@@ -310,7 +173,7 @@ describe('1-RTT key updates during a long transfer', () => {
   test('quinn client forcing key updates every 50 ms → nquic server: 8 MiB echo intact', async () => {
     const { server, connections, errors } = await nquicServer();
     const report = expectClientOk(
-      await runQuinnClient(server.address.port, { bytes: BYTES, extra: ['--key-update-ms', '50'], timeoutMs: 60_000 }),
+      await runQuinnClient(files, server.address.port, ['--bytes', String(BYTES), '--datagrams', '0', '--key-update-ms', '50'], 60_000),
     );
     expect(report.keyUpdates).toBeGreaterThan(0);
     expect(errors).toEqual([]);
@@ -387,7 +250,7 @@ describe('TLS13_CHACHA20_POLY1305_SHA256 only', () => {
   test('quinn client --chacha-only → nquic server: handshake and 1 MiB echo', async () => {
     let qlog = '';
     const { server, connections, errors } = await nquicServer({ qlog: (chunk) => (qlog += chunk) });
-    expectClientOk(await runQuinnClient(server.address.port, { bytes: MiB, extra: ['--chacha-only'] }));
+    expectClientOk(await runQuinnClient(files, server.address.port, ['--bytes', String(MiB), '--datagrams', '0', '--chacha-only']));
     expect(errors).toEqual([]);
     expect(connections).toHaveLength(1);
     expect(qlog).toMatch(/"tls_cipher":"ChaCha20_Poly1305"/);

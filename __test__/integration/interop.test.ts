@@ -1,18 +1,12 @@
 // Interoperability: nquic (quiche) against an independent QUIC implementation,
 // quinn (rustls/ring), in both directions, with streams and RFC 9221 datagrams.
 //
-// The peer is the standalone Cargo project interop/quinn-peer. Its binary is
-// built here (cargo build --release) only when it is missing.
-import { ChildProcess, spawn } from 'node:child_process';
+// The peer is the standalone Cargo project interop/quinn-peer, built when it
+// is missing or older than its sources (quinn-peer.ts).
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { connect, generateCertificate, listen } from '../../lib';
-import { ALPN, children, firstDiff, MiB, QuicConnection, QuicServer, QuicStream, readAll, ROOT, run, sleep, stallInfo, toBuffer, withTimeout, writeAll } from './quinn-support';
-
-const MANIFEST = join(ROOT, 'interop/quinn-peer/Cargo.toml');
-const PEER_BIN = join(ROOT, 'interop/quinn-peer/target/release/quinn-peer');
+import { connect, listen } from '../../lib';
+import { cleanUpPeers, PeerFiles, PeerServer, preparePeer, runQuinnClient, startQuinnServer } from './quinn-peer';
+import { ALPN, firstDiff, MiB, QuicConnection, QuicServer, QuicStream, readAll, sleep, stallInfo, toBuffer, withTimeout, writeAll } from './quinn-support';
 
 // ---------------------------------------------------------------------------
 // Small bounded helpers (self-contained on purpose)
@@ -26,129 +20,21 @@ function datagram(i: number, size: number): Buffer {
 }
 
 // ---------------------------------------------------------------------------
-// quinn-peer processes
 
-interface PeerServer {
-  port: number;
-  proc: ChildProcess;
-  stderr: () => string;
-}
-
-/** Starts `quinn-peer server` and waits for its `LISTENING <port>` line. */
-async function startQuinnServer(certFile: string, keyFile: string): Promise<PeerServer> {
-  const proc = spawn(
-    PEER_BIN,
-    ['server', '--listen', '127.0.0.1:0', '--cert', certFile, '--key', keyFile, '--alpn', ALPN],
-    // stdin stays an open pipe: the server exits when it closes (e.g. if jest dies).
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  children.add(proc);
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const port = await withTimeout(
-    new Promise<number>((resolvePromise, reject) => {
-      let out = '';
-      proc.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /LISTENING (\d+)/.exec(out);
-        if (m) resolvePromise(Number(m[1]));
-      });
-      proc.once('exit', (code) => reject(new Error(`quinn-peer server exited early (${code}): ${err}`)));
-      proc.once('error', reject);
-    }),
-    10_000,
-    'quinn-peer server LISTENING line',
-  );
-  return { port, proc, stderr: () => err };
-}
-
-interface ClientReport {
-  streamOk: boolean;
-  uniOk: boolean | null;
-  datagramsSent: number;
-  datagramsEchoed: number;
-  datagramsCorrupt: number;
-  maxDatagramSize: number | null;
-  alpn: string;
-  error: string | null;
-}
-
-/** Runs `quinn-peer client` to completion; resolves with its exit code and parsed JSON line. */
-function runQuinnClient(
-  port: number,
-  caFile: string,
-  opts: { bytes: number; datagrams: number; uniBytes: number },
-): Promise<{ code: number | null; report: ClientReport | undefined; stdout: string; stderr: string }> {
-  const proc = spawn(
-    PEER_BIN,
-    [
-      'client',
-      '--connect', `127.0.0.1:${port}`,
-      '--ca', caFile,
-      '--server-name', 'localhost',
-      '--alpn', ALPN,
-      '--bytes', String(opts.bytes),
-      '--datagrams', String(opts.datagrams),
-      '--uni-bytes', String(opts.uniBytes),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.add(proc);
-  let stdout = '';
-  let stderr = '';
-  proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<number | null>((resolvePromise, reject) => {
-    proc.once('exit', (code) => resolvePromise(code));
-    proc.once('error', reject);
-  });
-  return withTimeout(done, 40_000, 'quinn-peer client').then((code) => {
-    children.delete(proc);
-    const line = stdout.split('\n').find((l) => l.startsWith('{'));
-    let report: ClientReport | undefined;
-    if (line) report = JSON.parse(line) as ClientReport;
-    return { code, report, stdout, stderr };
-  });
-}
-
-// ---------------------------------------------------------------------------
-
-let dir: string;
-let certFile: string;
-let keyFile: string;
-let creds: { key: string; cert: string };
+let files: PeerFiles;
 
 beforeAll(async () => {
-  if (!existsSync(PEER_BIN)) {
-    await run('cargo', ['build', '--release', '--manifest-path', MANIFEST], 9.5 * 60_000);
-  }
-  expect(existsSync(PEER_BIN)).toBe(true);
-  dir = mkdtempSync(join(tmpdir(), 'nquic-interop-'));
-  creds = generateCertificate({ subjectAltNames: ['localhost'] });
-  certFile = join(dir, 'cert.pem');
-  keyFile = join(dir, 'key.pem');
-  writeFileSync(certFile, creds.cert);
-  writeFileSync(keyFile, creds.key);
+  files = await preparePeer('nquic-interop-');
 }, 10 * 60_000);
 
-afterAll(async () => {
-  for (const proc of children) {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGKILL');
-      await withTimeout(exited, 5000, 'child exit').catch(() => undefined);
-    }
-  }
-  children.clear();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => cleanUpPeers(files));
 
 describe('nquic client → quinn server', () => {
   let peer: PeerServer;
   let conn: QuicConnection | undefined;
 
   beforeAll(async () => {
-    peer = await startQuinnServer(certFile, keyFile);
+    peer = await startQuinnServer(files);
   }, 20_000);
 
   afterEach(async () => {
@@ -166,7 +52,7 @@ describe('nquic client → quinn server', () => {
 
   async function connectToPeer(): Promise<QuicConnection> {
     conn = await withTimeout(
-      connect({ host: '127.0.0.1', port: peer.port, alpn: [ALPN], ca: creds.cert, serverName: 'localhost' }),
+      connect({ host: '127.0.0.1', port: peer.port, alpn: [ALPN], ca: files.creds.cert, serverName: 'localhost' }),
       10_000,
       'connect() to quinn',
     );
@@ -268,7 +154,7 @@ describe('quinn client → nquic server', () => {
 
   test('bidi stream echo, uni round trip and datagram echo, one connection', async () => {
     server = await withTimeout(
-      listen({ address: '127.0.0.1', port: 0, alpn: [ALPN], key: creds.key, cert: creds.cert }),
+      listen({ address: '127.0.0.1', port: 0, alpn: [ALPN], key: files.creds.key, cert: files.creds.cert }),
       5000,
       'listen()',
     );
@@ -304,12 +190,12 @@ describe('quinn client → nquic server', () => {
     });
 
     const datagrams = 200;
-    const result = await runQuinnClient(server.address.port, certFile, {
-      bytes: MiB,
-      datagrams,
-      uniBytes: 64 * 1024,
-    });
-    const context = `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;
+    const result = await runQuinnClient(files, server.address.port, [
+      '--bytes', String(MiB),
+      '--datagrams', String(datagrams),
+      '--uni-bytes', String(64 * 1024),
+    ]);
+    const context = result.context;
     expect({ report: result.report, context }).toMatchObject({
       report: { streamOk: true, uniOk: true, alpn: ALPN, error: null, datagramsSent: datagrams, datagramsCorrupt: 0 },
     });
