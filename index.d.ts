@@ -64,7 +64,8 @@ export declare class NativeEndpoint {
   openStream(conn: number, bidirectional: boolean): number
   /**
    * Returns bytes accepted (FIN included when all were), -2 when blocked
-   * with nothing accepted, or -1 when the stream can take no more data.
+   * with nothing accepted, -1 when the stream can take no more data, or -3
+   * when the peer just stopped it (a STREAM_STOPPED event follows).
    */
   streamWrite(conn: number, stream: number, data: Buffer, fin: boolean): number
   /** `write`: RESET_STREAM (true) or STOP_SENDING (false). */

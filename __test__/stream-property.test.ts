@@ -230,6 +230,21 @@ describe('stream operations (property)', () => {
     console.log(`stream-property: ${NUM_RUNS} runs in ${Date.now() - started} ms`);
   }, 150000);
 
+  test('stopSending on a bidi stream, then a large write from the other side: both ends settle', async () => {
+    // The case fast-check found (CI, under load): quiche forgot the stopped
+    // stream when its FIN was read, and the server's stream never closed.
+    for (let i = 0; i < 20; i++) {
+      await runScenario({
+        kinds: [false, false],
+        ops: [
+          { t: 'stop', side: 'client', k: 1, code: 0 },
+          { t: 'write', side: 'server', k: 1, size: 16049, seed: 0 },
+        ],
+        close: null,
+      });
+    }
+  });
+
   test('no close: with every stream ended normally, counts on both sides go to zero', async () => {
     // A fixed, non-random case of the property: all directions written and ended.
     await runScenario({

@@ -11,6 +11,7 @@ import { validateBoolean, validateInteger, validateObject } from './validate';
 const EMPTY = Buffer.alloc(0);
 const WRITE_CLOSED = -1;
 const WRITE_BLOCKED = -2;
+const WRITE_STOPPED = -3; // the peer's STOP_SENDING was just found: `_onStopped` follows
 const MAX_APP_CODE = Number.MAX_SAFE_INTEGER;
 
 interface PendingWrite {
@@ -78,6 +79,11 @@ export class QuicStream extends Duplex {
       accepted = this.connection._streamWrite(this.id, write.data, write.fin);
     } catch (err) {
       write.callback(err as Error);
+      return;
+    }
+    if (accepted === WRITE_STOPPED) {
+      // Fails with the peer's code when the STREAM_STOPPED event arrives.
+      this.#pending = write;
       return;
     }
     if (accepted === WRITE_CLOSED) {

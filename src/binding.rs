@@ -528,7 +528,8 @@ impl NativeEndpoint {
     }
 
     /// Returns bytes accepted (FIN included when all were), -2 when blocked
-    /// with nothing accepted, or -1 when the stream can take no more data.
+    /// with nothing accepted, -1 when the stream can take no more data, or -3
+    /// when the peer just stopped it (a STREAM_STOPPED event follows).
     #[napi]
     pub fn stream_write(
         &mut self,

@@ -2,6 +2,7 @@
 //! needs — which events were reported, what each stream may still do,
 //! and the deadlines quiche does not know about (handshake, keep-alive).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -58,8 +59,9 @@ pub struct Connection {
     pub(crate) streams: StreamTable,
     /// quiche's count of STOP_SENDING frames received, when last looked at.
     pub(crate) stopped_seen: u64,
-    /// Events found outside `poll_events` (e.g. STOP_SENDING seen by a write).
-    pub(crate) pending: Vec<(f64, u64, u64)>,
+    /// STOP_SENDING seen but not yet reported, as (stream, code), oldest
+    /// first: found by a write, a flush or `note_stopped_streams`.
+    pub(crate) stops_unreported: VecDeque<(u64, u64)>,
     pub(crate) next_bidi: u64,
     pub(crate) next_uni: u64,
     credit_reported: (u64, u64),
@@ -109,7 +111,7 @@ impl Connection {
             datagrams_send_dropped: 0,
             streams: StreamTable::default(),
             stopped_seen: 0,
-            pending: Vec::new(),
+            stops_unreported: VecDeque::new(),
             next_bidi: side,
             next_uni: side | 2,
             credit_reported: (0, 0),
@@ -165,6 +167,7 @@ impl Connection {
             || self.verify_requested
             || (!self.early_reported && !self.is_server && self.quic.is_in_early_data())
             || self.relay.as_ref().is_some_and(RelayLink::has_outcome)
+            || (self.established_reported && !self.stops_unreported.is_empty())
     }
 
     /// Ends a relayed connection whose path through the relay failed (no
@@ -349,13 +352,6 @@ impl Connection {
             self.established_reported = true;
         }
         if self.established_reported {
-            while let Some(&(kind, stream, code)) = self.pending.last() {
-                if !sink.has_rows(1) {
-                    return false;
-                }
-                sink.push(kind, id, stream as f64, code as f64, 0.0, 0.0);
-                self.pending.pop();
-            }
             let session_len = self.quic.session().map_or(0, <[u8]>::len);
             if !self.is_server && session_len != self.session_len_reported {
                 if !sink.has_rows(1) {
@@ -364,6 +360,9 @@ impl Connection {
                 sink.push(events::SESSION_TICKET, id, 0.0, 0.0, 0.0, 0.0);
                 self.session_len_reported = session_len;
             }
+            // Before any read: quiche forgets a stopped stream once its last
+            // data is read, and the STOP_SENDING code with it.
+            self.note_stopped_streams();
             if !self.poll_datagrams(sink) || !self.poll_readable(sink) || !self.poll_writable(sink)
             {
                 return false;

@@ -13,6 +13,9 @@ use crate::events::{self, EventSink};
 /// Result of [`Connection::stream_write`] when the stream can take no more
 /// data ever (stopped by the peer, reset locally, or finished).
 pub const WRITE_CLOSED: i64 = -1;
+/// Result of [`Connection::stream_write`] when the peer's STOP_SENDING has
+/// just been found; a `STREAM_STOPPED` event with its code follows.
+pub const WRITE_STOPPED: i64 = -3;
 /// Result of [`Connection::stream_write`] when nothing (not even a FIN) could
 /// be taken now; a `STREAM_WRITABLE` event follows.
 pub const WRITE_BLOCKED: i64 = -2;
@@ -165,8 +168,9 @@ impl Connection {
     /// Queues `data` (and FIN when `fin`) on a stream. Returns how many bytes
     /// were taken — fewer than offered when flow control is exhausted, in
     /// which case a `STREAM_WRITABLE` event follows once credit returns —,
-    /// [`WRITE_BLOCKED`] when nothing was taken, or [`WRITE_CLOSED`] when the
-    /// stream's send side is gone. When all of `data` is taken, so is the FIN.
+    /// [`WRITE_BLOCKED`] when nothing was taken, or [`WRITE_CLOSED`] (or
+    /// [`WRITE_STOPPED`]) when the stream's send side is gone. When all of
+    /// `data` is taken, so is the FIN.
     ///
     /// The last byte of a write without FIN is held back until the next
     /// write, FIN or `flush` ([`release_held_bytes`](Self::release_held_bytes)),
@@ -179,14 +183,14 @@ impl Connection {
             return Err(closed());
         }
         let Some(state) = self.streams.get(stream).filter(|s| s.send_open) else {
-            return Ok(WRITE_CLOSED);
+            return Ok(self.write_refused(stream));
         };
         if let Some(byte) = state.held {
             let with_fin = fin && data.is_empty();
             match self.send_part(stream, &[byte], with_fin, data.len().max(1))? {
                 Some(1) => self.streams.update(stream, |s| s.held = None),
                 Some(_) => return Ok(WRITE_BLOCKED),
-                None => return Ok(WRITE_CLOSED),
+                None => return Ok(self.write_refused(stream)),
             }
             if with_fin {
                 self.streams.update(stream, |s| s.send_open = false);
@@ -198,7 +202,7 @@ impl Connection {
             _ => (data, None),
         };
         let Some(n) = self.send_part(stream, body, fin, data.len())? else {
-            return Ok(WRITE_CLOSED);
+            return Ok(self.write_refused(stream));
         };
         if n < body.len() {
             return Ok(if n == 0 { WRITE_BLOCKED } else { n as i64 });
@@ -212,6 +216,15 @@ impl Connection {
             None => {}
         }
         Ok(data.len() as i64)
+    }
+
+    /// Why a write to a stream whose send side is gone takes nothing.
+    fn write_refused(&self, stream: u64) -> i64 {
+        if self.stops_unreported.iter().any(|&(s, _)| s == stream) {
+            WRITE_STOPPED
+        } else {
+            WRITE_CLOSED
+        }
     }
 
     /// One `stream_send`, with its outcome folded into the stream's state:
@@ -240,11 +253,7 @@ impl Connection {
                 Ok(Some(0))
             }
             Err(quiche::Error::StreamStopped(code)) => {
-                self.pending.push((events::STREAM_STOPPED, stream, code));
-                self.streams.update(stream, |s| {
-                    s.send_open = false;
-                    s.held = None;
-                });
+                self.note_stopped(stream, code);
                 Ok(None)
             }
             Err(quiche::Error::FinalSize) | Err(quiche::Error::InvalidStreamState(_)) => {
@@ -419,60 +428,76 @@ impl Connection {
         self.streams.update(stream, |s| s.recv_open = false);
     }
 
+    /// Records the peer's STOP_SENDING on a stream whose send side is open,
+    /// for `poll_writable` to report.
+    fn note_stopped(&mut self, stream: u64, code: u64) {
+        self.stops_unreported.push_back((stream, code));
+        self.streams.update(stream, |s| {
+            s.send_open = false;
+            s.blocked = None;
+            s.held = None;
+        });
+    }
+
+    /// Looks for STOP_SENDING on the open streams when quiche counted a new
+    /// one. This must run before streams are read: quiche frees a stopped
+    /// stream, code and all, as soon as the application reads its last data.
+    pub(crate) fn note_stopped_streams(&mut self) {
+        let stopped_total = self.quic.stats().stopped_stream_count_remote;
+        if stopped_total == self.stopped_seen {
+            return;
+        }
+        self.stopped_seen = stopped_total;
+        for stream in self.streams.ids_where(|s| s.send_open) {
+            if let Err(quiche::Error::StreamStopped(code)) = self.quic.stream_capacity(stream) {
+                self.note_stopped(stream, code);
+            }
+        }
+    }
+
     /// Wakes blocked writers and reports STOP_SENDING. quiche's
     /// edge-triggered writable list can miss streams, so the few streams that
-    /// wait for credit are checked directly, and the open ones are searched
-    /// for STOP_SENDING only when quiche counted a new one.
+    /// wait for credit are checked directly.
     pub(crate) fn poll_writable(&mut self, sink: &mut EventSink<'_>) -> bool {
-        let stopped_total = self.quic.stats().stopped_stream_count_remote;
-        let candidates = if stopped_total != self.stopped_seen {
-            self.stopped_seen = stopped_total;
-            self.streams.ids_where(|s| s.send_open)
-        } else {
-            self.streams.ids_where(|s| s.blocked.is_some())
-        };
-        for stream in candidates {
-            if !sink.has_rows(1) {
-                // Search again next time: the counter will not say so.
-                self.stopped_seen = u64::MAX;
-                return false;
-            }
+        for stream in self.streams.ids_where(|s| s.blocked.is_some()) {
             match self.quic.stream_capacity(stream) {
-                Err(quiche::Error::StreamStopped(code)) => {
-                    sink.push(
-                        events::STREAM_STOPPED,
-                        self.id,
-                        stream as f64,
-                        code as f64,
-                        0.0,
-                        0.0,
-                    );
-                    self.streams.update(stream, |s| {
-                        s.send_open = false;
-                        s.blocked = None;
-                    });
-                }
                 Ok(cap) => {
                     let wanted = self.streams.get(stream).and_then(|s| s.blocked);
-                    if let Some(wanted) = wanted {
-                        if cap >= wanted.clamp(1, WRITABLE_LOW_WATER) {
-                            self.streams.update(stream, |s| s.blocked = None);
-                            sink.push(
-                                events::STREAM_WRITABLE,
-                                self.id,
-                                stream as f64,
-                                0.0,
-                                0.0,
-                                0.0,
-                            );
+                    if wanted.is_some_and(|w| cap >= w.clamp(1, WRITABLE_LOW_WATER)) {
+                        if !sink.has_rows(1) {
+                            return false;
                         }
+                        self.streams.update(stream, |s| s.blocked = None);
+                        sink.push(
+                            events::STREAM_WRITABLE,
+                            self.id,
+                            stream as f64,
+                            0.0,
+                            0.0,
+                            0.0,
+                        );
                     }
                 }
-                Err(_) => self.streams.update(stream, |s| {
-                    s.send_open = false;
-                    s.blocked = None;
-                }),
+                Err(quiche::Error::StreamStopped(code)) => self.note_stopped(stream, code),
+                // Gone from quiche while our side still writes: only the
+                // peer's STOP_SENDING does that (`note_stopped_streams` runs
+                // first so that its code is kept; this is a last resort).
+                Err(_) => self.note_stopped(stream, 0),
             }
+        }
+        while let Some(&(stream, code)) = self.stops_unreported.front() {
+            if !sink.has_rows(1) {
+                return false;
+            }
+            sink.push(
+                events::STREAM_STOPPED,
+                self.id,
+                stream as f64,
+                code as f64,
+                0.0,
+                0.0,
+            );
+            self.stops_unreported.pop_front();
         }
         true
     }
