@@ -201,17 +201,29 @@ fn reset_and_stop_sending_codes_cross() {
     );
 }
 
-#[test]
-fn stop_sending_arriving_with_the_fin_is_reported_with_its_code() {
-    // The server's stream is open both ways. The client's FIN and its
-    // STOP_SENDING arrive together: reading the FIN lets quiche forget the
-    // stream, so the STOP_SENDING must be noticed before the read.
+/// A pair with client stream 0 open both ways and known to the server.
+fn a_bidi_stream_both_sides_know() -> (Pair, u32, u32, u64) {
     let mut pair = Pair::new(|_| {}, |_| {});
     let (client, server) = established(&mut pair);
     let conn = pair.client.endpoint.connection_mut(client).expect("conn");
     let id = conn.stream_open(true).expect("open").expect("credit");
     conn.stream_write(id, b"hello", false).expect("write");
     pair.settle();
+    (pair, client, server, id)
+}
+
+fn assert_stopped_once(side: &mut super::pair::Side, id: u64, code: f64) {
+    let stops = side.take_events(events::STREAM_STOPPED);
+    assert_eq!(stops.len(), 1, "STOP_SENDING reported once");
+    assert_eq!((stops[0].a, stops[0].b), (id as f64, code));
+}
+
+#[test]
+fn stop_sending_arriving_with_the_fin_is_reported_with_its_code() {
+    // The server's stream is open both ways. The client's FIN and its
+    // STOP_SENDING arrive together: reading the FIN lets quiche forget the
+    // stream, so the STOP_SENDING must be noticed before the read.
+    let (mut pair, client, server, id) = a_bidi_stream_both_sides_know();
     let conn = pair.server.endpoint.connection_mut(server).expect("conn");
     assert_eq!(conn.stream_write(id, b"reply", false).expect("write"), 5);
     pair.settle();
@@ -224,21 +236,14 @@ fn stop_sending_arriving_with_the_fin_is_reported_with_its_code() {
         data.last().is_some_and(|d| d.fin),
         "the server read the FIN"
     );
-    let stops = pair.server.take_events(events::STREAM_STOPPED);
-    assert_eq!(stops.len(), 1, "STOP_SENDING reported once");
-    assert_eq!((stops[0].a, stops[0].b), (id as f64, 4242.0));
+    assert_stopped_once(&mut pair.server, id, 4242.0);
     let conn = pair.server.endpoint.connection(server).expect("conn");
     assert!(conn.streams.is_empty(), "the stream is forgotten");
 }
 
 #[test]
 fn a_write_that_finds_stop_sending_first_says_so_and_the_code_follows() {
-    let mut pair = Pair::new(|_| {}, |_| {});
-    let (client, server) = established(&mut pair);
-    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
-    let id = conn.stream_open(true).expect("open").expect("credit");
-    conn.stream_write(id, b"hello", false).expect("write");
-    pair.settle();
+    let (mut pair, client, server, id) = a_bidi_stream_both_sides_know();
     let conn = pair.client.endpoint.connection_mut(client).expect("conn");
     conn.stream_shutdown(id, false, 31).expect("stop");
     // The STOP_SENDING arrives; the server writes before polling events.
@@ -252,9 +257,7 @@ fn a_write_that_finds_stop_sending_first_says_so_and_the_code_follows() {
         crate::streams::WRITE_STOPPED
     );
     pair.server.poll();
-    let stops = pair.server.take_events(events::STREAM_STOPPED);
-    assert_eq!(stops.len(), 1, "STOP_SENDING reported once");
-    assert_eq!((stops[0].a, stops[0].b), (id as f64, 31.0));
+    assert_stopped_once(&mut pair.server, id, 31.0);
     // Once reported, the stream is simply closed for writing.
     let conn = pair.server.endpoint.connection_mut(server).expect("conn");
     assert_eq!(
