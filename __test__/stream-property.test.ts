@@ -245,6 +245,22 @@ describe('stream operations (property)', () => {
     }
   });
 
+  test('a stream finished in a later turn than its last write (a lone FIN) still ends on the other side', async () => {
+    // Found by fast-check: quiche 0.30 forgot a FIN sent on its own when the
+    // peer's FIN was read first (cloudflare/quiche#2525, patched in deps/quiche).
+    for (let i = 0; i < 20; i++) {
+      await runScenario({
+        kinds: [false, false, false],
+        ops: [
+          { t: 'write', side: 'client', k: 0, size: 13152, seed: 0 },
+          { t: 'end', side: 'client', k: 0 },
+          { t: 'write', side: 'client', k: 1, size: 4729, seed: 921029447 },
+        ],
+        close: null,
+      });
+    }
+  });
+
   test('no close: with every stream ended normally, counts on both sides go to zero', async () => {
     // A fixed, non-random case of the property: all directions written and ended.
     await runScenario({

@@ -57,9 +57,8 @@ export class QuicStream extends Duplex {
 
   override _final(callback: (err?: Error | null) => void): void {
     this.#send({ data: EMPTY, fin: true, callback });
-    // Put the FIN on the wire soon: quiche 0.30 can forget a lone FIN queued
-    // after all earlier data was acknowledged if an ACK is processed first.
-    // (Usually it is not alone: the native layer holds back the last byte of
+    // Put the FIN on the wire once this turn's other work is done. (It
+    // usually leaves with data: the native layer holds back the last byte of
     // a write until the turn's flush, see `stream_write` in src/streams.rs.)
     if (!this.#resetLocally) this.connection.socket._flushSoon();
   }

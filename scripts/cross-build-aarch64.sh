@@ -42,6 +42,7 @@ export AR_aarch64_unknown_linux_gnu="$TRIPLE_GCC-ar"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="$TRIPLE_GCC-gcc"
 
 cd "$ROOT"
+node scripts/patch-quiche.js
 cargo build --release --lib --target "$TARGET"
 
 mkdir -p "$OUT"

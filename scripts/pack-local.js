@@ -95,6 +95,7 @@ function main() {
     copy(path.join(root, 'index.d.ts'), path.join(built, 'index.d.ts'));
   } else {
     run(process.execPath, [path.join(root, 'scripts', 'check-prerequisites.js')]);
+    run(process.execPath, [path.join(root, 'scripts', 'patch-quiche.js')]);
     const napiArgs = ['napi', 'build', '--platform', '--output-dir', built, '--js', 'index.js', '--dts', 'index.d.ts'];
     if (!args.debug) napiArgs.push('--release');
     run('npx', napiArgs);

@@ -174,10 +174,10 @@ impl Connection {
     ///
     /// The last byte of a write without FIN is held back until the next
     /// write, FIN or `flush` ([`release_held_bytes`](Self::release_held_bytes)),
-    /// so that a FIN following in the same turn travels with data. quiche 0.30
-    /// counts a stream complete as soon as a lone FIN is queued behind fully
-    /// acknowledged data, and an acknowledgment processed before that FIN is
-    /// sent then frees the stream and the FIN is never sent.
+    /// so that a FIN following in the same turn travels in the same STREAM
+    /// frame as the data. (A lone FIN is safe too: quiche is patched so that
+    /// it keeps a stream until its FIN is acknowledged, see
+    /// scripts/patch-quiche.js.)
     pub fn stream_write(&mut self, stream: u64, data: &[u8], fin: bool) -> CoreResult<i64> {
         if self.is_ended() {
             return Err(closed());

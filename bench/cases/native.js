@@ -67,6 +67,8 @@ async function prepare() {
     if (fs.existsSync(BIN)) return { bin: BIN, info: 'cargo not found: using the existing binary, not rebuilt' };
     throw skip('cargo not found: install Rust (rustup) to run the native quiche baseline');
   }
+  // The baseline runs the same patched quiche as the addon.
+  await run(process.execPath, [path.join(__dirname, '..', '..', 'scripts', 'patch-quiche.js')], {}, 120000);
   const fresh = !fs.existsSync(BIN);
   if (fresh) console.error('  native       building bench/native-baseline (first build compiles BoringSSL: a few minutes)...');
   const timeoutMs = envInt('BENCH_NATIVE_BUILD_TIMEOUT_S', 900) * 1000;

@@ -438,3 +438,72 @@ fn a_fin_after_a_write_reaches_the_peer_with_or_without_a_flush_between() {
         assert!(parts.last().expect("data").fin, "stream {stream} finished");
     }
 }
+
+#[test]
+fn a_lone_fin_survives_the_peer_finishing_before_it_is_sent() {
+    // All of the client's data is acknowledged when it finishes the stream,
+    // so its FIN travels alone; the server's FIN is read before the client
+    // sends anything. quiche 0.30 counted the stream complete at once and
+    // forgot it when the server's FIN was read: the FIN never left
+    // (cloudflare/quiche#2525, fixed by scripts/patch-quiche.js).
+    let (mut pair, client, server, id) = a_bidi_stream_both_sides_know();
+    let conn = pair.server.endpoint.connection_mut(server).expect("conn");
+    assert_eq!(conn.stream_write(id, b"bye", true).expect("write"), 3);
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    assert_eq!(conn.stream_write(id, b"", true).expect("fin"), 0);
+    for (mut packet, _) in pair.server.drain() {
+        let from = super::pair::SERVER_ADDR.parse().expect("addr");
+        pair.client.endpoint.recv(&mut packet, from);
+    }
+    pair.client.poll();
+    let data = pair.client.take_events(events::STREAM_DATA);
+    assert!(
+        data.last().is_some_and(|d| d.fin),
+        "the client read the server's FIN"
+    );
+    pair.settle();
+    let data = pair.server.take_events(events::STREAM_DATA);
+    assert!(
+        data.iter().any(|d| d.a == id as f64 && d.fin),
+        "the client's FIN reached the server"
+    );
+}
+
+#[test]
+fn a_lone_fin_survives_the_acknowledgement_of_the_data_before_it() {
+    // The client's data is in flight when it finishes the stream; the
+    // acknowledgement of that data is processed before the FIN is sent.
+    // quiche 0.30 then counted the stream complete and forgot the FIN.
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let (client, _) = established(&mut pair);
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    let id = conn.stream_open(false).expect("open").expect("credit");
+    assert_eq!(conn.stream_write(id, b"hello", false).expect("write"), 5);
+    let from_client = super::pair::CLIENT_ADDR.parse().expect("addr");
+    for (mut packet, _) in pair.client.drain() {
+        pair.server.endpoint.recv(&mut packet, from_client);
+    }
+    // The server acknowledges (at once, or when its ACK delay runs out).
+    let mut acks = pair.server.drain();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while acks.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        pair.server.endpoint.on_timeout();
+        acks = pair.server.drain();
+    }
+    assert!(!acks.is_empty(), "the server acknowledged the data");
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    assert_eq!(conn.stream_write(id, b"", true).expect("fin"), 0);
+    let from_server = super::pair::SERVER_ADDR.parse().expect("addr");
+    for (mut packet, _) in acks {
+        pair.client.endpoint.recv(&mut packet, from_server);
+    }
+    pair.settle();
+    let data = pair.server.take_events(events::STREAM_DATA);
+    let got: Vec<u8> = data.iter().flat_map(|d| d.payload.clone()).collect();
+    assert_eq!(got, b"hello");
+    assert!(
+        data.iter().any(|d| d.a == id as f64 && d.fin),
+        "the client's FIN reached the server"
+    );
+}

@@ -1,0 +1,152 @@
+#!/usr/bin/env node
+'use strict';
+// Prepares deps/quiche: the released quiche crate with nquic's fixes applied, which every Cargo
+// project in this repository uses through `[patch.crates-io]`. Run before any cargo command on a
+// fresh clone (the npm scripts do); it does nothing when deps/quiche is already up to date.
+//
+// The fix: quiche 0.30.0 counts a stream's sending side complete once every byte is acknowledged,
+// without asking whether the FIN was. A FIN sent on its own (a stream finished after its data
+// went out) is then forgotten with the stream whenever an acknowledgement, or the peer's own FIN,
+// is processed before the FIN leaves: the peer never sees the stream end. Reported upstream as
+// cloudflare/quiche#2525; drop this patch once a quiche release fixes it.
+//
+// The crate comes from the Cargo cache when present, otherwise from static.crates.io, and is
+// checked against the SHA-256 that crates.io publishes for it.
+
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+
+const VERSION = '0.30.0';
+const CRATE_SHA256 = '52b35a721a2a56797347929745fa783fc99e680d9484b80324ce40106b75493a';
+const ROOT = path.join(__dirname, '..');
+const DEST = path.join(ROOT, 'deps', 'quiche');
+const STAMP = path.join(DEST, '.nquic-patched');
+
+/** Exact edits: each `find` must occur exactly once in its file. */
+const EDITS = [
+  {
+    file: 'src/stream/send_buf.rs',
+    find: '    /// The error code received via STOP_SENDING.\n    error: Option<u64>,\n}',
+    replace:
+      '    /// The error code received via STOP_SENDING.\n    error: Option<u64>,\n\n' +
+      '    /// The peer acknowledged a frame carrying the FIN, or a reset made the\n' +
+      '    /// final size known another way (nquic patch, quiche#2525).\n' +
+      '    fin_acked: bool,\n}',
+  },
+  {
+    file: 'src/stream/send_buf.rs',
+    find: '        // Drop all buffered data.\n        self.data.clear();\n',
+    replace:
+      '        // Drop all buffered data.\n        self.data.clear();\n\n' +
+      '        // RESET_STREAM carries the final size: no FIN needs acknowledging.\n' +
+      '        self.fin_acked = true;\n',
+  },
+  {
+    file: 'src/stream/send_buf.rs',
+    find: '    pub fn is_complete(&self) -> bool {\n        if let Some(fin_off) = self.fin_off {',
+    replace:
+      '    pub fn is_complete(&self) -> bool {\n' +
+      '        // A FIN sent alone carries no bytes, so acknowledged bytes say\n' +
+      '        // nothing about it.\n' +
+      '        if !self.fin_acked {\n            return false;\n        }\n\n' +
+      '        if let Some(fin_off) = self.fin_off {',
+  },
+  {
+    file: 'src/stream/send_buf.rs',
+    find: '    /// Increments the acked data offset.\n',
+    replace:
+      '    /// Records that a frame carrying the FIN was acknowledged.\n' +
+      '    pub fn ack_fin(&mut self) {\n        self.fin_acked = true;\n    }\n\n' +
+      '    /// Increments the acked data offset.\n',
+  },
+  {
+    file: 'src/lib.rs',
+    find:
+      '                    frame::Frame::StreamHeader {\n                        stream_id,\n' +
+      '                        offset,\n                        length,\n                        ..\n' +
+      '                    } => {\n                        // Emit qlog before checking if the stream still exists.',
+    replace:
+      '                    frame::Frame::StreamHeader {\n                        stream_id,\n' +
+      '                        offset,\n                        length,\n                        fin,\n' +
+      '                    } => {\n                        // Emit qlog before checking if the stream still exists.',
+  },
+  {
+    file: 'src/lib.rs',
+    find: '                        let dropped = stream.send.ack_and_drop(offset, length);\n',
+    replace:
+      '                        let dropped = stream.send.ack_and_drop(offset, length);\n' +
+      '                        if fin {\n                            stream.send.ack_fin();\n                        }\n',
+  },
+];
+
+function fail(message) {
+  console.error(`patch-quiche: ${message}`);
+  process.exit(1);
+}
+
+const sha256 = (data) => crypto.createHash('sha256').update(data).digest('hex');
+const wanted = sha256(JSON.stringify({ VERSION, CRATE_SHA256, EDITS }));
+
+function cachedCrate() {
+  const cache = path.join(process.env.CARGO_HOME || path.join(os.homedir(), '.cargo'), 'registry', 'cache');
+  let registries = [];
+  try {
+    registries = fs.readdirSync(cache);
+  } catch {
+    return undefined;
+  }
+  for (const registry of registries) {
+    const file = path.join(cache, registry, `quiche-${VERSION}.crate`);
+    if (fs.existsSync(file)) {
+      const data = fs.readFileSync(file);
+      if (sha256(data) === CRATE_SHA256) return data;
+    }
+  }
+  return undefined;
+}
+
+async function downloadCrate() {
+  const url = `https://static.crates.io/crates/quiche/quiche-${VERSION}.crate`;
+  const response = await fetch(url);
+  if (!response.ok) fail(`cannot download ${url}: HTTP ${response.status}`);
+  const data = Buffer.from(await response.arrayBuffer());
+  const got = sha256(data);
+  if (got !== CRATE_SHA256) fail(`${url} has SHA-256 ${got}, expected ${CRATE_SHA256}`);
+  return data;
+}
+
+function applyEdits(dir) {
+  for (const { file, find, replace } of EDITS) {
+    const target = path.join(dir, file);
+    const text = fs.readFileSync(target, 'utf8');
+    const count = text.split(find).length - 1;
+    if (count !== 1) fail(`${file}: expected the text to patch once, found it ${count} times:\n${find}`);
+    fs.writeFileSync(target, text.replace(find, () => replace));
+  }
+}
+
+async function main() {
+  if (fs.existsSync(STAMP) && fs.readFileSync(STAMP, 'utf8') === wanted) return;
+  const crate = cachedCrate() ?? (await downloadCrate());
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nquic-quiche-'));
+  try {
+    const archive = path.join(work, 'quiche.crate');
+    fs.writeFileSync(archive, crate);
+    const tar = spawnSync('tar', ['-xzf', archive, '-C', work], { stdio: 'inherit' });
+    if (tar.status !== 0) fail(`tar could not unpack ${archive}`);
+    const unpacked = path.join(work, `quiche-${VERSION}`);
+    applyEdits(unpacked);
+    fs.rmSync(DEST, { recursive: true, force: true });
+    fs.mkdirSync(path.dirname(DEST), { recursive: true });
+    fs.cpSync(unpacked, DEST, { recursive: true });
+    fs.writeFileSync(STAMP, wanted);
+    console.error(`patch-quiche: deps/quiche is quiche ${VERSION} with ${EDITS.length} edits (quiche#2525)`);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => fail(err instanceof Error ? err.message : String(err)));
