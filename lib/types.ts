@@ -146,7 +146,9 @@ export interface ConnectionStats {
   packetsReceived: number;
   packetsLost: number;
   streamsOpened: number;
+  /** Datagrams sent, including relay traffic this connection carries (to or at a relay). */
   datagramsSent: number;
+  /** Datagrams received for the application (relay traffic is not counted). */
   datagramsReceived: number;
   /** `sendDatagram` calls that returned false because the send queue was full. */
   datagramsDroppedOnSend: number;

@@ -488,7 +488,7 @@ impl NativeEndpoint {
                 packets_received: s.recv as f64,
                 packets_lost: s.lost as f64,
                 datagrams_sent: s.dgram_sent as f64,
-                datagrams_received: s.dgram_recv as f64,
+                datagrams_received: c.datagrams_received() as f64,
                 datagrams_dropped_on_send: c.datagrams_send_dropped as f64,
                 datagrams_dropped_on_receive: c.datagrams_recv_dropped() as f64,
                 datagrams_lost: datagrams_lost as f64,

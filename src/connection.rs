@@ -449,16 +449,24 @@ impl Connection {
         true
     }
 
+    /// Datagrams received for the application: relay traffic carried by this
+    /// connection is not counted.
+    pub fn datagrams_received(&self) -> u64 {
+        let received = self.quic.stats().dgram_recv as u64;
+        let relay = self.relay.as_ref().map_or(0, |link| link.relay_datagrams);
+        received.saturating_sub(relay)
+    }
+
     /// Received datagrams quiche discarded because its receive queue was full
     /// (the oldest go first).
     pub fn datagrams_recv_dropped(&self) -> u64 {
-        let received = self.quic.stats().dgram_recv as u64;
         let mut queued = self.quic.dgram_recv_queue_len() as u64;
         if let Some(link) = &self.relay {
-            // Relay traffic is not the application's; its own set aside wait.
-            queued += link.relay_datagrams + link.app_datagrams.len() as u64;
+            // The application's datagrams set aside among relay traffic wait too.
+            queued += link.app_datagrams.len() as u64;
         }
-        received.saturating_sub(self.datagrams_delivered + queued)
+        self.datagrams_received()
+            .saturating_sub(self.datagrams_delivered + queued)
     }
 
     /// Closes the connection (CONNECTION_CLOSE); a no-op if already closing.
