@@ -10,8 +10,9 @@
 // is processed before the FIN leaves: the peer never sees the stream end. Reported upstream as
 // cloudflare/quiche#2525; drop this patch once a quiche release fixes it.
 //
-// The crate comes from the Cargo cache when present, otherwise from static.crates.io, and is
-// checked against the SHA-256 that crates.io publishes for it.
+// The crate comes from the Cargo cache; when it is not there, cargo itself fetches it (so any
+// registry mirror or proxy cargo is configured with applies), and as a last resort it is downloaded
+// from static.crates.io. Whatever the source, it must match the SHA-256 crates.io publishes.
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -108,6 +109,26 @@ function cachedCrate() {
   return undefined;
 }
 
+/** Lets cargo download quiche (and its dependencies, needed for the build anyway) into its cache. */
+function fetchWithCargo() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nquic-quiche-fetch-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'src'));
+    fs.writeFileSync(path.join(dir, 'src', 'lib.rs'), '');
+    fs.writeFileSync(
+      path.join(dir, 'Cargo.toml'),
+      `[package]\nname = "quiche-fetch"\nversion = "0.0.0"\nedition = "2021"\n\n[workspace]\n\n` +
+        `[dependencies]\nquiche = { version = "=${VERSION}", features = ["boringssl-boring-crate"] }\n`,
+    );
+    const cargo = spawnSync('cargo', ['fetch', '--quiet', '--manifest-path', path.join(dir, 'Cargo.toml')], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    return cargo.status === 0;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function downloadCrate() {
   const url = `https://static.crates.io/crates/quiche/quiche-${VERSION}.crate`;
   const response = await fetch(url);
@@ -130,7 +151,7 @@ function applyEdits(dir) {
 
 async function main() {
   if (fs.existsSync(STAMP) && fs.readFileSync(STAMP, 'utf8') === wanted) return;
-  const crate = cachedCrate() ?? (await downloadCrate());
+  const crate = cachedCrate() ?? (fetchWithCargo() ? cachedCrate() : undefined) ?? (await downloadCrate());
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nquic-quiche-'));
   try {
     const archive = path.join(work, 'quiche.crate');
