@@ -4,9 +4,16 @@ import { toAddress } from './address';
 import { certificateFingerprint } from './certificates';
 import { debug } from './debug';
 import type { QuicSocket } from './socket';
-import type { PeerInfo, TlsOptions } from './types';
+import type { Address, PeerInfo, TlsOptions } from './types';
 
 type VerifyHook = NonNullable<TlsOptions['verify']>;
+
+/** A peer's description for the application's hooks (`verify`, a relay's `allow`). */
+export function peerInfo(certificates: Uint8Array[], chainValid: boolean, remoteAddress: Address): PeerInfo {
+  const peer: PeerInfo = { certificates, chainValid, remoteAddress };
+  if (certificates.length > 0) peer.fingerprint = certificateFingerprint(certificates[0]);
+  return peer;
+}
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -23,14 +30,9 @@ export function runVerifyHook(socket: QuicSocket, handle: number, verify: Verify
   } catch {
     // The connection is already gone; the verdict will be ignored.
   }
-  const peer: PeerInfo = {
-    certificates: check.certificates,
-    chainValid: check.chainValid,
-    remoteAddress,
-  };
+  const peer = peerInfo(check.certificates, check.chainValid, remoteAddress);
   if (check.chainError !== undefined) peer.chainError = check.chainError;
   if (check.serverName !== undefined) peer.serverName = check.serverName;
-  if (check.certificates.length > 0) peer.fingerprint = certificateFingerprint(check.certificates[0]);
 
   const decide = (refusal: string | null): void => {
     debug('verify hook for connection %d: %s', handle, refusal ?? 'accepted');

@@ -3,26 +3,22 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { writeKeylog, writeQlog } from './keylog';
-import { runVerifyHook } from './peer-verification';
+import { peerInfo, runVerifyHook } from './peer-verification';
 import { QuicConnection } from './connection';
 import { debug } from './debug';
 import { callNative, QuicError } from './errors';
 import { serverConfig } from './options';
 import type { QuicSocket } from './socket';
 import type { Address, PeerInfo, ServerOptions, TlsOptions } from './types';
-import { certificateFingerprint } from './certificates';
+import { validateObject } from './validate';
 
 const DEFAULT_MAX_FLOWS = 256;
 const DEFAULT_MAX_FLOW_RATE = 16 * 1024 * 1024;
 
 /** What a relay's `allow` policy learns about one side of a flow. */
 function relayPeer(conn: QuicConnection, options: ServerOptions): PeerInfo {
-  const certificates = conn.peerCertificates;
-  const peer: PeerInfo = { certificates, chainValid: options.verifyPeer === true, remoteAddress: conn.remoteAddress };
-  if (certificates.length > 0) peer.fingerprint = certificateFingerprint(certificates[0]);
-  return peer;
+  return peerInfo(conn.peerCertificates, options.verifyPeer === true, conn.remoteAddress);
 }
-import { validateObject } from './validate';
 
 export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnection> {
   readonly socket: QuicSocket;

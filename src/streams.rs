@@ -55,6 +55,16 @@ pub struct StreamState {
     pub held: Option<u8>,
 }
 
+impl StreamState {
+    /// The send side is done for good (reset by us, or stopped by the peer):
+    /// nothing waits for credit and no byte is held back any more.
+    fn end_sending(&mut self) {
+        self.send_open = false;
+        self.blocked = None;
+        self.held = None;
+    }
+}
+
 /// Live streams of one connection.
 #[derive(Default)]
 pub struct StreamTable {
@@ -300,9 +310,7 @@ impl Connection {
         let result = self.quic.stream_shutdown(stream, direction, code);
         self.streams.update(stream, |s| {
             if write {
-                s.send_open = false;
-                s.blocked = None;
-                s.held = None;
+                s.end_sending();
             } else {
                 s.recv_open = false;
                 s.paused = false;
@@ -432,11 +440,7 @@ impl Connection {
     /// for `poll_writable` to report.
     fn note_stopped(&mut self, stream: u64, code: u64) {
         self.stops_unreported.push_back((stream, code));
-        self.streams.update(stream, |s| {
-            s.send_open = false;
-            s.blocked = None;
-            s.held = None;
-        });
+        self.streams.update(stream, StreamState::end_sending);
     }
 
     /// Looks for STOP_SENDING on the open streams when quiche counted a new

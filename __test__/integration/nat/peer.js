@@ -34,6 +34,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const { QuicSocket } = require(path.resolve(__dirname, '../../../dist'));
+const { addr, readAll } = require('../netns-child');
 
 const cfg = JSON.parse(process.argv[2]);
 const t0 = Date.now();
@@ -89,17 +90,6 @@ function messages(stream) {
     return new Promise((resolve) => waiters.push({ type, resolve }));
   };
 }
-
-function readAll(stream) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    stream.on('data', (c) => chunks.push(Buffer.from(c)));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
-}
-
-const addr = (a) => `${a.address}:${a.port}`;
 
 async function main() {
   const socket = await QuicSocket.bind(cfg.bind ? { address: cfg.bind, port: 0 } : { port: 0 });

@@ -23,10 +23,10 @@ const path = require('node:path');
 const { serve, withTimeout } = require('./rpc');
 
 const { QuicSocket } = require(path.resolve(__dirname, '../../../dist'));
+const { addr, readAll } = require('../netns-child');
 
 const cfg = JSON.parse(process.argv[2]);
 const sha = (buf) => crypto.createHash('sha256').update(buf).digest('hex');
-const addr = (a) => `${a.address}:${a.port}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let socket;
@@ -37,15 +37,6 @@ const state = {
   strayMessages: 0,
   served: [], // connections accepted by this peer's server
 };
-
-function readAll(stream) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    stream.on('data', (c) => chunks.push(Buffer.from(c)));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
-}
 
 const log = serve(cfg.name, cfg.deadlineMs, {
   async bind() {
