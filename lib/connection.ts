@@ -11,7 +11,7 @@ import { QuicStream } from './stream';
 import type { Address, CloseOptions, ConnectionStats, StreamOptions, TlsOptions, TransportOptions } from './types';
 import { DatagramQueue } from './datagram-queue';
 import { writeKeylog, writeQlog } from './keylog';
-import { runVerifyHook } from './peer-verification';
+import { runVerifyHook } from './tls/peer-verification';
 import { validateBytes, validateInteger, validateObject, validateString } from './validate';
 import { invalidArgType, invalidArgValue } from './errors';
 import { QuicSocketClass } from './socket-class';

@@ -6,10 +6,10 @@ export { QuicConnection } from './connection';
 export { QuicStream } from './stream';
 export { QuicError, ERROR_CODES } from './errors';
 export type { CloseInfo, QuicErrorCode } from './errors';
-export { generateCertificate, certificateFingerprint } from './certificates';
-export type { GenerateCertificateOptions, GeneratedCertificate } from './certificates';
+export { generateCertificate, certificateFingerprint } from './tls/certificates';
+export type { GenerateCertificateOptions, GeneratedCertificate } from './tls/certificates';
 export type * from './types';
-export { bindingResponse as stunBindingResponse, isBindingRequest as isStunBindingRequest } from './stun';
+export { bindingResponse as stunBindingResponse, isBindingRequest as isStunBindingRequest } from './p2p/stun';
 import native from './binding';
 /** The napi binding itself (sans-IO classes), for advanced use. */
 export { native };

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { writeKeylog, writeQlog } from './keylog';
-import { peerInfo, runVerifyHook } from './peer-verification';
+import { peerInfo, runVerifyHook } from './tls/peer-verification';
 import { QuicConnection } from './connection';
 import { debug } from './debug';
 import { callNative, QuicError } from './errors';

@@ -18,10 +18,10 @@ import { clientConfig } from './options';
 import { QuicServer } from './server';
 import type { Address, BindOptions, ConnectOptions, RelayedConnectOptions, ServerOptions } from './types';
 import { validateBoolean, validateInteger, validateOptionalObject, validatePort, validateString } from './validate';
-import { isPunch, PUNCH_PACKET } from './punch';
-import { bindingRequest, isStun, parseBindingResponse, transactionOf } from './stun';
+import { isPunch, PUNCH_PACKET } from './p2p/punch';
+import { bindingRequest, isStun, parseBindingResponse, transactionOf } from './p2p/stun';
 import { validateConnectOptions, validateServerOptions } from './entry-validation';
-import { BatchSender } from './batch-send';
+import { BatchSender } from './io/batch-send';
 
 type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
 

@@ -10,14 +10,14 @@ use napi::bindgen_prelude::{Buffer, BufferSlice, Float64ArraySlice, Uint32ArrayS
 use napi_derive::napi;
 
 use crate::addr;
-use crate::certgen::{self, CertRequest, KeyType};
 use crate::close::CloseInfo;
 use crate::config::{Config, ConfigParams};
 use crate::endpoint::{Endpoint, SharedConfig};
 use crate::error::{CoreError, CoreResult, ErrorCode};
 use crate::relay::service::RelayLimits;
+use crate::tls::certgen::{self, CertRequest, KeyType};
+use crate::tls::verify::{self, Expected};
 use crate::tls::{self, TlsParams};
-use crate::verify::{self, Expected};
 
 /// Runs `f`, turning a panic into an `ERR_QUIC_INTERNAL` error.
 fn guarded<T>(f: impl FnOnce() -> CoreResult<T>) -> napi::Result<T, ErrorCode> {

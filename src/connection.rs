@@ -11,8 +11,8 @@ use crate::config::Config;
 use crate::events::{self, EventSink};
 use crate::relay::link::{RelayLink, RelayPath};
 use crate::streams::StreamTable;
+use crate::tls::verify;
 use crate::transmit::PacketSink;
-use crate::verify;
 
 /// Packets a closing connection may send per `flush`.
 const CLOSING_PACKETS_PER_FLUSH: usize = 4;

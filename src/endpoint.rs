@@ -28,9 +28,9 @@ use crate::events::EventSink;
 use crate::limits::HandshakeLimiter;
 use crate::relay::link::{RelayLink, Role};
 use crate::relay::service::RelayService;
+use crate::tls::verify;
 use crate::tokens::Secrets;
 use crate::transmit::TransmitSink;
-use crate::verify;
 
 mod relaying;
 

@@ -16,15 +16,13 @@
 //!
 //! The record layouts are defined in [`events`] and [`transmit`].
 //!
-//! The one I/O exception is optional: on Linux, [`batch_send`] writes a flush
+//! The one I/O exception is optional: on Linux, [`io::batch_send`] writes a flush
 //! batch to the descriptor of JavaScript's own UDP socket when asked to.
 
 #![deny(clippy::all)]
 
 pub mod addr;
-pub mod batch_send;
 pub mod binding;
-pub mod certgen;
 pub mod close;
 pub mod coalesce;
 pub mod config;
@@ -32,6 +30,7 @@ pub mod connection;
 pub mod endpoint;
 pub mod error;
 pub mod events;
+pub mod io;
 pub mod limits;
 pub mod relay;
 pub mod streams;
@@ -39,7 +38,6 @@ pub mod timers;
 pub mod tls;
 pub mod tokens;
 pub mod transmit;
-pub mod verify;
 
 #[cfg(test)]
 mod tests;

@@ -13,8 +13,8 @@ use crate::relay::link::{RelayLink, RelayPath, Role, QUEUED_PACKETS_MAX};
 use crate::relay::service::{RelayLimits, RelayService, Route, Verdict, REAP_INTERVAL};
 use crate::relay::wire::{self, reason};
 use crate::relay::{self, RELAYED_PACKET_MAX};
+use crate::tls::verify;
 use crate::transmit::PacketSink;
-use crate::verify;
 
 /// Largest datagram taken out of a connection's queue.
 const RELAY_BUF_LEN: usize = 65_536;

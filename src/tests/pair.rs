@@ -4,10 +4,10 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use crate::certgen::{self, CertRequest, KeyType};
 use crate::config::{Config, ConfigParams};
 use crate::endpoint::{Endpoint, SharedConfig};
 use crate::events::{self, STRIDE};
+use crate::tls::certgen::{self, CertRequest, KeyType};
 use crate::tls::TlsParams;
 use crate::transmit;
 
@@ -164,7 +164,7 @@ impl Pair {
             .connect(
                 &self.client_config,
                 Some("localhost"),
-                Some(crate::verify::Expected::Name("localhost".into())),
+                Some(crate::tls::verify::Expected::Name("localhost".into())),
                 None,
                 SERVER_ADDR.parse().expect("addr"),
             )

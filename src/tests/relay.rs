@@ -4,11 +4,11 @@
 use std::net::SocketAddr;
 
 use super::pair::{params, shared, Side};
-use crate::certgen::{self, CertRequest, GeneratedCert, KeyType};
 use crate::config::ConfigParams;
 use crate::endpoint::SharedConfig;
 use crate::events;
 use crate::relay::service::RelayLimits;
+use crate::tls::certgen::{self, CertRequest, GeneratedCert, KeyType};
 
 const RELAY: &str = "127.0.0.1:41000";
 const TARGET: &str = "127.0.0.1:41001";

@@ -118,9 +118,9 @@ fn application_close_reaches_the_peer() {
 
 #[test]
 fn untrusted_certificate_fails_and_server_stays_silent() {
-    let other = crate::certgen::generate(&crate::certgen::CertRequest {
+    let other = crate::tls::certgen::generate(&crate::tls::certgen::CertRequest {
         subject_alt_names: &["localhost".to_string()],
-        key_type: crate::certgen::KeyType::Ed25519,
+        key_type: crate::tls::certgen::KeyType::Ed25519,
         days: 30,
         ca: None,
         is_ca: false,
@@ -312,7 +312,7 @@ fn verify_hook_pauses_the_handshake_until_refused() {
         "no handshake before the verdict"
     );
     assert_eq!(pair.client.take_events(events::VERIFY).len(), 1);
-    let check = crate::verify::take_request(client).expect("a pending check");
+    let check = crate::tls::verify::take_request(client).expect("a pending check");
     assert!(check.chain_valid);
     pair.client
         .endpoint

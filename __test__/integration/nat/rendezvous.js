@@ -16,7 +16,7 @@ const path = require('node:path');
 
 const DIST = path.resolve(__dirname, '../../../dist');
 const { QuicSocket } = require(DIST);
-const { bindingResponse, isBindingRequest } = require(path.join(DIST, 'stun.js'));
+const { stunBindingResponse: bindingResponse, isStunBindingRequest: isBindingRequest } = require(DIST);
 
 const cfg = JSON.parse(process.argv[2]);
 const t0 = Date.now();

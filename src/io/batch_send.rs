@@ -5,7 +5,7 @@
 //! `dgram.send` each.
 //!
 //! JavaScript asks for it explicitly (`sendPackets`, see
-//! `lib/batch-send.ts`) and sends whatever this did not send with `dgram`
+//! `lib/io/batch-send.ts`) and sends whatever this did not send with `dgram`
 //! (the portable path). Nothing here opens, binds or reads a socket.
 
 use napi::bindgen_prelude::{BufferSlice, Uint32ArraySlice};

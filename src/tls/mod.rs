@@ -1,5 +1,8 @@
 //! Certificates, keys and trust: PEM or DER input turned into a BoringSSL
 //! context builder that quiche then takes over.
+//!
+//! [`verify`] checks a peer's chain, name or fingerprint inside the handshake
+//! (pausing it for a JavaScript `verify` hook); [`certgen`] makes certificates.
 
 use std::sync::OnceLock;
 
@@ -10,7 +13,9 @@ use boring::x509::verify::X509VerifyFlags;
 use boring::x509::X509;
 
 use crate::error::{CoreError, CoreResult, ErrorCode};
-use crate::verify;
+
+pub mod certgen;
+pub mod verify;
 
 /// Trust anchors used when a client verifies its peer and gives no `ca`.
 /// The JavaScript layer installs Node's bundled roots once, so every platform

@@ -1,10 +1,10 @@
 // Optional fast path for outgoing packets on Linux: the native layer writes a
 // whole flush batch to the dgram socket's own descriptor with sendmmsg(2) and
-// UDP GSO (src/batch_send.rs). Whatever it does not send (unsupported here,
+// UDP GSO (src/io/batch_send.rs). Whatever it does not send (unsupported here,
 // the socket buffer is full, an error) goes out through dgram.send as before.
 // Set NQUIC_BATCH_SEND=0 to turn it off (portable path only).
 import type dgram from 'node:dgram';
-import native from './binding';
+import native from '../binding';
 
 const EIO = 5;
 const EBADF = 9;

@@ -1,7 +1,7 @@
 // STUN binding requests (RFC 5389) sent on a QuicSocket's own UDP socket, so
 // the mapped address learned is the one the socket's NAT binding uses.
 import { randomBytes } from 'node:crypto';
-import type { Address } from './types';
+import type { Address } from '../types';
 
 const BINDING_REQUEST = 0x0001;
 const BINDING_SUCCESS = 0x0101;

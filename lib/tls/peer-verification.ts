@@ -1,10 +1,10 @@
 // Runs the application's `verify` hook for a peer whose handshake is paused
 // in the native verify callback, then hands the verdict back.
-import { toAddress } from './address';
+import { toAddress } from '../address';
 import { certificateFingerprint } from './certificates';
-import { debug } from './debug';
-import type { QuicSocket } from './socket';
-import type { Address, PeerInfo, TlsOptions } from './types';
+import { debug } from '../debug';
+import type { QuicSocket } from '../socket';
+import type { Address, PeerInfo, TlsOptions } from '../types';
 
 type VerifyHook = NonNullable<TlsOptions['verify']>;
 

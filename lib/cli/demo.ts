@@ -2,12 +2,12 @@
 // in one process exchanging streams and datagrams, then a bulk transfer, then
 // the same through a relay to a second peer, with live progress and a summary.
 import { performance } from 'node:perf_hooks';
-import { connect, listen } from './api';
-import { QuicSocket } from './socket';
-import { generateCertificate } from './certificates';
-import type { QuicConnection } from './connection';
-import type { QuicServer } from './server';
-import type { QuicStream } from './stream';
+import { connect, listen } from '../api';
+import { QuicSocket } from '../socket';
+import { generateCertificate } from '../tls/certificates';
+import type { QuicConnection } from '../connection';
+import type { QuicServer } from '../server';
+import type { QuicStream } from '../stream';
 
 export interface DemoOptions {
   /** Bytes for the bulk transfer. Default 64 MiB. */

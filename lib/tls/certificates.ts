@@ -1,9 +1,9 @@
 // Certificates for tests, demos and peer-to-peer identities.
-import native from './binding';
-import { callNative } from './errors';
-import type { PemOrDer } from './types';
-import { invalidArgValue } from './errors';
-import { validateBytes, validateInteger, validateOptionalObject, validatePemOrDer, validateString } from './validate';
+import native from '../binding';
+import { callNative } from '../errors';
+import type { PemOrDer } from '../types';
+import { invalidArgValue } from '../errors';
+import { validateBytes, validateInteger, validateOptionalObject, validatePemOrDer, validateString } from '../validate';
 
 export interface GenerateCertificateOptions {
   /** DNS names and IP addresses; the first is also the common name. Default ['localhost']. */

@@ -1,0 +1,5 @@
+//! The optional fast paths that make system calls on the descriptor of
+//! JavaScript's own UDP socket (Linux only; everywhere else, and when they
+//! are turned off, `dgram` does the I/O). Nothing here opens a socket.
+
+pub mod batch_send;
