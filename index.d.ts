@@ -43,6 +43,13 @@ export declare class NativeEndpoint {
    * negotiation queued, 3 dropped, 4 Retry sent.
    */
   recv(data: Buffer, address: string, port: number): number
+  /**
+   * Linux fast path (`io/batch_recv.rs`): reads up to `max` datagrams
+   * queued on socket `fd` (the `dgram` socket's descriptor) and feeds the
+   * QUIC ones in. Returns how many were read (a negative errno when none
+   * could be), or, when some were not QUIC, those datagrams in order.
+   */
+  recvBatch(fd: number, max: number): number | Array<NativeDatagram>
   /** Writes a batch of event rows (see `events.rs`); returns the row count. */
   pollEvents(inbox: Buffer, records: Float64Array): number
   hasPendingEvents(): boolean
@@ -214,6 +221,18 @@ export interface NativeConnectionInfo {
   maxDatagramSize: number
   /** The connection travels through a relay (`remote_*` is the relay's). */
   relayed: boolean
+}
+
+/** A received datagram that is not QUIC, for JavaScript. */
+export interface NativeDatagram {
+  data: Buffer
+  /**
+   * The sender's IP address as `dgram` reports it (`::ffff:` prefix for
+   * IPv4 peers of a dual-stack socket, `%interface` for scoped
+   * link-local addresses).
+   */
+  address: string
+  port: number
 }
 
 export interface NativePeerCheck {
