@@ -67,8 +67,8 @@ export class QuicSocket extends EventEmitter {
   readonly #destinations = new DestinationCache();
   readonly #batch: BatchSender;
   readonly #receiver: BatchReceiver;
-  /** Whether this turn's first datagram has led to a native drain. */
-  #drained = false;
+  /** Datagrams dgram delivered this turn (see `#onMessage`). */
+  #turnMessages = 0;
   #server: QuicServer | undefined;
   #driveScheduled = false;
   #flushQueued = false;
@@ -272,11 +272,10 @@ export class QuicSocket extends EventEmitter {
 
   #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     this.#receive(msg, rinfo);
-    // The turn's first datagram: read the rest of the queue natively.
-    if (!this.#drained && !this.#closed) {
-      this.#drained = true;
-      this.#drain();
-    }
+    // A second datagram in one turn means a queue: read the rest of it
+    // natively. (A lone datagram, as in request/response traffic, costs
+    // no extra read.)
+    if (++this.#turnMessages === 2 && !this.#closed) this.#drain();
   }
 
   #receive(msg: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -297,10 +296,7 @@ export class QuicSocket extends EventEmitter {
     const others = this.#receiver.drain();
     if (others === undefined) return;
     this._schedule();
-    for (const d of others) {
-      if (this.#closed) return;
-      this.#onOtherMessage(d.data, toAddress(d.address, d.port));
-    }
+    for (const d of others) this.#onOtherMessage(d.data, toAddress(d.address, d.port));
   }
 
   /** @internal Datagrams read by the native drain so far (tests). */
@@ -309,6 +305,9 @@ export class QuicSocket extends EventEmitter {
   }
 
   #onOtherMessage(msg: Buffer, from: Address): void {
+    // After close() the application hears nothing more from the socket
+    // (QUIC packets still reach closing connections).
+    if (this.#closing !== undefined) return;
     if (isPunch(msg)) {
       this.emit('punch', from);
       return;
@@ -412,7 +411,7 @@ export class QuicSocket extends EventEmitter {
 
   readonly #drive = (): void => {
     this.#driveScheduled = false;
-    this.#drained = false;
+    this.#turnMessages = 0;
     if (this.#closed) return;
     try {
       this.#pollEvents();
