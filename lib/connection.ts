@@ -302,6 +302,7 @@ export class QuicConnection extends EventEmitter {
     const code = opts.code ?? 0;
     const reason = opts.reason ?? '';
     if (this.#closeInfo === undefined) {
+      this.socket._flushPending();
       callNative(() => this.socket._endpoint.close(this.handle, true, code, reason));
       this.socket._schedule();
     }

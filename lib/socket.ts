@@ -72,6 +72,7 @@ export class QuicSocket extends EventEmitter {
   #server: QuicServer | undefined;
   #driveScheduled = false;
   #flushQueued = false;
+  #flushedEarly = false;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
   #closing: Promise<void> | undefined;
@@ -412,25 +413,41 @@ export class QuicSocket extends EventEmitter {
   readonly #drive = (): void => {
     this.#driveScheduled = false;
     this.#turnMessages = 0;
+    this.#flushedEarly = false;
     if (this.#closed) return;
     try {
       this.#pollEvents();
     } finally {
-      // Flush once the application's reactions to these events have run
-      // (process.nextTick callbacks, e.g. a pipe's end() after the last
-      // write), so a stream's FIN leaves with its last data: see
-      // `stream_write` in src/streams.rs.
-      queueMicrotask(this.#finishDrive);
+      this.#flushSoon();
     }
   };
 
+  /**
+   * Flushes once the application's reactions to this turn's events have
+   * run: its process.nextTick callbacks (e.g. a pipe's end() after the last
+   * write, so a stream's FIN leaves with its last data: see `stream_write`
+   * in src/streams.rs) and its promise reactions (e.g. the next request of
+   * an awaiting loop, so the ACK of the answer rides with it). A nextTick
+   * queued from a microtask runs once the microtask queue is empty.
+   */
+  #flushSoon(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(this.#queueFlushTick);
+  }
+
+  readonly #queueFlushTick = (): void => {
+    process.nextTick(this.#finishDrive);
+  };
+
   readonly #finishDrive = (): void => {
+    this.#flushQueued = false;
     if (this.#closed) return;
     try {
       this.#flush();
     } finally {
       // Events found while sending (a close, say) are dispatched by another
-      // drive, never from this microtask, so that handlers always run as
+      // drive, never from this callback, so that handlers always run as
       // they do for I/O (their process.nextTick work before promise
       // reactions). Every connection keeps its timer, whatever threw.
       if (!this.#closed) {
@@ -449,17 +466,24 @@ export class QuicSocket extends EventEmitter {
   }
 
   /**
-   * @internal Sends what is ready once the current callbacks (all pending
-   * process.nextTick work, such as other streams' ends) have run, without
-   * waiting for the turn's drive.
+   * @internal Sends what is ready once the current callbacks (pending
+   * process.nextTick work such as other streams' ends, and promise
+   * reactions) have run, without waiting for the turn's drive.
    */
   _flushSoon(): void {
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    queueMicrotask(() => {
-      this.#flushQueued = false;
-      if (!this.#closed) this.#flush();
-    });
+    this.#flushSoon();
+  }
+
+  /**
+   * @internal Sends now what a pending flush would send: a connection about
+   * to close first sends what its last events left to send (a client's
+   * handshake Finished when the application closes as soon as `connect()`
+   * resolves), since a closed connection only sends CONNECTION_CLOSE.
+   */
+  _flushPending(): void {
+    if (!this.#flushQueued || this.#flushedEarly || this.#closed) return;
+    this.#flushedEarly = true; // once per drive: closing many connections flushes once
+    this.#flush();
   }
 
   #flush(): void {
