@@ -147,7 +147,15 @@ export class QuicConnection extends EventEmitter {
   /** Client: the latest session ticket, to resume with `connect({ sessionTicket })`. */
   get sessionTicket(): Uint8Array | undefined {
     if (this.side !== 'client' || this.#closeInfo !== undefined) return this.#lastTicket;
-    const ticket = callNative(() => this.socket._endpoint.sessionTicket(this.handle)) ?? undefined;
+    let ticket: Buffer | undefined;
+    try {
+      ticket = callNative(() => this.socket._endpoint.sessionTicket(this.handle)) ?? undefined;
+    } catch (err) {
+      // Closed natively in the batch being dispatched (a ticket and the
+      // close arrived together): its 'close' event follows.
+      if ((err as QuicError).code === 'ERR_QUIC_CONNECTION_CLOSED') return this.#lastTicket;
+      throw err;
+    }
     if (ticket) this.#lastTicket = ticket;
     return this.#lastTicket;
   }

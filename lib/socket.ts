@@ -264,8 +264,17 @@ export class QuicSocket extends EventEmitter {
     this.#connections.delete(id);
   }
 
-  /** @internal Runs the driver loop on this event-loop turn. */
+  /**
+   * @internal After a command (a write, a close, a verdict…): flushes soon;
+   * any events the command brings are polled after the flush (see
+   * `#finishDrive`), so a command alone costs no drive.
+   */
   _schedule(): void {
+    if (!this.#closed) this.#flushSoon();
+  }
+
+  /** Runs the driver loop (poll events, then flush) on this event-loop turn. */
+  #scheduleDrive(): void {
     if (this.#driveScheduled || this.#closed) return;
     this.#driveScheduled = true;
     setImmediate(this.#drive);
@@ -289,14 +298,14 @@ export class QuicSocket extends EventEmitter {
     }
     const outcome = this.#endpoint.recv(msg, rinfo.address, rinfo.port);
     if (outcome !== 0) debug('datagram from %s:%d: outcome %d', rinfo.address, rinfo.port, outcome);
-    this._schedule();
+    this.#scheduleDrive();
   }
 
   /** Linux fast path (lib/io/batch-recv.ts); elsewhere every datagram is a 'message'. */
   #drain(): void {
     const others = this.#receiver.drain();
     if (others === undefined) return;
-    this._schedule();
+    this.#scheduleDrive();
     for (const d of others) this.#onOtherMessage(d.data, toAddress(d.address, d.port));
   }
 
@@ -451,7 +460,7 @@ export class QuicSocket extends EventEmitter {
       // they do for I/O (their process.nextTick work before promise
       // reactions). Every connection keeps its timer, whatever threw.
       if (!this.#closed) {
-        if (this.#endpoint.hasPendingEvents()) this._schedule();
+        if (this.#endpoint.hasPendingEvents()) this.#scheduleDrive();
         this.#armTimer();
       }
     }

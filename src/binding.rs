@@ -538,7 +538,7 @@ impl NativeEndpoint {
     #[napi]
     pub fn open_stream(&mut self, conn: u32, bidirectional: bool) -> napi::Result<f64, ErrorCode> {
         guarded(|| {
-            let c = self.inner.connection_mut(conn)?;
+            let c = self.inner.connection_for_send(conn)?;
             Ok(c.stream_open(bidirectional)?.map_or(-1.0, |id| id as f64))
         })
     }
@@ -556,8 +556,15 @@ impl NativeEndpoint {
     ) -> napi::Result<f64, ErrorCode> {
         guarded(|| {
             let stream = stream_id(stream)?;
-            let c = self.inner.connection_mut(conn)?;
-            Ok(c.stream_write(stream, &data, fin)? as f64)
+            let accepted = self
+                .inner
+                .connection_for_send(conn)?
+                .stream_write(stream, &data, fin)?;
+            if accepted < data.len() as i64 {
+                // Blocked: polls from now on look for room to wake it.
+                self.inner.queue_events(conn);
+            }
+            Ok(accepted as f64)
         })
     }
 
@@ -644,7 +651,7 @@ impl NativeEndpoint {
     /// Queues a datagram; false when the send queue is full.
     #[napi]
     pub fn send_datagram(&mut self, conn: u32, data: BufferSlice) -> napi::Result<bool, ErrorCode> {
-        guarded(|| self.inner.connection_mut(conn)?.datagram_send(&data))
+        guarded(|| self.inner.connection_for_send(conn)?.datagram_send(&data))
     }
 
     /// The peer's current address (it changes when the peer migrates or its

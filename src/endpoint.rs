@@ -159,6 +159,28 @@ impl Endpoint {
             .ok_or_else(|| unknown(id))
     }
 
+    /// A connection for a command that only gives it something to send
+    /// (writes, datagrams, opening a stream): marks it for the next flush,
+    /// which queues it for `poll_events` if sending brings news. Sparing the
+    /// poll lets the driver skip a turn with nothing to report.
+    pub fn connection_for_send(&mut self, id: u32) -> CoreResult<&mut Connection> {
+        let conn = match self.conns.get_mut(&id) {
+            Some(c) if !c.closed_reported() => c,
+            _ => return Err(unknown(id)),
+        };
+        if !conn.queued_send {
+            conn.queued_send = true;
+            self.send_queue.push_back(id);
+        }
+        Ok(conn)
+    }
+
+    /// Queues a connection for the next `poll_events` (after a command whose
+    /// outcome a poll must follow up, such as a blocked write).
+    pub fn queue_events(&mut self, id: u32) {
+        self.touch_events(id);
+    }
+
     fn new_cid(&self) -> CoreResult<Vec<u8>> {
         let mut cid = vec![0u8; CID_LEN];
         self.rng
@@ -443,6 +465,12 @@ impl Endpoint {
             };
             let was_reported = conn.closed_reported();
             let complete = conn.poll_events(&mut sink);
+            // Reading may owe the peer flow-control credit: the next flush
+            // sends it, whatever queued this connection for events.
+            if !conn.queued_send {
+                conn.queued_send = true;
+                self.send_queue.push_back(id);
+            }
             let ended_now = !was_reported && conn.closed_reported();
             if ended_now && conn.reports_close() {
                 self.close_infos.insert(id, conn.close_info());
