@@ -283,9 +283,9 @@ export class QuicSocket extends EventEmitter {
   #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     this.#receive(msg, rinfo);
     // A second datagram in one turn means a queue: read the rest of it
-    // natively. (A lone datagram, as in request/response traffic, costs
-    // no extra read.)
-    if (++this.#turnMessages === 2 && !this.#closed) this.#drain();
+    // natively (again on later ones while the turn's budget lasts). A lone
+    // datagram, as in request/response traffic, costs no extra read.
+    if (++this.#turnMessages >= 2 && !this.#closed) this.#drain();
   }
 
   #receive(msg: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -422,6 +422,7 @@ export class QuicSocket extends EventEmitter {
   readonly #drive = (): void => {
     this.#driveScheduled = false;
     this.#turnMessages = 0;
+    this.#receiver.newTurn();
     this.#flushedEarly = false;
     if (this.#closed) return;
     try {

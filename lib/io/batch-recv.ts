@@ -14,11 +14,14 @@ import { Descriptor, EAGAIN, UNAVAILABLE } from './descriptor';
 type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
 export type ReceivedDatagram = { data: Buffer; address: string; port: number };
 
+/** Datagrams read per drain (about 1.5 ms of work). */
+const MAX_DATAGRAMS = 1024;
 /**
- * Datagrams read per drain: bounds the work of one turn for one socket
- * (libuv itself reads at most 32 per readiness event).
+ * Datagrams drained per socket and event-loop turn. A drain that stops at
+ * its bound leaves the rest to dgram, whose next 'message' (libuv reads up to
+ * 32 per readiness event) drains again while the turn's budget lasts.
  */
-const MAX_DATAGRAMS = 256;
+const TURN_BUDGET = 4096;
 const NONE: readonly ReceivedDatagram[] = Object.freeze([]);
 const ENOMEM = 12;
 const EBUSY = 16;
@@ -30,6 +33,7 @@ export class BatchReceiver {
   readonly #endpoint: NativeEndpoint;
   readonly #onError: (err: Error) => void;
   #enabled: boolean;
+  #turnLeft = TURN_BUDGET;
   /** Datagrams read through the fast path so far (at least; for tests and debugging). */
   received = 0;
 
@@ -45,21 +49,28 @@ export class BatchReceiver {
     return this.#enabled;
   }
 
+  /** A new event-loop turn: the drain budget is full again. */
+  newTurn(): void {
+    this.#turnLeft = TURN_BUDGET;
+  }
+
   /**
    * Reads what is queued on the socket, feeding QUIC packets to the
    * endpoint. Returns the datagrams that are not QUIC, in order (usually
    * none), or `undefined` when nothing was read.
    */
   drain(): readonly ReceivedDatagram[] | undefined {
-    if (!this.#enabled) return undefined;
+    if (!this.#enabled || this.#turnLeft <= 0) return undefined;
     const fd = this.#descriptor.fd;
     if (fd < 0) return undefined; // closed: dgram is done with it too
-    const result = this.#endpoint.recvBatch(fd, MAX_DATAGRAMS);
+    const result = this.#endpoint.recvBatch(fd, Math.min(MAX_DATAGRAMS, this.#turnLeft));
     if (typeof result !== 'number') {
+      this.#turnLeft -= result.length;
       this.received += result.length;
       return result;
     }
     if (result > 0) {
+      this.#turnLeft -= result;
       this.received += result;
       return NONE;
     }
