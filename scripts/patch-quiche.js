@@ -4,11 +4,22 @@
 // project in this repository uses through `[patch.crates-io]`. Run before any cargo command on a
 // fresh clone (the npm scripts do); it does nothing when deps/quiche is already up to date.
 //
-// The fix: quiche 0.30.0 counts a stream's sending side complete once every byte is acknowledged,
-// without asking whether the FIN was. A FIN sent on its own (a stream finished after its data
-// went out) is then forgotten with the stream whenever an acknowledgement, or the peer's own FIN,
-// is processed before the FIN leaves: the peer never sees the stream end. Reported upstream as
-// cloudflare/quiche#2525; drop this patch once a quiche release fixes it.
+// The fixes (drop each once a quiche release has it):
+//
+// 1. A lone FIN is never forgotten (cloudflare/quiche#2525). quiche 0.30.0 counts a stream's
+//    sending side complete once every byte is acknowledged, without asking whether the FIN was. A
+//    FIN sent on its own (a stream finished after its data went out) is then forgotten with the
+//    stream whenever an acknowledgement, or the peer's own FIN, is processed before the FIN leaves:
+//    the peer never sees the stream end.
+// 2. Data in flight on a path the connection left is declared lost (cloudflare/quiche#2452). Each
+//    path keeps its own loss recovery, but all paths share the packet numbers, and quiche 0.30.0
+//    only looks for losses among a path's packets when an ACK acknowledges one of them. After a
+//    NAT rebinding or a migration nothing on the old path is ever acknowledged again, so its
+//    packets in flight were never declared lost and their data never sent again: the transfer
+//    stalled until the idle timeout. Now an ACK that acknowledges only packets of other paths still
+//    counts as the largest acknowledged packet for the path's loss detection (RFC 9002 §6.1: packet
+//    and time thresholds), so those packets are declared lost within about a round trip and their
+//    frames are sent again on the active path.
 //
 // The crate comes from the Cargo cache; when it is not there, cargo itself fetches it (so any
 // registry mirror or proxy cargo is configured with applies), and as a last resort it is downloaded
@@ -28,6 +39,7 @@ const STAMP = path.join(DEST, '.nquic-patched');
 
 /** Exact edits: each `find` must occur exactly once in its file. */
 const EDITS = [
+  // 1. quiche#2525: a stream's sending side is complete only once its FIN is acknowledged.
   {
     file: 'src/stream/send_buf.rs',
     find: '    /// The error code received via STOP_SENDING.\n    error: Option<u64>,\n}',
@@ -80,6 +92,87 @@ const EDITS = [
     replace:
       '                        let dropped = stream.send.ack_and_drop(offset, length);\n' +
       '                        if fin {\n                            stream.send.ack_fin();\n                        }\n',
+  },
+
+  // 2. quiche#2452: an ACK of other paths' packets drives this path's loss detection. Two edits
+  // per recovery module: bbr2 (gcongestion) and cubic/reno (congestion).
+  {
+    file: 'src/recovery/gcongestion/recovery.rs',
+    find:
+      '        if self.newly_acked.is_empty() {\n            return Ok(OnAckReceivedOutcome {\n' +
+      '                acked_bytes,\n                spurious_losses,\n                ..Default::default()\n' +
+      '            });\n        }\n',
+    replace:
+      '        if self.newly_acked.is_empty() {\n' +
+      '            let (lost_packets, lost_bytes) = self.on_ack_of_other_paths(\n' +
+      '                peer_sent_ack_ranges,\n                epoch,\n                handshake_status,\n' +
+      '                now,\n            );\n' +
+      '            return Ok(OnAckReceivedOutcome {\n                lost_packets,\n                lost_bytes,\n' +
+      '                acked_bytes,\n                spurious_losses,\n            });\n        }\n',
+  },
+  {
+    file: 'src/recovery/gcongestion/recovery.rs',
+    find: '    fn set_loss_detection_timer(\n',
+    replace:
+      '    /// An ACK that acknowledges none of this path\'s packets: all paths share\n' +
+      '    /// the packet numbers, so its largest still tells which packets of this\n' +
+      '    /// path are lost (nquic patch, quiche#2452: packets left in flight on a\n' +
+      '    /// path the connection moved away from were never declared lost).\n' +
+      '    fn on_ack_of_other_paths(\n' +
+      '        &mut self, ranges: &RangeSet, epoch: packet::Epoch,\n' +
+      '        handshake_status: HandshakeStatus, now: Instant,\n' +
+      '    ) -> (usize, usize) {\n' +
+      '        let largest = ranges.last().unwrap_or(0);\n' +
+      '        let e = &mut self.epochs[epoch];\n' +
+      '        if e.pkts_in_flight == 0 || e.largest_acked_packet >= Some(largest) {\n' +
+      '            return (0, 0);\n        }\n' +
+      '        e.largest_acked_packet = Some(largest);\n\n' +
+      '        let prior_in_flight = self.bytes_in_flight.get();\n' +
+      '        let (lost_bytes, lost_packets) =\n' +
+      '            self.detect_and_remove_lost_packets(epoch, now);\n' +
+      '        if lost_packets > 0 {\n' +
+      '            self.pacer.on_congestion_event(\n' +
+      '                false,\n                prior_in_flight,\n                self.bytes_in_flight.get(),\n' +
+      '                now,\n                &[],\n                &self.lost_reuse,\n' +
+      '                self.epochs[epoch].least_unacked(),\n                &self.rtt_stats,\n' +
+      '                &mut self.recovery_stats,\n            );\n' +
+      '            self.lost_count += lost_packets;\n        }\n' +
+      '        self.set_loss_detection_timer(handshake_status, now);\n\n' +
+      '        (lost_packets, lost_bytes)\n    }\n\n' +
+      '    fn set_loss_detection_timer(\n',
+  },
+  {
+    file: 'src/recovery/congestion/recovery.rs',
+    find: '        if self.newly_acked.is_empty() {\n            return Ok(OnAckReceivedOutcome::default());\n        }\n',
+    replace:
+      '        if self.newly_acked.is_empty() {\n' +
+      '            let (lost_packets, lost_bytes) = self.on_ack_of_other_paths(\n' +
+      '                peer_sent_ack_ranges,\n                epoch,\n                handshake_status,\n' +
+      '                now,\n                trace_id,\n            );\n' +
+      '            return Ok(OnAckReceivedOutcome {\n                lost_packets,\n                lost_bytes,\n' +
+      '                ..Default::default()\n            });\n        }\n',
+  },
+  {
+    file: 'src/recovery/congestion/recovery.rs',
+    find: '    fn detect_lost_packets(\n        &mut self, epoch: Epoch, now: Instant, trace_id: &str,\n    ) -> (usize, usize) {\n',
+    replace:
+      '    /// An ACK that acknowledges none of this path\'s packets: all paths share\n' +
+      '    /// the packet numbers, so its largest still tells which packets of this\n' +
+      '    /// path are lost (nquic patch, quiche#2452: packets left in flight on a\n' +
+      '    /// path the connection moved away from were never declared lost).\n' +
+      '    fn on_ack_of_other_paths(\n' +
+      '        &mut self, ranges: &RangeSet, epoch: Epoch,\n' +
+      '        handshake_status: HandshakeStatus, now: Instant, trace_id: &str,\n' +
+      '    ) -> (usize, usize) {\n' +
+      '        let largest = ranges.last().unwrap_or(0);\n' +
+      '        let e = &mut self.epochs[epoch];\n' +
+      '        if e.in_flight_count == 0 || e.largest_acked_packet >= Some(largest) {\n' +
+      '            return (0, 0);\n        }\n' +
+      '        e.largest_acked_packet = Some(largest);\n\n' +
+      '        let lost = self.detect_lost_packets(epoch, now, trace_id);\n' +
+      '        self.set_loss_detection_timer(handshake_status, now);\n\n' +
+      '        lost\n    }\n\n' +
+      '    fn detect_lost_packets(\n        &mut self, epoch: Epoch, now: Instant, trace_id: &str,\n    ) -> (usize, usize) {\n',
   },
 ];
 
@@ -164,7 +257,7 @@ async function main() {
     fs.mkdirSync(path.dirname(DEST), { recursive: true });
     fs.cpSync(unpacked, DEST, { recursive: true });
     fs.writeFileSync(STAMP, wanted);
-    console.error(`patch-quiche: deps/quiche is quiche ${VERSION} with ${EDITS.length} edits (quiche#2525)`);
+    console.error(`patch-quiche: deps/quiche is quiche ${VERSION} with ${EDITS.length} edits (quiche#2525, quiche#2452)`);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
