@@ -156,6 +156,11 @@ export interface ConnectionStats {
   datagramsDroppedOnReceive: number;
   /** Sent datagrams that loss detection declared lost. */
   datagramsLost: number;
+  /**
+   * Validated changes of the active path (RFC 9000 §9): a NAT rebinding or a
+   * migration of the client, counted by both ends once the new path is validated.
+   */
+  pathChanges: number;
 }
 
 export type { QuicConnection };

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::close::{classify, CloseInfo, Ending};
 use crate::config::Config;
 use crate::events::{self, EventSink};
+use crate::paths::PathWatch;
 use crate::relay::link::{RelayLink, RelayPath};
 use crate::streams::StreamTable;
 use crate::tls::verify;
@@ -71,6 +72,8 @@ pub struct Connection {
     pub(crate) relay_path: Option<RelayPath>,
     /// Why the relay path failed, ending the connection.
     relay_failure: Option<(&'static str, String)>,
+    /// The active path and its validated changes (`pathChanges`).
+    pub(crate) paths: PathWatch,
 }
 
 impl Connection {
@@ -118,6 +121,7 @@ impl Connection {
             relay: None,
             relay_path: None,
             relay_failure: None,
+            paths: PathWatch::default(),
         }
     }
 
@@ -352,6 +356,7 @@ impl Connection {
             self.established_reported = true;
         }
         if self.established_reported {
+            self.paths.observe(&mut self.quic);
             let session_len = self.quic.session().map_or(0, <[u8]>::len);
             if !self.is_server && session_len != self.session_len_reported {
                 if !sink.has_rows(1) {
