@@ -20,6 +20,15 @@
 //    counts as the largest acknowledged packet for the path's loss detection (RFC 9002 §6.1: packet
 //    and time thresholds), so those packets are declared lost within about a round trip and their
 //    frames are sent again on the active path.
+// 3. A path the connection left makes room for the next one (cloudflare/quiche#2743 for the server
+//    side). quiche 0.30.0 keeps every path it ever used together with its destination connection
+//    ID, and replaces only paths without one: after as many NAT rebindings (server) or migrations
+//    (client) as `active_connection_id_limit`, packets from a new address were dropped or
+//    `migrate()` failed with OutOfIdentifiers. A new method, `retire_left_paths()`, which nquic
+//    calls once a new active path has proved itself, takes the connection IDs of the other paths
+//    (retiring those the active path does not share, so that the peer issues fresh ones) and marks
+//    them left, so that they get no new ID; such a path is replaced by the next new one once
+//    nothing of it is in flight or waiting to be sent again.
 //
 // The crate comes from the Cargo cache; when it is not there, cargo itself fetches it (so any
 // registry mirror or proxy cargo is configured with applies), and as a last resort it is downloaded
@@ -174,6 +183,65 @@ const EDITS = [
       '        lost\n    }\n\n' +
       '    fn detect_lost_packets(\n        &mut self, epoch: Epoch, now: Instant, trace_id: &str,\n    ) -> (usize, usize) {\n',
   },
+
+  // 3. quiche#2743: paths the connection left give up their connection IDs and are replaced.
+  {
+    file: 'src/path.rs',
+    find: '    pub needs_ack_eliciting: bool,\n}',
+    replace:
+      '    pub needs_ack_eliciting: bool,\n\n' +
+      '    /// The connection left this path and gave up its destination\n' +
+      '    /// Connection ID (nquic patch, quiche#2743).\n' +
+      '    pub left: bool,\n}',
+  },
+  {
+    file: 'src/path.rs',
+    find: '            needs_ack_eliciting: false,\n        }',
+    replace: '            needs_ack_eliciting: false,\n            left: false,\n        }',
+  },
+  {
+    file: 'src/path.rs',
+    find: '        // FIXME: we should check that there is nothing in the sent queue.\n' +
+      '        !self.active() && self.active_dcid_seq.is_none()\n',
+    replace:
+      '        // Nothing of it may be in flight or waiting to be sent again.\n' +
+      '        !self.active() &&\n            self.active_dcid_seq.is_none() &&\n' +
+      '            self.recovery.bytes_in_flight() == 0 &&\n' +
+      '            !self\n                .recovery\n' +
+      '                .has_lost_frames(crate::packet::Epoch::Application)\n',
+  },
+  {
+    file: 'src/path.rs',
+    find: '        new_active_path.active = true;\n',
+    replace: '        new_active_path.active = true;\n        new_active_path.left = false;\n',
+  },
+  {
+    file: 'src/lib.rs',
+    find: '            .filter(|(_, p)| p.active_dcid_seq.is_none());\n',
+    replace: '            .filter(|(_, p)| p.active_dcid_seq.is_none() && !p.left);\n',
+  },
+  {
+    file: 'src/lib.rs',
+    find: '    /// Processes path-specific events.\n',
+    replace:
+      '    /// Gives up the paths other than the active one (nquic patch,\n' +
+      '    /// quiche#2743): each loses its destination Connection ID, retired\n' +
+      '    /// unless the active path uses it too, and gets no new one, so that\n' +
+      '    /// the next new path can replace it once nothing of it is in flight.\n' +
+      '    /// Call once the active path has proved itself.\n' +
+      '    pub fn retire_left_paths(&mut self) {\n' +
+      '        let Ok(active) = self.paths.get_active_path_id() else {\n            return;\n        };\n' +
+      '        let active_seq = self.paths.get(active).ok().and_then(|p| p.active_dcid_seq);\n' +
+      '        for (pid, path) in self.paths.iter_mut() {\n' +
+      '            if pid == active {\n                continue;\n            }\n' +
+      '            path.left = true;\n' +
+      '            if let Some(seq) = path.active_dcid_seq.take() {\n' +
+      '                if Some(seq) != active_seq && !self.ids.zero_length_dcid() {\n' +
+      '                    // Only an unknown sequence number fails here.\n' +
+      '                    let _ = self.ids.retire_dcid(seq);\n' +
+      '                }\n            }\n        }\n    }\n\n' +
+      '    /// Processes path-specific events.\n',
+  },
 ];
 
 function fail(message) {
@@ -257,7 +325,7 @@ async function main() {
     fs.mkdirSync(path.dirname(DEST), { recursive: true });
     fs.cpSync(unpacked, DEST, { recursive: true });
     fs.writeFileSync(STAMP, wanted);
-    console.error(`patch-quiche: deps/quiche is quiche ${VERSION} with ${EDITS.length} edits (quiche#2525, quiche#2452)`);
+    console.error(`patch-quiche: deps/quiche is quiche ${VERSION} with ${EDITS.length} edits (quiche#2525, quiche#2452, quiche#2743)`);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

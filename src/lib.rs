@@ -34,6 +34,7 @@ pub mod io;
 pub mod limits;
 pub mod paths;
 pub mod relay;
+pub mod stall;
 pub mod streams;
 pub mod timers;
 pub mod tls;

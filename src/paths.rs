@@ -1,27 +1,28 @@
-//! Path changes (RFC 9000 §9): which validated path a connection uses, and
-//! how often that changed — a NAT rebinding or a migration on the client,
-//! the peer following it on the server.
+//! Path changes (RFC 9000 §9): which path a connection uses, how often that
+//! changed, and giving up the paths it left.
+//!
+//! A change counts once the new active path has proved itself: on the
+//! server when it is validated (a NAT rebinding or migration of the client
+//! followed), on the client (which moves with `migrate`) once a packet from
+//! the peer arrived on it. The paths left then give up their connection IDs
+//! (`retire_left_paths`, a patched-in quiche method), so that the next
+//! rebinding or migration finds a free path slot and a fresh ID.
 //!
 //! quiche reports path events in a queue that only grows unless read;
 //! [`PathWatch::observe`] reads it after every batch of packets or timers
-//! and looks at the active path only when an event says it may have changed.
+//! and looks at the paths only while a change may be under way.
 
 use std::net::SocketAddr;
 
 /// The active path's (local, peer) addresses.
 type Tuple = (SocketAddr, SocketAddr);
 
-/// Paths remembered as validated at most (quiche keeps at most
-/// `ACTIVE_CONNECTION_ID_LIMIT` paths).
-const REMEMBERED: usize = 8;
-
 #[derive(Default)]
 pub struct PathWatch {
-    /// The active path when it was last seen validated.
+    /// The active path when it last proved itself.
     active: Option<Tuple>,
-    /// Paths quiche reported validated (the first one needs no report: the
-    /// handshake validated it).
-    validated: Vec<Tuple>,
+    /// A change may be under way: look at the paths on every observation.
+    pending: bool,
     /// Validated changes of the active path.
     changes: u64,
 }
@@ -32,24 +33,23 @@ impl PathWatch {
         self.changes
     }
 
-    /// Takes quiche's path events and counts a change once a new active path
-    /// is validated. Call after packets were handled, timers ran or the
-    /// connection migrated.
+    /// The connection itself moved to another path (`migrate`).
+    pub fn moved(&mut self) {
+        self.pending = true;
+    }
+
+    /// Reads quiche's path events; counts a change, and gives up the paths
+    /// left, once a new active path has proved itself. Call after packets
+    /// were handled, timers ran or the connection migrated.
     pub fn observe(&mut self, quic: &mut quiche::Connection) {
-        let mut look = self.active.is_none() && quic.is_established();
+        let mut look = self.pending || (self.active.is_none() && quic.is_established());
         while let Some(event) = quic.path_event_next() {
-            match event {
-                quiche::PathEvent::Validated(local, peer)
-                | quiche::PathEvent::PeerMigrated(local, peer) => {
-                    self.remember((local, peer));
-                    look = true;
-                }
-                quiche::PathEvent::FailedValidation(local, peer)
-                | quiche::PathEvent::Closed(local, peer) => {
-                    self.validated.retain(|t| *t != (local, peer));
-                }
-                _ => {}
-            }
+            look |= matches!(
+                event,
+                quiche::PathEvent::New(..)
+                    | quiche::PathEvent::Validated(..)
+                    | quiche::PathEvent::PeerMigrated(..)
+            );
         }
         if !look {
             return;
@@ -58,26 +58,21 @@ impl PathWatch {
             return;
         };
         let tuple = (path.local_addr, path.peer_addr);
-        match self.active {
-            None => {
-                self.active = Some(tuple);
-                self.remember(tuple);
-            }
-            Some(seen) if seen != tuple && self.validated.contains(&tuple) => {
-                self.changes += 1;
-                self.active = Some(tuple);
-            }
-            Some(_) => {}
-        }
-    }
-
-    fn remember(&mut self, tuple: Tuple) {
-        if self.validated.contains(&tuple) {
+        if self.active == Some(tuple) {
+            self.pending = false;
             return;
         }
-        if self.validated.len() == REMEMBERED {
-            self.validated.remove(0);
+        let proved = self.active.is_none()
+            || quic.is_path_validated(tuple.0, tuple.1) == Ok(true)
+            || (!quic.is_server() && path.recv > 0);
+        self.pending = !proved;
+        if !proved {
+            return;
         }
-        self.validated.push(tuple);
+        if self.active.is_some() {
+            self.changes += 1;
+            quic.retire_left_paths();
+        }
+        self.active = Some(tuple);
     }
 }

@@ -118,7 +118,7 @@ pub struct Pair {
     /// Packets the server sent to an address the client no longer has.
     pub lost_to_client: usize,
     /// A rebinding due while the server's next packets are in flight.
-    rebind_to: Option<SocketAddr>,
+    rebind_to: Option<(SocketAddr, bool)>,
 }
 
 pub fn params(is_server: bool) -> ConfigParams {
@@ -191,6 +191,7 @@ impl Pair {
         let to_client = self.server.drain();
         // Where the client's NAT changes its mapping in this burst, if it does.
         let rebind_at = match self.rebind_to {
+            Some((_, true)) if !to_client.is_empty() => 0,
             Some(_) if to_client.len() >= 2 => to_client.len() / 2,
             _ => usize::MAX,
         };
@@ -200,7 +201,9 @@ impl Pair {
         }
         for (i, (mut p, to)) in to_client.into_iter().enumerate() {
             if i == rebind_at {
-                self.client_seen_as = self.rebind_to.take().unwrap_or(self.client_seen_as);
+                if let Some((to, _)) = self.rebind_to.take() {
+                    self.client_seen_as = to;
+                }
             }
             if to != self.client_seen_as {
                 self.lost_to_client += 1;
@@ -216,10 +219,11 @@ impl Pair {
     }
 
     /// The client's NAT moves it to outside address `to` in the middle of
-    /// the server's next burst: the packets ahead of the change still reach
-    /// the client, those behind it reach the old port and are lost.
-    pub fn rebind_client(&mut self, to: SocketAddr) {
-        self.rebind_to = Some(to);
+    /// the server's next burst (or, with `whole_burst`, just before it): the
+    /// packets ahead of the change still reach the client, those behind it
+    /// reach the old port and are lost.
+    pub fn rebind_client(&mut self, to: SocketAddr, whole_burst: bool) {
+        self.rebind_to = Some((to, whole_burst));
     }
 
     /// Steps until `done` holds, running both sides' timers (in real time)
