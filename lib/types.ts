@@ -157,8 +157,10 @@ export interface ConnectionStats {
   /** Sent datagrams that loss detection declared lost. */
   datagramsLost: number;
   /**
-   * Validated changes of the active path (RFC 9000 §9): a NAT rebinding or a
-   * migration of the client, counted by both ends once the new path is validated.
+   * Validated changes of the active path (RFC 9000 §9). Server: each new client
+   * address followed once validated (a NAT rebinding or a migration of the
+   * client). Client: each `migrate()` whose new path answered; a NAT rebinding
+   * is invisible to the client.
    */
   pathChanges: number;
 }
