@@ -17,11 +17,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { text } from 'node:stream/consumers';
 import { listen, connect, generateCertificate } from 'nquic';
 
+// #region pki
 // A small PKI: one CA signs the server's certificate and the clients'.
 const ca = generateCertificate({ subjectAltNames: ['Example CA'], isCa: true });
 const serverId = generateCertificate({ subjectAltNames: ['localhost'], ca });
 const alice = generateCertificate({ subjectAltNames: ['alice'], ca });
 const mallory = generateCertificate({ subjectAltNames: ['mallory'], ca });
+// #endregion pki
 
 const nameOf = (der) => new X509Certificate(der).subject.replace(/^CN=/, '');
 const allowed = new Set(['alice']);

@@ -21,10 +21,12 @@ import { QuicSocket, generateCertificate, isStunBindingRequest, stunBindingRespo
 
 // A rendezvous node (in real use: one with a public address) answers STUN
 // binding requests on its own socket and tells peers each other's addresses.
+// #region rendezvous
 const rendezvous = await QuicSocket.bind({ address: '127.0.0.1' });
 rendezvous.on('message', (data, from) => {
   if (isStunBindingRequest(data)) void rendezvous.send(stunBindingResponse(data, from), from.port, from.address);
 });
+// #endregion rendezvous
 const { address: rendezvousIp, port: rendezvousPort } = rendezvous.address;
 
 // Self-signed identities; each peer knows its friends' fingerprints.

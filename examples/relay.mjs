@@ -16,7 +16,7 @@ import { text } from 'node:stream/consumers';
 import { QuicSocket, generateCertificate, certificateFingerprint } from 'nquic';
 
 const relayIdentity = generateCertificate({ subjectAltNames: ['relay.example'] });
-const isFriend = () => true;    // a real relay decides whom it serves
+const isFriend = (_dialer, _target) => true;   // a real relay decides whom it serves
 
 // #region relay
 // The relay: any node with a public address. Clients are asked for a
