@@ -208,7 +208,12 @@ export interface ServerOptions extends TlsOptions, TransportOptions {
   maxConnections?: number;
   /** Handshake timeout in ms for incoming connections. Default 10000. */
   timeout?: number;
-  /** Relay for connected peers (see README, "Relayed connections"). Clients are asked for a certificate, which names them. */
+  /**
+   * Serve as a relay for connected peers that cannot reach each other (see
+   * README, "Relayed connections"): `true` for the defaults, or limits and a
+   * policy. Clients are then asked for a certificate, which names them (its
+   * fingerprint). Default off.
+   */
   relay?: boolean | RelayOptions;
 }
 

@@ -95,6 +95,26 @@ function docFiles(root) {
   return files.filter((f) => fs.existsSync(f));
 }
 
+/** `{@includeCode ../examples/x.mjs#a,b}` in lib/ docstrings (TypeDoc): the regions they use, as `examples/x.mjs#a`. */
+function includeCodeUses(root) {
+  const uses = [];
+  const walk = (dir) => {
+    if (!fs.existsSync(dir)) return;
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else if (entry.name.endsWith('.ts')) {
+        for (const m of fs.readFileSync(file, 'utf8').matchAll(/\{@includeCode\s+([^#}\s]+)#([^}\s]+)\s*\}/g)) {
+          const target = path.relative(root, path.resolve(path.dirname(file), m[1])).split(path.sep).join('/');
+          for (const region of m[2].split(',')) uses.push(`${target}#${region}`);
+        }
+      }
+    }
+  };
+  walk(path.join(root, 'lib'));
+  return uses;
+}
+
 function firstDifference(expected, actual) {
   const n = Math.max(expected.length, actual.length);
   for (let i = 0; i < n; i++) {
@@ -108,7 +128,7 @@ function firstDifference(expected, actual) {
 /**
  * Checks (or with `write`, rewrites) every snippet. Returns the problems
  * found (after writing: those that writing cannot fix), the files written,
- * and the example regions no document uses.
+ * and the example regions that no document and no docstring uses.
  */
 function checkExamples({ root = path.resolve(__dirname, '..'), write = false } = {}) {
   const problems = [];
@@ -171,6 +191,7 @@ function checkExamples({ root = path.resolve(__dirname, '..'), write = false } =
     }
   }
 
+  for (const use of includeCodeUses(root)) used.add(use);
   const unused = [];
   const examplesDir = path.join(root, 'examples');
   if (fs.existsSync(examplesDir)) {
