@@ -29,7 +29,7 @@ export interface PeerInfo {
    * (`serverName`, else the host). The hook may accept a peer even when this is false.
    */
   chainValid: boolean;
-  /** Why `chainValid` is false, in BoringSSL's words (e.g. `'certificate has expired'`). */
+  /** Why `chainValid` is false, for people: mostly BoringSSL's verify error text (e.g. `'certificate has expired'`). */
   chainError?: string;
   /** Server side: the name the client asked for in SNI (RFC 6066 §3), if any. */
   serverName?: string;
