@@ -29,6 +29,8 @@ type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
 const OUT_BYTES = 256 * 1024;
 const META_ROWS = 192;
 const META_STRIDE = 8;
+/** More than any packet `flush` writes (src/transmit.rs, MAX_SEND_UDP_PAYLOAD). */
+const ROOM_TO_SPARE = 64 * 1024;
 const INBOX_BYTES = 1024 * 1024;
 const RECORD_ROWS = 1024;
 const RECORD_STRIDE = 6;
@@ -570,6 +572,10 @@ export class QuicSocket extends EventEmitter {
       // A send the kernel could not take at once still points into `out`;
       // give the next batch a fresh buffer instead of overwriting it.
       if (this.#udp.getSendQueueCount() > 0) shared.out = Buffer.allocUnsafe(OUT_BYTES);
+      // `flush` stops early only when the batch is full (no room for another
+      // packet): a batch with room to spare was everything.
+      const last = (packets - 1) * META_STRIDE;
+      if (packets < META_ROWS && meta[last] + meta[last + 1] <= OUT_BYTES - ROOM_TO_SPARE) return;
     }
   }
 

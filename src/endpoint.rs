@@ -539,7 +539,9 @@ impl Endpoint {
     }
 
     /// Writes outgoing packets of all touched connections. Returns the number
-    /// of packets; call again (after sending them) until it returns 0.
+    /// of packets; call again (after sending them) until it returns 0. It
+    /// stops early only when the sink is full, so a batch with room for
+    /// another packet holds everything there was.
     pub fn flush(&mut self, out: &mut [u8], meta: &mut [u32]) -> usize {
         let mut sink = TransmitSink::new(out, meta);
         while let Some((packet, to)) = self.stateless.front() {
