@@ -6,34 +6,19 @@
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { isStunBindingRequest, QuicSocket, stunBindingResponse } from '../lib';
-import type { Address, QuicConnection, QuicStream } from '../lib';
-import { ALPN, certFor, MiB, readAll, sha256Hex, sleep, trackDgram, withTimeout } from './helpers';
+import type { Address } from '../lib';
+import { ALPN, certFor, echoStreams, MiB, readAll, sha256Hex, sleep, trackDgram, trackServer, withTimeout } from './helpers';
 
 const FAST_PATH = process.platform === 'linux' && process.env.NQUIC_BATCH_RECV !== '0';
 
-const sockets: QuicSocket[] = [];
-afterEach(async () => {
-  await Promise.all(sockets.splice(0).map((s) => withTimeout(s.close(), 5000, 'socket.close()')));
-});
-
 async function bind(address = '127.0.0.1'): Promise<QuicSocket> {
-  const socket = await QuicSocket.bind({ address, port: 0 });
-  sockets.push(socket);
-  return socket;
+  return trackServer(await QuicSocket.bind({ address, port: 0 }), 'socket');
 }
 
 async function rawSocket(type: 'udp4' | 'udp6', address: string): Promise<dgram.Socket> {
   const sock = trackDgram(dgram.createSocket(type));
   await new Promise<void>((resolve) => sock.bind(0, address, () => resolve()));
   return sock;
-}
-
-function echo(conn: QuicConnection): void {
-  conn.on('stream', (s: QuicStream) => {
-    const chunks: Buffer[] = [];
-    s.on('data', (c: Buffer) => chunks.push(c));
-    s.on('end', () => s.end(Buffer.concat(chunks)));
-  });
 }
 
 /** Waits (bounded) until `done()` holds. */
@@ -84,7 +69,7 @@ describe('receive fast path', () => {
 
   test('datagrams interleaved with a transfer on the same socket arrive in order; STUN and punches still work', async () => {
     const server = await bind();
-    server.listen(tls).on('connection', echo);
+    echoStreams(server.listen(tls));
     const client = await bind();
     const conn = await client.connect({ ...tls, host: '127.0.0.1', port: server.address.port });
     const messages: string[] = [];

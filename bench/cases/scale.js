@@ -15,9 +15,8 @@
 // Server event-loop delay during the ramp (p99, max) is in the extras. nquic only.
 
 const path = require('node:path');
-const { fork } = require('node:child_process');
-const { once } = require('node:events');
 const { envInt, percentile, median } = require('../lib/util');
+const { forkChild, request } = require('../lib/child');
 
 const CHILD = path.join(__dirname, '..', 'lib', 'scale-child.js');
 
@@ -32,27 +31,11 @@ function config() {
   };
 }
 
-/** A child with request/reply over IPC; cleanup stops it. */
+/** A child (server or client role) as a request function. */
 function startChild(ctx, role) {
-  const child = fork(CHILD, [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
-  const exited = once(child, 'exit');
-  exited.catch(() => {});
-  ctx.defer(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    try { child.send({ cmd: 'stop' }); } catch { /* channel closed */ }
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
-    await exited;
-    clearTimeout(timer);
-  });
-  child.on('exit', (code, signal) => {
-    if (!ctx.signal.aborted && code !== 0) ctx.fail(new Error(`scale ${role} child exited early (code ${code}, signal ${signal})`));
-  });
-  return async (msg) => {
-    child.send(msg);
-    const [answer] = await once(child, 'message', { signal: ctx.signal });
-    if (answer.error) throw new Error(`scale ${role} child: ${answer.error}`);
-    return answer.reply;
-  };
+  const label = `scale ${role} child`;
+  const child = forkChild(ctx, CHILD, { label, execArgv: ['--expose-gc'], stopMs: 20000 });
+  return async (msg) => (await request(ctx, child, msg, label)).reply;
 }
 
 module.exports = {
