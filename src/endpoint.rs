@@ -7,6 +7,9 @@
 //! `recv` for each received datagram → `poll_events` until it returns 0 →
 //! `flush` until it returns 0 (send what it wrote) → `next_timeout` to re-arm
 //! the one timer; when that timer fires: `on_timeout`, then the same loop.
+//! Commands between turns need only a `flush` (then `poll_events` if
+//! `has_pending_events`): a connection `poll_events` visits is always queued
+//! for the next flush.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
