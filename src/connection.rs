@@ -71,6 +71,11 @@ pub struct Connection {
     pub(crate) relay_path: Option<RelayPath>,
     /// Why the relay path failed, ending the connection.
     relay_failure: Option<(&'static str, String)>,
+    /// WebTransport over HTTP/3, once started (see `webtransport/`).
+    pub(crate) web_transport: Option<Box<crate::webtransport::WebTransport>>,
+    /// The config's WebTransport settings, until the connection is
+    /// established and HTTP/3 starts (if the ALPN is `h3`).
+    pub(crate) web_transport_config: crate::webtransport::WebTransportConfig,
 }
 
 impl Connection {
@@ -118,6 +123,8 @@ impl Connection {
             relay: None,
             relay_path: None,
             relay_failure: None,
+            web_transport: None,
+            web_transport_config: None,
         }
     }
 
@@ -138,6 +145,7 @@ impl Connection {
         if config.qlog {
             conn.enable_qlog();
         }
+        conn.web_transport_config = config.web_transport;
         conn
     }
 
@@ -168,6 +176,7 @@ impl Connection {
             || (!self.early_reported && !self.is_server && self.quic.is_in_early_data())
             || self.relay.as_ref().is_some_and(RelayLink::has_outcome)
             || (self.established_reported && !self.stops_unreported.is_empty())
+            || self.web_transport_has_news()
     }
 
     /// Ends a relayed connection whose path through the relay failed (no
@@ -276,6 +285,7 @@ impl Connection {
             return true;
         }
         self.release_held_bytes();
+        self.flush_web_transport();
         // A failed handshake step makes `send` return an error once; the
         // next call then produces the CONNECTION_CLOSE, so try a few times.
         let mut errors = 0;
@@ -363,8 +373,15 @@ impl Connection {
             // Before any read: quiche forgets a stopped stream once its last
             // data is read, and the STOP_SENDING code with it.
             self.note_stopped_streams();
-            if !self.poll_datagrams(sink) || !self.poll_readable(sink) || !self.poll_writable(sink)
+            if !self.poll_web_transport(sink)
+                || !self.poll_datagrams(sink)
+                || !self.poll_readable(sink)
+                || !self.poll_writable(sink)
             {
+                return false;
+            }
+            // Sessions that ended while streams were read end now.
+            if !self.poll_web_transport(sink) {
                 return false;
             }
             let credit = (
@@ -412,6 +429,9 @@ impl Connection {
     }
 
     fn poll_datagrams(&mut self, sink: &mut EventSink<'_>) -> bool {
+        if self.web_transport.is_some() {
+            return self.poll_web_transport_datagrams(sink);
+        }
         if let Some(link) = self.relay.as_mut() {
             while let Some(datagram) = link.app_datagrams.front() {
                 if !sink.has_rows(1) {

@@ -53,12 +53,14 @@ pub struct StreamState {
     pub blocked: Option<usize>,
     /// The last byte of the latest write, not yet given to quiche.
     pub held: Option<u8>,
+    /// The WebTransport session this stream belongs to (HTTP/3 connections).
+    pub session: Option<u64>,
 }
 
 impl StreamState {
     /// The send side is done for good (reset by us, or stopped by the peer):
     /// nothing waits for credit and no byte is held back any more.
-    fn end_sending(&mut self) {
+    pub(crate) fn end_sending(&mut self) {
         self.send_open = false;
         self.blocked = None;
         self.held = None;
@@ -120,6 +122,44 @@ impl StreamTable {
         }
     }
 
+    /// Adds a peer's WebTransport stream of `session`.
+    pub(crate) fn insert_session_stream(
+        &mut self,
+        id: u64,
+        send_open: bool,
+        recv_open: bool,
+        session: u64,
+    ) {
+        self.insert(id, send_open, recv_open);
+        self.update(id, |s| s.session = Some(session));
+    }
+
+    /// Ties a stream not bound to a session yet to `session`; `false` if
+    /// there is no such stream.
+    pub(crate) fn set_session(&mut self, id: u64, session: u64) -> bool {
+        match self.map.get_mut(&id) {
+            Some(s) if s.session.is_none() => {
+                s.session = Some(session);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The streams of a WebTransport session.
+    pub(crate) fn session_streams(&self, session: u64) -> Vec<u64> {
+        self.ids_where(|s| s.session == Some(session))
+    }
+
+    /// Both directions are over (the stream was reset and stopped): forget it.
+    pub(crate) fn end_both(&mut self, id: u64) {
+        self.update(id, |s| {
+            s.end_sending();
+            s.recv_open = false;
+            s.paused = false;
+        });
+    }
+
     fn ids_where(&self, pred: impl Fn(&StreamState) -> bool) -> Vec<u64> {
         self.map
             .iter()
@@ -130,7 +170,7 @@ impl StreamTable {
 }
 
 impl Connection {
-    fn is_local_stream(&self, id: u64) -> bool {
+    pub(crate) fn is_local_stream(&self, id: u64) -> bool {
         opened_by_server(id) == self.is_server
     }
 
@@ -307,7 +347,9 @@ impl Connection {
         } else {
             quiche::Shutdown::Read
         };
-        let result = self.quic.stream_shutdown(stream, direction, code);
+        let result = self
+            .quic
+            .stream_shutdown(stream, direction, self.stream_code_to_wire(code));
         self.streams.update(stream, |s| {
             if write {
                 s.end_sending();
@@ -360,6 +402,13 @@ impl Connection {
     pub(crate) fn poll_readable(&mut self, sink: &mut EventSink<'_>) -> bool {
         let readable: Vec<u64> = self.quic.readable().collect();
         for stream in readable {
+            // On an HTTP/3 connection nquic reads its own streams, and the
+            // first bytes of WebTransport streams (see `webtransport/`).
+            match self.web_transport_intercept(stream, sink) {
+                crate::webtransport::Intercept::Application => {}
+                crate::webtransport::Intercept::Handled => continue,
+                crate::webtransport::Intercept::Full => return false,
+            }
             if self.streams.get(stream).is_none() && !self.is_local_stream(stream) {
                 // First sight of a peer-opened stream.
                 let _ = self.quic.stream_priority(stream, DEFAULT_URGENCY, true);
@@ -429,7 +478,7 @@ impl Connection {
             events::STREAM_RESET,
             self.id,
             stream as f64,
-            code as f64,
+            self.stream_code_from_wire(code) as f64,
             0.0,
             0.0,
         );
@@ -497,7 +546,7 @@ impl Connection {
                 events::STREAM_STOPPED,
                 self.id,
                 stream as f64,
-                code as f64,
+                self.stream_code_from_wire(code) as f64,
                 0.0,
                 0.0,
             );
