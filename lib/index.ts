@@ -9,6 +9,15 @@ export type { CloseInfo, QuicErrorCode } from './errors';
 export { generateCertificate, certificateFingerprint } from './tls/certificates';
 export type { GenerateCertificateOptions, GeneratedCertificate } from './tls/certificates';
 export type * from './types';
+export { WebTransport } from './webtransport/client';
+export type { WebTransportOptions, WebTransportHash, WebTransportCloseInfo, WebTransportConnectionStats } from './webtransport/client';
+export { WebTransportError } from './webtransport/errors';
+export type { WebTransportErrorOptions, WebTransportErrorSource } from './webtransport/errors';
+export { WebTransportSession } from './webtransport/session';
+export type { WebTransportCloseInfo as WebTransportSessionCloseInfo } from './webtransport/session';
+export type { WebTransportRequest, WebTransportServerOptions } from './webtransport/options';
+export type { WebTransportBidirectionalStream } from './webtransport/web-streams';
+export type { WebTransportDatagramDuplexStream } from './webtransport/datagrams';
 export { bindingResponse as stunBindingResponse, isBindingRequest as isStunBindingRequest } from './p2p/stun';
 import native from './binding';
 /** The napi binding itself (sans-IO classes), for advanced use. */

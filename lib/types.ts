@@ -1,6 +1,7 @@
 // Public option and record types (the API contract in shared/API.md).
 import type { QuicSocket } from './socket';
 import type { QuicConnection } from './connection';
+import type { WebTransportServerOptions } from './webtransport/options';
 
 export interface Address {
   address: string;
@@ -113,6 +114,12 @@ export interface ServerOptions extends TlsOptions, TransportOptions {
   timeout?: number;
   /** Relay for connected peers (see README, "Relayed connections"). Clients are asked for a certificate, which names them. */
   relay?: boolean | RelayOptions;
+  /**
+   * WebTransport over HTTP/3 for browsers (needs `'h3'` in `alpn`):
+   * connections that negotiate `h3` bring `'session'` events (see README,
+   * "Browsers") instead of `'connection'`.
+   */
+  webTransport?: boolean | WebTransportServerOptions;
 }
 
 export interface ListenOptions extends ServerOptions {

@@ -948,6 +948,16 @@ pub fn debug_panic_for_tests() -> napi::Result<(), ErrorCode> {
     guarded(|| -> CoreResult<()> { panic!("deliberate panic for tests") })
 }
 
+/// Why a DER certificate may not be pinned with WebTransport's
+/// `serverCertificateHashes` now (`null` when it may).
+#[napi]
+pub fn web_transport_certificate_problem(der: Uint8Array) -> Option<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    crate::webtransport::certificate::hash_pinning_problem(&der, now)
+}
+
 /// SHA-256 of a DER certificate, lowercase hex.
 #[napi]
 pub fn certificate_fingerprint(der: Uint8Array) -> String {

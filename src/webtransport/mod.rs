@@ -24,6 +24,7 @@
 //! something malformed); either way their remaining streams are reset with
 //! WEBTRANSPORT_SESSION_GONE, as the draft requires.
 
+pub mod certificate;
 pub mod codes;
 mod connection;
 mod control;
