@@ -46,6 +46,8 @@ export interface H3Server {
 }
 
 interface ClientWaiter {
+  /** Called synchronously, so that listeners are in place before the session's first stream or datagram. */
+  onOpen: (session: WebTransportSession) => void;
   resolve: (session: WebTransportSession) => void;
   reject: (status: number) => void;
   request: WebTransportRequest;
@@ -76,14 +78,18 @@ export class H3Connection {
     return this.#sessions.size;
   }
 
-  /** Client: opens a session; resolves once the server accepted, rejects with the status it answered instead (0: no WebTransport). */
-  connect(authority: string, path: string, headers: Record<string, string>): Promise<WebTransportSession> {
+  /**
+   * Client: opens a session; resolves once the server accepted (`onOpen`
+   * runs first, synchronously), rejects with the status it answered instead
+   * (0: it offers no WebTransport; -1: the connection closed).
+   */
+  connect(authority: string, path: string, headers: Record<string, string>, onOpen: (session: WebTransportSession) => void): Promise<WebTransportSession> {
     const flat = Object.entries(headers).flat();
     const id = callNative(() => this.#endpoint().wtConnect(this.connection.handle, authority, path, flat));
     this.connection.socket._schedule();
     const request: WebTransportRequest = { path, authority, headers };
     if (headers.origin !== undefined) request.origin = headers.origin;
-    return new Promise((resolve, reject) => this.#waiters.set(id, { resolve, reject, request }));
+    return new Promise((resolve, reject) => this.#waiters.set(id, { onOpen, resolve, reject, request }));
   }
 
   /** @internal Server: a session request. */
@@ -135,6 +141,7 @@ export class H3Connection {
     if (status >= 200 && status < 300) {
       const session = new WebTransportSession(this.connection, id, waiter.request);
       this.#sessions.set(id, session);
+      waiter.onOpen(session);
       waiter.resolve(session);
     } else {
       waiter.reject(status);
