@@ -112,7 +112,7 @@ export class WebTransport {
   #state: State = 'connecting';
   #connection: QuicConnection | undefined;
   #session: WebTransportSession | undefined;
-  #settle!: { ready: (err?: unknown) => void; closed: (info: WebTransportCloseInfo | Error) => void; draining: () => void };
+  #settle!: { ready: (err?: unknown) => void; closed: (outcome: { info: WebTransportCloseInfo } | { error: unknown }) => void; draining: () => void };
   #bidi: ReadableStreamDefaultController<WebTransportBidirectionalStream> | undefined;
   #uni: ReadableStreamDefaultController<ReadableStream<Uint8Array>> | undefined;
 
@@ -137,9 +137,10 @@ export class WebTransport {
     this.ready = quiet(new Promise<void>((resolve, reject) => {
       settleReady = (err) => (err === undefined ? resolve() : reject(err));
     }));
-    let settleClosed!: (info: WebTransportCloseInfo | Error) => void;
+    // (Not `instanceof Error`: DOMException may come from another realm.)
+    let settleClosed!: (outcome: { info: WebTransportCloseInfo } | { error: unknown }) => void;
     this.closed = quiet(new Promise<WebTransportCloseInfo>((resolve, reject) => {
-      settleClosed = (info) => (info instanceof Error ? reject(info) : resolve(info));
+      settleClosed = (outcome) => ('info' in outcome ? resolve(outcome.info) : reject(outcome.error));
     }));
     let settleDraining!: () => void;
     this.draining = new Promise<void>((resolve) => {
@@ -238,7 +239,7 @@ export class WebTransport {
   #finish(info: WebTransportCloseInfo): void {
     if (this.#state === 'closed' || this.#state === 'failed') return;
     this.#state = 'closed';
-    this.#settle.closed(info);
+    this.#settle.closed({ info });
     this.#settle.draining();
     this.#endIncoming();
   }
@@ -248,7 +249,7 @@ export class WebTransport {
     if (this.#state === 'closed' || this.#state === 'failed') return;
     this.#state = 'failed';
     this.#settle.ready(error);
-    this.#settle.closed(error);
+    this.#settle.closed({ error });
     this.#settle.draining();
     this.#endIncoming(error);
   }
