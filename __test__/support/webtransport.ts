@@ -22,13 +22,14 @@ export function hashCredentials(days = 10, keyType: 'ecdsa-p256' | 'ed25519' | '
   return { ...c, hashes: [{ algorithm: 'sha-256', value: Buffer.from(c.fingerprint, 'hex') }] };
 }
 
-export async function startWebTransportServer(creds: HashCredentials, opts: Partial<ListenOptions> = {}): Promise<QuicServer> {
+/** A WebTransport server on 127.0.0.1; closed after the current test unless `track` is false. */
+export async function startWebTransportServer(creds: HashCredentials, opts: Partial<ListenOptions> = {}, track = true): Promise<QuicServer> {
   const server = await withTimeout(
     listen({ address: '127.0.0.1', port: 0, alpn: ['h3'], key: creds.key, cert: creds.cert, webTransport: true, ...opts } as ListenOptions),
     5000,
     'listen()',
   );
-  return trackServer(server);
+  return track ? trackServer(server) : server;
 }
 
 export function nextSession(server: QuicServer, ms = 5000): Promise<WebTransportSession> {
