@@ -315,6 +315,31 @@ describe('WebTransport: nquic client and nquic server', () => {
     await withTimeout(byCa.ready, 5000, 'ready with ca');
   });
 
+  it('rotates its certificate with setSecureContext while sessions on the old one go on', async () => {
+    const server = await startWebTransportServer(creds);
+    const sessions: WebTransportSession[] = [];
+    server.on('session', (s: WebTransportSession) => {
+      sessions.push(s);
+      serveEcho(s);
+    });
+    const before = client(server.address.port, '/old');
+    await withTimeout(before.ready, 5000, 'ready before rotation');
+    const next = hashCredentials(10);
+    server.setSecureContext({ key: next.key, cert: next.cert });
+    // A page keeps both hashes until the old certificate expires.
+    const after = new WebTransport(`https://127.0.0.1:${server.address.port}/new`, { serverCertificateHashes: [...creds.hashes, ...next.hashes] });
+    trackClient({ close: () => after.close() });
+    await withTimeout(after.ready, 5000, 'ready after rotation');
+    const oldOnly = new WebTransport(`https://127.0.0.1:${server.address.port}/stale`, { serverCertificateHashes: creds.hashes });
+    expect(String(await rejectionOf(oldOnly.ready, 5000, 'stale hash'))).toContain('no entry of serverCertificateHashes matches');
+    for (const wt of [before, after]) {
+      const s = await wt.createBidirectionalStream();
+      const [, back] = await withTimeout(Promise.all([writeWeb(s.writable, Buffer.from('still here')), readWeb(s.readable)]), 5000, 'echo');
+      expect(back.toString()).toBe('still here');
+    }
+    expect(sessions.map((s) => s.path)).toEqual(['/old', '/new']);
+  });
+
   it('validates its arguments synchronously', async () => {
     expect(() => generateCertificate({ keyType: 'ecdsa-p256', days: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     await expect(
