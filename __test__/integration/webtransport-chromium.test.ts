@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import type { QuicStream, WebTransportSession } from '../../lib';
+import type { QuicStream, WebTransport, WebTransportSession } from '../../lib';
 import { readAll, withTimeout, type QuicServer } from '../helpers';
 import { hashCredentials, MiB, pattern, sha256, startWebTransportServer, type HashCredentials } from '../support/webtransport';
 
@@ -61,6 +61,22 @@ function serve(session: WebTransportSession): void {
   }
 }
 
+/**
+ * The helpers of webtransport-page.html, as page functions see them through
+ * `globalThis` (the browser's WebTransport has the shape of nquic's).
+ */
+interface PageHelpers {
+  openTransport(port: number, path: string, hash: string): WebTransport;
+  pattern(len: number, seed: number): Uint8Array;
+  sha256(bytes: Uint8Array): Promise<string>;
+  readAll(readable: ReadableLike): Promise<Uint8Array>;
+  writeAll(writable: WritableLike, data: Uint8Array): Promise<void>;
+  bounded<T>(promise: Promise<T>, ms: number, label: string): Promise<T>;
+  describe(err: unknown): { name: string; source: string; streamErrorCode: number | null; message: string };
+}
+type ReadableLike = { getReader(): unknown };
+type WritableLike = { getWriter(): unknown };
+
 /** Runs `fn` in the page with a bound on both sides. */
 function inPage<T, A>(fn: (arg: A) => Promise<T>, arg: A, ms = 20000, label = 'page work'): Promise<T> {
   return withTimeout(page.evaluate(fn as never, arg) as Promise<T>, ms, label);
@@ -104,21 +120,21 @@ describe('WebTransport: headless Chromium against an nquic server', () => {
   it('moves large bidirectional and unidirectional streams both ways intact (SHA-256)', async () => {
     const result = await inPage(
       async ({ port, hash, size }) => {
-        const w = window as never as Record<string, (...a: unknown[]) => Promise<never>>;
-        const wt = (window as never as { openTransport: (p: number, path: string, h: string) => WebTransport }).openTransport(port, '/push', hash);
+        const w = globalThis as unknown as PageHelpers;
+        const wt = w.openTransport(port, '/push', hash);
         await w.bounded(wt.ready, 10000, 'ready');
         const uniIn = wt.incomingUnidirectionalStreams.getReader();
         const pushed = await w.bounded(uniIn.read(), 10000, 'pushed stream');
-        const pushedHash = await w.sha256(await w.readAll((pushed as never as { value: unknown }).value));
+        const pushedHash = await w.sha256(await w.readAll(pushed.value!));
         const bidiIn = await wt.incomingBidirectionalStreams.getReader().read();
         const hello = new TextDecoder().decode(await w.readAll(bidiIn.value!.readable));
         const bidi = await wt.createBidirectionalStream();
-        const up = w.pattern(size, 1) as never as Uint8Array;
+        const up = w.pattern(size, 1);
         const [, echoed] = await Promise.all([w.writeAll(bidi.writable, up), w.readAll(bidi.readable)]);
         const uni = await wt.createUnidirectionalStream();
         await w.writeAll(uni, w.pattern(size, 2));
         const answer = await w.bounded(uniIn.read(), 10000, 'answer stream');
-        const answered = new TextDecoder().decode(await w.readAll((answer as never as { value: unknown }).value));
+        const answered = new TextDecoder().decode(await w.readAll(answer.value!));
         wt.close();
         return { pushedHash, hello, echoedHash: await w.sha256(echoed), answered };
       },
@@ -135,25 +151,29 @@ describe('WebTransport: headless Chromium against an nquic server', () => {
 
   it('exchanges datagrams both ways', async () => {
     const { sent, received, max } = await inPage(async ({ port, hash }) => {
-      const w = window as never as Record<string, (...a: unknown[]) => Promise<never>>;
-      const wt = (window as never as { openTransport: (p: number, path: string, h: string) => WebTransport }).openTransport(port, '/echo', hash);
+      const w = globalThis as unknown as PageHelpers;
+      const wt = w.openTransport(port, '/echo', hash);
       await w.bounded(wt.ready, 10000, 'ready');
       const writer = wt.datagrams.writable.getWriter();
       const reader = wt.datagrams.readable.getReader();
       const sent: string[] = [];
       const received: string[] = [];
+      // Read while writing: Chromium keeps only a few unread datagrams.
+      // Unreliable: read until all came back, or 3 s without them all.
+      const deadline = Date.now() + 3000;
+      const reading = (async () => {
+        while (received.length < 20 && Date.now() < deadline) {
+          const next = await Promise.race([reader.read(), new Promise<null>((r) => setTimeout(() => r(null), deadline - Date.now()))]);
+          if (next === null) break;
+          received.push(new TextDecoder().decode(next.value));
+        }
+      })();
       for (let i = 0; i < 20; i++) {
         const text = `datagram ${i}`;
         sent.push(text);
         await writer.write(new TextEncoder().encode(text));
       }
-      // Unreliable: read until all came back, or 3 s without them all.
-      const deadline = Date.now() + 3000;
-      while (received.length < sent.length && Date.now() < deadline) {
-        const next = await Promise.race([reader.read(), new Promise<null>((r) => setTimeout(() => r(null), deadline - Date.now()))]);
-        if (next === null) break;
-        received.push(new TextDecoder().decode(next.value));
-      }
+      await reading;
       const max = wt.datagrams.maxDatagramSize;
       wt.close();
       return { sent, received, max };
@@ -166,8 +186,8 @@ describe('WebTransport: headless Chromium against an nquic server', () => {
   it('carries close codes and reasons both ways', async () => {
     const before = sessions.length;
     const fromServer = await inPage(async ({ port, hash }) => {
-      const w = window as never as Record<string, (...a: unknown[]) => Promise<never>>;
-      const open = (window as never as { openTransport: (p: number, path: string, h: string) => WebTransport }).openTransport;
+      const w = globalThis as unknown as PageHelpers;
+      const open = (port: number, path: string, hash: string) => w.openTransport(port, path, hash);
       const a = open(port, '/echo', hash);
       await w.bounded(a.ready, 10000, 'ready a');
       a.close({ closeCode: 1234, reason: 'page says bye' });
@@ -186,13 +206,13 @@ describe('WebTransport: headless Chromium against an nquic server', () => {
   it('sees a refused request fail, and the server never hears of it as a session', async () => {
     const before = sessions.length;
     const outcome = await inPage(async ({ port, hash }) => {
-      const w = window as never as Record<string, (...a: unknown[]) => Promise<never>>;
-      const wt = (window as never as { openTransport: (p: number, path: string, h: string) => WebTransport }).openTransport(port, '/refused', hash);
+      const w = globalThis as unknown as PageHelpers;
+      const wt = w.openTransport(port, '/refused', hash);
       try {
         await w.bounded(wt.ready, 10000, 'ready');
         return { ready: true };
       } catch (err) {
-        return { ready: false, error: (w.describe as never as (e: unknown) => unknown)(err) };
+        return { ready: false, error: w.describe(err) };
       }
     }, target());
     expect(outcome).toMatchObject({ ready: false, error: { name: 'WebTransportError', source: 'session' } });
@@ -203,14 +223,14 @@ describe('WebTransport: headless Chromium against an nquic server', () => {
     const before = sessions.length;
     const results = await inPage(
       async ({ port, hash }) => {
-        const w = window as never as Record<string, (...a: unknown[]) => Promise<never>>;
-        const open = (window as never as { openTransport: (p: number, path: string, h: string) => WebTransport }).openTransport;
+        const w = globalThis as unknown as PageHelpers;
+        const open = (port: number, path: string, hash: string) => w.openTransport(port, path, hash);
         return Promise.all(
           [0, 1, 2, 3, 4].map(async (i) => {
             const wt = open(port, '/echo', hash);
             await w.bounded(wt.ready, 10000, `ready ${i}`);
             const s = await wt.createBidirectionalStream();
-            const data = w.pattern(256 * 1024, 10 + i) as never as Uint8Array;
+            const data = w.pattern(256 * 1024, 10 + i);
             const [, back] = await Promise.all([w.writeAll(s.writable, data), w.readAll(s.readable)]);
             const ok = (await w.sha256(back)) === (await w.sha256(data));
             wt.close({ closeCode: i });
@@ -230,8 +250,8 @@ describe('WebTransport: headless Chromium against an nquic server', () => {
 
   it("sees its stream refused when the server's session takes no streams, and the server stays quiet", async () => {
     const outcome = await inPage(async ({ port, hash }) => {
-      const w = window as never as Record<string, (...a: unknown[]) => Promise<never>>;
-      const wt = (window as never as { openTransport: (p: number, path: string, h: string) => WebTransport }).openTransport(port, '/quiet', hash);
+      const w = globalThis as unknown as PageHelpers;
+      const wt = w.openTransport(port, '/quiet', hash);
       await w.bounded(wt.ready, 10000, 'ready');
       const s = await wt.createBidirectionalStream();
       void s.writable.getWriter().write(new Uint8Array([1, 2, 3])).catch(() => {});
@@ -239,12 +259,12 @@ describe('WebTransport: headless Chromium against an nquic server', () => {
       try {
         await w.bounded(w.readAll(s.readable), 5000, 'refused stream');
       } catch (err) {
-        error = (w.describe as never as (e: unknown) => unknown)(err);
+        error = w.describe(err);
       }
       await wt.datagrams.writable.getWriter().write(new Uint8Array([9]));
       const echo = await w.bounded(wt.datagrams.readable.getReader().read(), 5000, 'datagram');
       wt.close();
-      return { error, echo: Array.from((echo as never as { value: Uint8Array }).value) };
+      return { error, echo: Array.from(echo.value!) };
     }, target());
     expect(outcome).toEqual({ error: expect.objectContaining({ name: 'WebTransportError', source: 'stream', streamErrorCode: 0 }), echo: [9] });
   });
@@ -258,8 +278,8 @@ describe('WebTransport: headless Chromium against an nquic server', () => {
     b.on('session', () => {});
     const outcome = await inPage(
       async ({ a, b }) => {
-        const w = window as never as Record<string, (...a: unknown[]) => Promise<never>>;
-        const open = (window as never as { openTransport: (p: number, path: string, h: string) => WebTransport }).openTransport;
+        const w = globalThis as unknown as PageHelpers;
+        const open = (port: number, path: string, hash: string) => w.openTransport(port, path, hash);
         const attempt = async (t: { port: number; hash: string }) => {
           const wt = open(t.port, '/', t.hash);
           try {

@@ -75,7 +75,9 @@ pub fn hash_pinning_problem(der: &[u8], now: i64) -> Option<String> {
         return Some("the certificate is not valid at this time".into());
     }
     match cert.public_key().map(|k| k.id()) {
-        Ok(Id::RSA) | Ok(Id::RSA_PSS) => Some("RSA keys are not accepted with serverCertificateHashes".into()),
+        Ok(Id::RSA) | Ok(Id::RSA_PSS) => {
+            Some("RSA keys are not accepted with serverCertificateHashes".into())
+        }
         Ok(_) => None,
         Err(_) => Some("the certificate's public key cannot be read".into()),
     }
@@ -108,8 +110,14 @@ mod tests {
     #[test]
     fn generated_short_lived_ecdsa_and_ed25519_certificates_qualify() {
         assert_eq!(version(&cert(KeyType::EcdsaP256, 14)), Some(2));
-        assert_eq!(hash_pinning_problem(&cert(KeyType::EcdsaP256, 14), now()), None);
-        assert_eq!(hash_pinning_problem(&cert(KeyType::Ed25519, 1), now()), None);
+        assert_eq!(
+            hash_pinning_problem(&cert(KeyType::EcdsaP256, 14), now()),
+            None
+        );
+        assert_eq!(
+            hash_pinning_problem(&cert(KeyType::Ed25519, 1), now()),
+            None
+        );
     }
 
     #[test]
