@@ -11,6 +11,7 @@ import {
   nextSession,
   pattern,
   readWeb,
+  serveEcho,
   sha256,
   startWebTransportServer,
   writeWeb,
@@ -23,21 +24,6 @@ function client(port: number, path = '/', options: ConstructorParameters<typeof 
   const wt = new WebTransport(`https://127.0.0.1:${port}${path}`, { serverCertificateHashes: creds.hashes, ...options });
   trackClient({ close: () => wt.close() }, `WebTransport ${path}`);
   return wt;
-}
-
-/** Serves the test protocol: echo bidi streams and datagrams, answer uni streams with their SHA-256. */
-function serveEcho(session: WebTransportSession): void {
-  session.on('stream', (stream: QuicStream) => {
-    if (stream.bidirectional) {
-      stream.pipe(stream);
-      return;
-    }
-    void readAll(stream).then(async (data) => {
-      const reply = await session.openStream({ unidirectional: true });
-      reply.end(sha256(data));
-    });
-  });
-  session.on('datagram', (d: Uint8Array) => session.sendDatagram(d));
 }
 
 describe('WebTransport: nquic client and nquic server', () => {

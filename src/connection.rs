@@ -449,24 +449,36 @@ impl Connection {
                 link.app_datagrams.pop_front();
             }
         }
-        while let Some(len) = self.quic.dgram_recv_front_len() {
-            if !sink.has_rows(1) {
-                return false;
-            }
-            let (offset, space) = sink.payload_space();
-            if space.len() < len {
-                return false;
-            }
-            match self.quic.dgram_recv(space) {
-                Ok(n) => {
+        loop {
+            match self.next_datagram(sink) {
+                NextDatagram::Full => return false,
+                NextDatagram::None => return true,
+                NextDatagram::At(offset, n) => {
                     sink.commit_payload(n);
                     sink.push(events::DATAGRAM, self.id, offset as f64, n as f64, 0.0, 0.0);
                     self.datagrams_delivered += 1;
                 }
-                Err(_) => break,
             }
         }
-        true
+    }
+
+    /// Copies the next datagram quiche received into the sink's payload
+    /// space, without committing it there.
+    pub(crate) fn next_datagram(&mut self, sink: &mut EventSink<'_>) -> NextDatagram {
+        let Some(len) = self.quic.dgram_recv_front_len() else {
+            return NextDatagram::None;
+        };
+        if !sink.has_rows(1) {
+            return NextDatagram::Full;
+        }
+        let (offset, space) = sink.payload_space();
+        if space.len() < len {
+            return NextDatagram::Full;
+        }
+        match self.quic.dgram_recv(space) {
+            Ok(n) => NextDatagram::At(offset, n),
+            Err(_) => NextDatagram::None,
+        }
     }
 
     /// Datagrams received for the application: relay traffic carried by this
@@ -530,6 +542,15 @@ impl Connection {
         }
         info
     }
+}
+
+/// What [`Connection::next_datagram`] found.
+pub(crate) enum NextDatagram {
+    /// A datagram of this many bytes at this payload offset.
+    At(usize, usize),
+    None,
+    /// The sink has no room for its row or its bytes.
+    Full,
 }
 
 /// Key-log bytes kept per connection at most (a handful of lines).

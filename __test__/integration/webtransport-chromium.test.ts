@@ -6,9 +6,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import type { QuicStream, WebTransport, WebTransportSession } from '../../lib';
-import { readAll, withTimeout, type QuicServer } from '../helpers';
-import { hashCredentials, MiB, pattern, sha256, startWebTransportServer, type HashCredentials } from '../support/webtransport';
+import type { WebTransport, WebTransportSession } from '../../lib';
+import { withTimeout, type QuicServer } from '../helpers';
+import { hashCredentials, MiB, pattern, serveEcho, sha256, startWebTransportServer, type HashCredentials } from '../support/webtransport';
 
 const CHROMIUM = process.env.NQUIC_CHROMIUM ?? '/usr/bin/chromium';
 const PAGE = readFileSync(join(__dirname, '../support/webtransport-page.html'), 'utf8');
@@ -35,25 +35,11 @@ function serve(session: WebTransportSession): void {
     session.once('datagram', () => void session.close({ code: 4000, reason: 'server says bye' }));
     return;
   }
-  session.on('datagram', (d: Uint8Array) => {
-    try {
-      session.sendDatagram(d);
-    } catch {
-      // closed meanwhile
-    }
-  });
-  if (session.path === '/quiet') return;
-  session.on('stream', (stream: QuicStream) => {
-    stream.on('error', () => {});
-    if (stream.bidirectional) {
-      stream.pipe(stream);
-      return;
-    }
-    void readAll(stream).then(async (data) => {
-      const reply = await session.openStream({ unidirectional: true });
-      reply.end(sha256(data));
-    });
-  });
+  if (session.path === '/quiet') {
+    session.on('datagram', (d: Uint8Array) => session.sendDatagram(d));
+    return;
+  }
+  serveEcho(session);
   if (session.path === '/push') {
     // Streams still open when the session ends error (as a socket does when its peer goes away).
     void session.openStream({ unidirectional: true }).then((s) => s.on('error', () => {}).end(pattern(4 * MiB, 5)));

@@ -2,9 +2,9 @@
 // a WebTransport server on 127.0.0.1, deterministic payloads, and readers
 // for WHATWG streams. Every wait is bounded by the caller's withTimeout.
 import { createHash } from 'node:crypto';
-import { generateCertificate, listen, WebTransportSession } from '../../lib';
+import { generateCertificate, listen, type QuicStream, type WebTransportSession } from '../../lib';
 import type { ListenOptions } from '../helpers';
-import { trackServer, withTimeout, type QuicServer } from '../helpers';
+import { readAll, trackServer, withTimeout, type QuicServer } from '../helpers';
 
 export const MiB = 1024 * 1024;
 
@@ -67,4 +67,30 @@ export async function writeWeb(writable: WritableStream<Uint8Array> | import('no
   const writer = writable.getWriter();
   for (let at = 0; at < data.length; at += 64 * 1024) await writer.write(data.subarray(at, at + 64 * 1024));
   await writer.close();
+}
+
+/**
+ * The echo protocol both WebTransport suites serve: bidirectional streams
+ * and datagrams are echoed; a unidirectional stream is answered with the
+ * SHA-256 (hex) of its bytes on a new unidirectional stream.
+ */
+export function serveEcho(session: WebTransportSession): void {
+  session.on('stream', (stream: QuicStream) => {
+    stream.on('error', () => {});
+    if (stream.bidirectional) {
+      stream.pipe(stream);
+      return;
+    }
+    void readAll(stream).then(async (data) => {
+      const reply = await session.openStream({ unidirectional: true });
+      reply.end(sha256(data));
+    });
+  });
+  session.on('datagram', (d: Uint8Array) => {
+    try {
+      session.sendDatagram(d);
+    } catch {
+      // closed meanwhile
+    }
+  });
 }

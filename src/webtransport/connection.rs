@@ -9,7 +9,7 @@ use super::codes::{self, H3_CLOSED_CRITICAL_STREAM, H3_GENERAL_PROTOCOL_ERROR};
 use super::frames::{put_varint, varint};
 use super::incoming::Route;
 use super::{Event, WebTransport, MAX_REASON_BYTES};
-use crate::connection::Connection;
+use crate::connection::{Connection, NextDatagram};
 use crate::error::{CoreError, CoreResult, ErrorCode};
 use crate::events::{self, EventSink};
 
@@ -177,17 +177,13 @@ impl Connection {
     /// quarter stream ID (RFC 9297 §2.1), which is stripped. Datagrams for
     /// sessions that are not open are dropped (and counted as dropped).
     pub(crate) fn poll_web_transport_datagrams(&mut self, sink: &mut EventSink<'_>) -> bool {
-        while let Some(len) = self.quic.dgram_recv_front_len() {
-            if !sink.has_rows(1) {
-                return false;
-            }
-            let (offset, space) = sink.payload_space();
-            if space.len() < len {
-                return false;
-            }
-            let Ok(n) = self.quic.dgram_recv(space) else {
-                break;
+        loop {
+            let (offset, n) = match self.next_datagram(sink) {
+                NextDatagram::Full => return false,
+                NextDatagram::None => return true,
+                NextDatagram::At(offset, n) => (offset, n),
             };
+            let (_, space) = sink.payload_space();
             let Some((quarter, header)) = varint(&space[..n]) else {
                 continue;
             };
@@ -210,7 +206,6 @@ impl Connection {
             );
             self.datagrams_delivered += 1;
         }
-        true
     }
 
     /// The code a stream reset or stop-sending carries on the wire: on an
