@@ -41,8 +41,9 @@ pub struct ConfigParams {
     pub retry: bool,
     /// Server: new handshakes allowed per source IP per second (0 = no limit).
     pub handshake_rate_limit: u32,
-    /// WebTransport over HTTP/3 for connections that negotiate `h3`.
-    pub web_transport: crate::webtransport::WebTransportConfig,
+    /// WebTransport over HTTP/3 for connections that negotiate `h3`:
+    /// `Some(max_sessions)` enables it.
+    pub web_transport: Option<u64>,
 }
 
 impl Default for ConfigParams {
@@ -82,7 +83,8 @@ pub struct Config {
     pub qlog: bool,
     pub retry: bool,
     pub handshake_rate_limit: u32,
-    pub web_transport: crate::webtransport::WebTransportConfig,
+    /// `Some(max_sessions)`: WebTransport on connections that negotiate `h3`.
+    pub web_transport: Option<u64>,
 }
 
 fn out_of_range(name: &str, detail: &str) -> CoreError {

@@ -75,7 +75,7 @@ pub struct Connection {
     pub(crate) web_transport: Option<Box<crate::webtransport::WebTransport>>,
     /// The config's WebTransport settings, until the connection is
     /// established and HTTP/3 starts (if the ALPN is `h3`).
-    pub(crate) web_transport_config: crate::webtransport::WebTransportConfig,
+    pub(crate) web_transport_config: Option<u64>,
 }
 
 impl Connection {

@@ -60,7 +60,7 @@ pub struct StreamState {
 impl StreamState {
     /// The send side is done for good (reset by us, or stopped by the peer):
     /// nothing waits for credit and no byte is held back any more.
-    pub(crate) fn end_sending(&mut self) {
+    fn end_sending(&mut self) {
         self.send_open = false;
         self.blocked = None;
         self.held = None;
@@ -122,18 +122,6 @@ impl StreamTable {
         }
     }
 
-    /// Adds a peer's WebTransport stream of `session`.
-    pub(crate) fn insert_session_stream(
-        &mut self,
-        id: u64,
-        send_open: bool,
-        recv_open: bool,
-        session: u64,
-    ) {
-        self.insert(id, send_open, recv_open);
-        self.update(id, |s| s.session = Some(session));
-    }
-
     /// Ties a stream not bound to a session yet to `session`; `false` if
     /// there is no such stream.
     pub(crate) fn set_session(&mut self, id: u64, session: u64) -> bool {
@@ -146,26 +134,28 @@ impl StreamTable {
         }
     }
 
-    /// The streams of a WebTransport session.
-    pub(crate) fn session_streams(&self, session: u64) -> Vec<u64> {
-        self.ids_where(|s| s.session == Some(session))
-    }
-
-    /// Both directions are over (the stream was reset and stopped): forget it.
-    pub(crate) fn end_both(&mut self, id: u64) {
-        self.update(id, |s| {
-            s.end_sending();
-            s.recv_open = false;
-            s.paused = false;
-        });
-    }
-
     fn ids_where(&self, pred: impl Fn(&StreamState) -> bool) -> Vec<u64> {
         self.map
             .iter()
             .filter(|(_, s)| pred(s))
             .map(|(id, _)| *id)
             .collect()
+    }
+}
+
+impl crate::webtransport::SessionStreams for StreamTable {
+    fn adopt(&mut self, quic: &mut quiche::Connection, stream: u64, session: u64) {
+        let _ = quic.stream_priority(stream, DEFAULT_URGENCY, true);
+        self.insert(stream, is_bidi(stream), true);
+        self.update(stream, |s| s.session = Some(session));
+    }
+
+    fn take_session(&mut self, session: u64) -> Vec<u64> {
+        let ids = self.ids_where(|s| s.session == Some(session));
+        for id in &ids {
+            self.map.remove(id);
+        }
+        ids
     }
 }
 

@@ -7,8 +7,9 @@ use web_transport_proto::{Frame, StreamUni};
 use super::codes::*;
 use super::frames::varint;
 use super::session::Session;
-use super::{abort_stream, read_available, Event, ReadEnd, WebTransport, MAX_PARKED_STREAMS};
-use crate::streams::{StreamTable, DEFAULT_URGENCY};
+use super::{
+    abort_stream, read_available, Event, ReadEnd, SessionStreams, WebTransport, MAX_PARKED_STREAMS,
+};
 
 /// What nquic knows about a peer stream it reads itself.
 pub enum Incoming {
@@ -69,7 +70,7 @@ impl WebTransport {
     pub(super) fn on_peer_stream(
         &mut self,
         quic: &mut quiche::Connection,
-        streams: &mut StreamTable,
+        streams: &mut dyn SessionStreams,
         stream: u64,
     ) -> Route {
         let state = match self.incoming.remove(&stream) {
@@ -117,7 +118,7 @@ impl WebTransport {
     fn read_header(
         &mut self,
         quic: &mut quiche::Connection,
-        streams: &mut StreamTable,
+        streams: &mut dyn SessionStreams,
         stream: u64,
         mut bytes: Vec<u8>,
     ) -> Route {
@@ -148,7 +149,7 @@ impl WebTransport {
     fn classify(
         &mut self,
         quic: &mut quiche::Connection,
-        streams: &mut StreamTable,
+        streams: &mut dyn SessionStreams,
         stream: u64,
         bytes: &[u8],
     ) -> Route {
@@ -218,7 +219,7 @@ impl WebTransport {
     fn attach(
         &mut self,
         quic: &mut quiche::Connection,
-        streams: &mut StreamTable,
+        streams: &mut dyn SessionStreams,
         stream: u64,
         session: u64,
     ) -> Route {
@@ -262,7 +263,7 @@ impl WebTransport {
     pub(super) fn release_parked(
         &mut self,
         quic: &mut quiche::Connection,
-        streams: &mut StreamTable,
+        streams: &mut dyn SessionStreams,
         session: u64,
         established: bool,
     ) {
@@ -287,12 +288,11 @@ impl WebTransport {
 /// announcement, which goes out before any of its data.
 fn announce(
     quic: &mut quiche::Connection,
-    streams: &mut StreamTable,
+    streams: &mut dyn SessionStreams,
     events: &mut std::collections::VecDeque<Event>,
     stream: u64,
     session: u64,
 ) {
-    let _ = quic.stream_priority(stream, DEFAULT_URGENCY, true);
-    streams.insert_session_stream(stream, is_bidi(stream), true, session);
+    streams.adopt(quic, stream, session);
     events.push_back(Event::Stream { stream, session });
 }

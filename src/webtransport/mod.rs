@@ -42,9 +42,15 @@ use writes::Writes;
 
 pub use connection::Intercept;
 
-/// WebTransport settings of a config: `Some(max_sessions)` enables it for
-/// connections that negotiate ALPN `h3`.
-pub type WebTransportConfig = Option<u64>;
+/// What the HTTP/3 layer needs of the connection's application streams (the
+/// connection's `StreamTable` implements it).
+pub trait SessionStreams {
+    /// Makes a peer's stream an application stream of `session`.
+    fn adopt(&mut self, quic: &mut quiche::Connection, stream: u64, session: u64);
+    /// Forgets the streams of `session` and returns their IDs (the caller
+    /// resets them).
+    fn take_session(&mut self, session: u64) -> Vec<u64>;
+}
 
 /// Sessions a server accepts at once on one connection unless configured.
 pub const DEFAULT_MAX_SESSIONS: u64 = 100;

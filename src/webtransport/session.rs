@@ -8,8 +8,9 @@ use web_transport_proto::{Capsule, CapsuleError, ConnectError, ConnectRequest, C
 
 use super::codes::*;
 use super::frames::{put_frame, types, FrameReader};
-use super::{abort_stream, read_available, Event, ReadEnd, WebTransport, MAX_FRAME_BYTES};
-use crate::streams::StreamTable;
+use super::{
+    abort_stream, read_available, Event, ReadEnd, SessionStreams, WebTransport, MAX_FRAME_BYTES,
+};
 
 /// DRAIN_WEBTRANSPORT_SESSION (draft-ietf-webtrans-http3 §4.6).
 const DRAIN_CAPSULE: u64 = 0x78ae;
@@ -111,7 +112,7 @@ impl WebTransport {
     pub(super) fn read_connect(
         &mut self,
         quic: &mut quiche::Connection,
-        streams: &mut StreamTable,
+        streams: &mut dyn SessionStreams,
         id: u64,
     ) {
         let Some(session) = self.sessions.get_mut(&id) else {
@@ -150,7 +151,7 @@ impl WebTransport {
     fn on_connect_frames(
         &mut self,
         quic: &mut quiche::Connection,
-        streams: &mut StreamTable,
+        streams: &mut dyn SessionStreams,
         id: u64,
     ) {
         while self.error.is_none() {
@@ -192,7 +193,7 @@ impl WebTransport {
     fn on_request(
         &mut self,
         quic: &mut quiche::Connection,
-        streams: &mut StreamTable,
+        streams: &mut dyn SessionStreams,
         id: u64,
         raw: &[u8],
     ) {
@@ -231,7 +232,7 @@ impl WebTransport {
     fn refuse_request(
         &mut self,
         quic: &mut quiche::Connection,
-        streams: &mut StreamTable,
+        streams: &mut dyn SessionStreams,
         id: u64,
         status: u16,
     ) {
@@ -253,7 +254,7 @@ impl WebTransport {
     fn on_response(
         &mut self,
         quic: &mut quiche::Connection,
-        streams: &mut StreamTable,
+        streams: &mut dyn SessionStreams,
         id: u64,
         raw: &[u8],
     ) {
@@ -287,7 +288,12 @@ impl WebTransport {
         }
     }
 
-    fn on_capsules(&mut self, quic: &mut quiche::Connection, streams: &mut StreamTable, id: u64) {
+    fn on_capsules(
+        &mut self,
+        quic: &mut quiche::Connection,
+        streams: &mut dyn SessionStreams,
+        id: u64,
+    ) {
         loop {
             let Some(session) = self.sessions.get_mut(&id) else {
                 return;
@@ -327,7 +333,7 @@ impl WebTransport {
     fn malformed(
         &mut self,
         quic: &mut quiche::Connection,
-        streams: &mut StreamTable,
+        streams: &mut dyn SessionStreams,
         id: u64,
         code: u64,
     ) {
@@ -356,7 +362,11 @@ impl WebTransport {
     }
 
     /// Ends the sessions whose end was found during the reading round.
-    pub(super) fn end_pending(&mut self, quic: &mut quiche::Connection, streams: &mut StreamTable) {
+    pub(super) fn end_pending(
+        &mut self,
+        quic: &mut quiche::Connection,
+        streams: &mut dyn SessionStreams,
+    ) {
         for (id, event) in std::mem::take(&mut self.ending) {
             self.end_session_with(quic, streams, id, event);
             self.forget_if_done(id);
@@ -370,7 +380,7 @@ impl WebTransport {
     fn end_session_with(
         &mut self,
         quic: &mut quiche::Connection,
-        streams: &mut StreamTable,
+        streams: &mut dyn SessionStreams,
         id: u64,
         event: Event,
     ) {
@@ -417,7 +427,7 @@ impl WebTransport {
     pub(super) fn respond(
         &mut self,
         quic: &mut quiche::Connection,
-        streams: &mut StreamTable,
+        streams: &mut dyn SessionStreams,
         id: u64,
         status: u16,
     ) {
@@ -480,7 +490,7 @@ impl WebTransport {
     pub(super) fn close(
         &mut self,
         quic: &mut quiche::Connection,
-        streams: &mut StreamTable,
+        streams: &mut dyn SessionStreams,
         id: u64,
         code: u32,
         reason: &str,
@@ -524,9 +534,12 @@ impl WebTransport {
 
 /// Resets every stream of `session` with WEBTRANSPORT_SESSION_GONE, both
 /// directions, and forgets it.
-fn reset_session_streams(quic: &mut quiche::Connection, streams: &mut StreamTable, session: u64) {
-    for stream in streams.session_streams(session) {
+fn reset_session_streams(
+    quic: &mut quiche::Connection,
+    streams: &mut dyn SessionStreams,
+    session: u64,
+) {
+    for stream in streams.take_session(session) {
         abort_stream(quic, stream, WEBTRANSPORT_SESSION_GONE);
-        streams.end_both(stream);
     }
 }
