@@ -43,16 +43,20 @@ console.log(`certificate SHA-256 ${fingerprint}`);
 const page = readFileSync(new URL('./webtransport-page.html', import.meta.url), 'utf8')
   .replace('{{PORT}}', String(server.address.port))
   .replace('{{HASH}}', fingerprint);
-const web = http.createServer((_req, res) => res.setHeader('content-type', 'text/html').end(page));
-await new Promise((resolve) => web.listen(0, '127.0.0.1', resolve));
+const web = http.createServer((_req, res) => {
+  res.setHeader('content-type', 'text/html');
+  res.end(page);
+});
+await new Promise((resolve) => web.listen(0, '127.0.0.1', () => resolve(undefined)));
+const webPort = /** @type {import('node:net').AddressInfo} */ (web.address()).port;
 
 if (keep) {
-  console.log(`open http://127.0.0.1:${web.address().port}/ in Chrome or Edge (Ctrl-C to stop)`);
+  console.log(`open http://127.0.0.1:${webPort}/ in Chrome or Edge (Ctrl-C to stop)`);
 } else {
   // The page's script, unchanged, with nquic's WebTransport in place of the browser's.
   const script = /<script type="module">([\s\S]*)<\/script>/.exec(page)[1];
   const document = { getElementById: () => ({ textContent: '' }) }; // the page's log element
-  const AsyncFunction = (async () => {}).constructor;
+  const AsyncFunction = /** @type {FunctionConstructor} */ ((async () => {}).constructor);
   await new AsyncFunction('WebTransport', 'document', script)(WebTransport, document);
   await new Promise((resolve) => setTimeout(resolve, 50)); // the server hears the close
   await server.close();

@@ -30,7 +30,8 @@ function relayPeer(conn: QuicConnection, options: ServerOptions): PeerInfo {
  * (`for await (const conn of server)`; connections arriving while nobody
  * listens or iterates are queued for the iterator).
  *
- * Events: {@link QuicServerEvents} (`'connection'`, `'close'`).
+ * Events: {@link QuicServerEvents} (`'connection'`, `'session'` for
+ * WebTransport, `'close'`).
  *
  * {@includeCode ../examples/mutual-tls.mjs#mutual-tls}
  */

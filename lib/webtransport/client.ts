@@ -20,6 +20,7 @@ import { bidirectionalStream, sendStream, receiveStream, type WebTransportBidire
 /** HTTP/3's "no error" code, for closing the connection after the session. */
 const H3_NO_ERROR = 0x100;
 
+/** One entry of `serverCertificateHashes` (W3C WebTransport `WebTransportHash`). */
 export interface WebTransportHash {
   /** Only `'sha-256'` is supported; entries with other algorithms are ignored. */
   algorithm: string;
@@ -27,6 +28,7 @@ export interface WebTransportHash {
   value: ArrayBuffer | ArrayBufferView;
 }
 
+/** Options of `new WebTransport(url, options)`: the W3C `WebTransportOptions`, plus nquic's `ca`, `headers` and `socket`. */
 export interface WebTransportOptions {
   /** W3C. Connections are never pooled in nquic; `true` cannot be combined with `serverCertificateHashes`. */
   allowPooling?: boolean;
@@ -50,20 +52,39 @@ export interface WebTransportOptions {
   socket?: QuicSocket;
 }
 
+/** How a session closed (W3C `WebTransportCloseInfo`): `closed` resolves with it. */
 export interface WebTransportCloseInfo {
+  /** The WebTransport close code, 0 to 2^32-1 (0 without a CLOSE_WEBTRANSPORT_SESSION capsule). */
   closeCode: number;
+  /** The close reason, at most 1024 bytes of UTF-8 ('' without a capsule). */
   reason: string;
 }
 
+/** What `getStats()` reports (the W3C `WebTransportConnectionStats` fields nquic knows). */
 export interface WebTransportConnectionStats {
+  /** Bytes sent on the connection, QUIC headers included. */
   bytesSent: number;
+  /** Bytes received on the connection. */
   bytesReceived: number;
+  /** QUIC packets sent. */
   packetsSent: number;
+  /** QUIC packets received. */
   packetsReceived: number;
+  /** Packets loss detection declared lost. */
   packetsLost: number;
-  /** ms */
+  /** Smoothed round-trip time (RFC 9002 §5.3), in ms. */
   smoothedRtt: number;
-  datagrams: { droppedIncoming: number; expiredIncoming: number; expiredOutgoing: number; lostOutgoing: number };
+  /** Datagram counts (W3C `WebTransportDatagramStats`). */
+  datagrams: {
+    /** Incoming datagrams dropped because a queue was full. */
+    droppedIncoming: number;
+    /** Incoming datagrams dropped for being older than `incomingMaxAge`. */
+    expiredIncoming: number;
+    /** Always 0: outgoing datagrams do not expire in nquic. */
+    expiredOutgoing: number;
+    /** Sent datagrams that loss detection declared lost. */
+    lostOutgoing: number;
+  };
 }
 
 type State = 'connecting' | 'connected' | 'draining' | 'closed' | 'failed';
@@ -97,15 +118,39 @@ function quiet<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
+/**
+ * The W3C WebTransport client (https://www.w3.org/TR/webtransport/) for
+ * Node.js and Electron, so that code written for browsers runs unchanged:
+ * one session over HTTP/3 (draft-ietf-webtrans-http3) on a QUIC connection
+ * of its own. `url` must be `https:` without a fragment (else a
+ * `SyntaxError` DOMException, synchronously). Streams are WHATWG streams;
+ * failures are {@link WebTransportError}s, whose `cause` is nquic's
+ * {@link QuicError}. `ready` and `closed` rejections never crash Node as
+ * unhandled rejections (as in a browser).
+ *
+ * With `serverCertificateHashes`, the server is accepted by the SHA-256 of
+ * its leaf certificate instead of a CA, under the browsers' rules (W3C
+ * "verify a certificate hash"): X.509v3, valid for at most 14 days, valid
+ * now, and (as in Chromium) not RSA.
+ *
+ * {@includeCode ../../examples/webtransport-server.mjs#webtransport-server}
+ */
 export class WebTransport {
+  /** Resolves once the server accepted the session; rejects with a {@link WebTransportError} (`source: 'session'`) if it cannot be opened. */
   readonly ready: Promise<void>;
+  /** Resolves with the close code and reason when the session closes cleanly (either side); rejects with a {@link WebTransportError} when it ends abruptly. */
   readonly closed: Promise<WebTransportCloseInfo>;
+  /** Resolves when the server asks to wind down (GOAWAY or DRAIN_WEBTRANSPORT_SESSION), or once the session ended. */
   readonly draining: Promise<void>;
+  /** The session's HTTP datagrams (RFC 9297) as a readable and a writable stream. */
   readonly datagrams = new WebTransportDatagramDuplexStream();
+  /** Bidirectional streams the server opens, as `{ readable, writable }` pairs. */
   readonly incomingBidirectionalStreams: ReadableStream<WebTransportBidirectionalStream>;
+  /** Unidirectional streams the server opens, as readable byte streams. */
   readonly incomingUnidirectionalStreams: ReadableStream<ReadableStream<Uint8Array>>;
   /** `'pending'` until ready, then `'supports-unreliable'` (datagrams are always available). */
   reliability: 'pending' | 'reliable-only' | 'supports-unreliable' = 'pending';
+  /** The congestion control asked for in the options (default `'default'`: bbr2, as every nquic connection). */
   readonly congestionControl: 'default' | 'throughput' | 'low-latency';
   /** The subprotocol the server chose: always '' (none are negotiated yet). */
   readonly protocol = '';
@@ -314,7 +359,7 @@ export class WebTransport {
     void session?.close({ code: closeCode, reason }).then(() => connection?.close({ code: H3_NO_ERROR }));
   }
 
-  /** Connection statistics (W3C `getStats()`, the fields nquic knows). */
+  /** Connection statistics (W3C `getStats()`, the fields nquic knows); zeros once the connection is gone. */
   async getStats(): Promise<WebTransportConnectionStats> {
     const connection = this.#connection;
     const s = connection && !connection.destroyed ? connection.stats() : undefined;

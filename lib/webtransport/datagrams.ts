@@ -14,8 +14,11 @@ interface Queued {
   at: number;
 }
 
+/** W3C `WebTransportDatagramDuplexStream`: a session's datagrams, as `transport.datagrams`. */
 export class WebTransportDatagramDuplexStream {
+  /** Received datagrams, one chunk each; it ends when the session does. */
   readonly readable: ReadableStream<Uint8Array>;
+  /** Datagrams to send, one chunk each (written before `ready`: sent once ready). */
   readonly writable: WritableStream<Uint8Array>;
   /** Incoming datagrams kept at most before the oldest is dropped. */
   incomingHighWaterMark = DEFAULT_INCOMING_HIGH_WATER_MARK;
@@ -32,8 +35,9 @@ export class WebTransportDatagramDuplexStream {
   readonly #queue: Queued[] = [];
   #wake: (() => void) | undefined;
   #ended = false;
-  /** Incoming datagrams dropped (queue full or too old). */
+  /** Incoming datagrams dropped because the queue was full. */
   droppedIncoming = 0;
+  /** Incoming datagrams dropped for being older than `incomingMaxAge`. */
   expiredIncoming = 0;
 
   constructor() {

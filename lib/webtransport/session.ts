@@ -13,7 +13,9 @@ import type { WebTransportRequest } from './options';
 
 /** How a session ended. `code` and `reason` are the CLOSE_WEBTRANSPORT_SESSION capsule's (0 and '' without one). */
 export interface WebTransportCloseInfo {
+  /** The WebTransport close code, 0 to 2^32-1. */
   code: number;
+  /** The close reason (UTF-8, at most 1024 bytes). */
   reason: string;
   /** Whether the peer ended it. */
   remote: boolean;
@@ -40,6 +42,20 @@ function sessionClosed(): QuicError {
   return new QuicError('ERR_QUIC_WEBTRANSPORT_SESSION_CLOSED', 'The WebTransport session is closed');
 }
 
+/**
+ * One WebTransport session at a server (`listen({ webTransport })`, the
+ * `'session'` event): an extended CONNECT (RFC 9220) that `allow` accepted,
+ * on an HTTP/3 connection that may carry others. Its streams are the same
+ * {@link QuicStream} Duplexes as elsewhere (nquic writes and strips their
+ * WebTransport header; their reset and stop codes are WebTransport codes,
+ * 0 to 2^32-1); its datagrams are HTTP datagrams (RFC 9297). It never emits
+ * `'error'`.
+ *
+ * Events: {@link WebTransportSessionEvents} (`'stream'`, `'datagram'`,
+ * `'draining'`, `'close'`).
+ *
+ * {@includeCode ../../examples/webtransport-server.mjs#webtransport-server}
+ */
 export class WebTransportSession extends EventEmitter {
   /** The session ID (its CONNECT stream's ID). */
   readonly id: number;

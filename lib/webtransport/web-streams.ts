@@ -94,7 +94,9 @@ export function sendStream(stream: QuicStream): WritableStream<Uint8Array> {
 
 /** W3C `WebTransportBidirectionalStream`. */
 export interface WebTransportBidirectionalStream {
+  /** What the peer sends: a byte stream (BYOB readers work). */
   readonly readable: ReadableStream<Uint8Array>;
+  /** What this side sends; `close()` sends FIN, `abort(reason)` RESET_STREAM. */
   readonly writable: WritableStream<Uint8Array>;
 }
 
