@@ -334,6 +334,9 @@ describe('WebTransport: nquic client and nquic server', () => {
     expect(() => listen({ port: 0, alpn: ['h3'], key: creds.key, cert: creds.cert, webTransport: { maxSessions: 0 } })).toThrow(
       expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('options.webTransport.maxSessions') }),
     );
+    expect(() => listen({ port: 0, alpn: ['h3'], key: creds.key, cert: creds.cert, webTransport: true, datagrams: false })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('options.datagrams') }),
+    );
     expect(() => listen({ port: 0, alpn: ['h3'], key: creds.key, cert: creds.cert, webTransport: { allow: 1 as never } })).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
     );

@@ -50,7 +50,7 @@ export function validateServerOptions(opts: unknown, path: string): asserts opts
   validateObject(opts, path);
   validateCommonOptions(opts, path);
   validateRelayOptions(opts.relay, `${path}.relay`);
-  validateWebTransportOptions(opts.webTransport, opts.alpn, `${path}.webTransport`);
+  validateWebTransportOptions(opts, `${path}.webTransport`);
   validateBoolean(opts.retry, `${path}.retry`);
   validateBoolean(opts.earlyData, `${path}.earlyData`);
   validateInteger(opts.handshakeRateLimit, `${path}.handshakeRateLimit`, 0, 1_000_000);

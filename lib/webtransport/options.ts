@@ -29,16 +29,20 @@ export interface WebTransportServerOptions {
   maxSessions?: number;
 }
 
-export function validateWebTransportOptions(value: unknown, alpn: unknown, path: string): void {
+/** Validates `options.webTransport` against the rest of the server options (`path` is its dotted path). */
+export function validateWebTransportOptions(opts: Record<string, unknown>, path: string): void {
+  const value = opts.webTransport;
   if (value === undefined || value === false) return;
   if (value !== true) {
     validateObject(value, path);
     validateFunction(value.allow, `${path}.allow`);
     validateInteger(value.maxSessions, `${path}.maxSessions`, 1, 0xffff_ffff);
   }
-  if (!Array.isArray(alpn) || !alpn.includes('h3')) {
+  if (!Array.isArray(opts.alpn) || !opts.alpn.includes('h3')) {
     throw invalidArgValue(path, "needs 'h3' in options.alpn: browsers reach WebTransport over HTTP/3");
   }
+  // SETTINGS_H3_DATAGRAM (RFC 9297) needs QUIC datagrams, and browsers need both.
+  if (opts.datagrams === false) throw invalidArgValue(path, 'needs datagrams: options.datagrams cannot be false');
 }
 
 /** The server options' WebTransport settings, or undefined when off. */
