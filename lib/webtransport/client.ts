@@ -234,13 +234,7 @@ export class WebTransport {
         if (this.#state === 'connecting') this.#onSession(session);
         else void session.close();
       };
-      await h3.connect(url.host, `${url.pathname}${url.search}`, options.headers ?? {}, onOpen).catch((status: number) => {
-        throw status === 0
-          ? new QuicError('ERR_QUIC_WEBTRANSPORT_UNSUPPORTED', "The server's HTTP/3 SETTINGS do not offer WebTransport")
-          : status < 0
-            ? new QuicError('ERR_QUIC_CONNECTION_CLOSED', 'The connection closed before the server answered')
-            : Object.assign(new QuicError('ERR_QUIC_WEBTRANSPORT_REFUSED', `The server refused the WebTransport session with HTTP status ${status}`), { status });
-      });
+      await h3.connect(url.host, `${url.pathname}${url.search}`, options.headers ?? {}, onOpen);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.#fail(webTransportError(`Opening the WebTransport session failed: ${message}`, { source: 'session' }, err));

@@ -2,7 +2,7 @@
 // or client side. The native layer (src/webtransport/) does the protocol;
 // this routes its events to sessions and runs the server's `allow` policy.
 import type { QuicConnection } from '../connection';
-import { callNative } from '../errors';
+import { callNative, QuicError } from '../errors';
 import type { CloseInfo } from '../errors';
 import { debug } from '../debug';
 import type { WebTransportRequest, WebTransportServerOptions } from './options';
@@ -49,7 +49,7 @@ interface ClientWaiter {
   /** Called synchronously, so that listeners are in place before the session's first stream or datagram. */
   onOpen: (session: WebTransportSession) => void;
   resolve: (session: WebTransportSession) => void;
-  reject: (status: number) => void;
+  reject: (error: QuicError) => void;
   request: WebTransportRequest;
 }
 
@@ -80,8 +80,10 @@ export class H3Connection {
 
   /**
    * Client: opens a session; resolves once the server accepted (`onOpen`
-   * runs first, synchronously), rejects with the status it answered instead
-   * (0: it offers no WebTransport; -1: the connection closed).
+   * runs first, synchronously). Rejects with `ERR_QUIC_WEBTRANSPORT_REFUSED`
+   * (`status`: what the server answered), `ERR_QUIC_WEBTRANSPORT_UNSUPPORTED`,
+   * `ERR_QUIC_WEBTRANSPORT_SESSION_RESET` (the request ended unanswered) or
+   * the connection's close error.
    */
   connect(authority: string, path: string, headers: Record<string, string>, onOpen: (session: WebTransportSession) => void): Promise<WebTransportSession> {
     const flat = Object.entries(headers).flat();
@@ -143,9 +145,18 @@ export class H3Connection {
       this.#sessions.set(id, session);
       waiter.onOpen(session);
       waiter.resolve(session);
+    } else if (status === 0) {
+      waiter.reject(new QuicError('ERR_QUIC_WEBTRANSPORT_UNSUPPORTED', "The server's HTTP/3 SETTINGS do not offer WebTransport"));
     } else {
-      waiter.reject(status);
+      const error = new QuicError('ERR_QUIC_WEBTRANSPORT_REFUSED', `The server refused the WebTransport session with HTTP status ${status}`);
+      waiter.reject(Object.assign(error, { status }));
     }
+  }
+
+  /** Fails a client's waiting request: it ended without an answer. */
+  #unanswered(id: number): void {
+    this.#waiters.get(id)?.reject(new QuicError('ERR_QUIC_WEBTRANSPORT_SESSION_RESET', 'The server ended the session request without answering it'));
+    this.#waiters.delete(id);
   }
 
   /** @internal A peer's stream of session `sessionId`. */
@@ -165,8 +176,7 @@ export class H3Connection {
   /** @internal The session ended cleanly (or, after a local close, the peer finished too). */
   _onClosed(id: number, code: number, reason: string): void {
     this.#requests.delete(id);
-    this.#waiters.get(id)?.reject(0);
-    this.#waiters.delete(id);
+    this.#unanswered(id);
     const session = this.#sessions.get(id);
     this.#sessions.delete(id);
     session?._onPeerClosed(code, reason);
@@ -175,8 +185,7 @@ export class H3Connection {
   /** @internal The session ended abruptly. */
   _onReset(id: number): void {
     this.#requests.delete(id);
-    this.#waiters.get(id)?.reject(0);
-    this.#waiters.delete(id);
+    this.#unanswered(id);
     const session = this.#sessions.get(id);
     this.#sessions.delete(id);
     session?._onReset();
@@ -188,7 +197,8 @@ export class H3Connection {
   }
 
   #onConnectionClosed(info: CloseInfo): void {
-    for (const waiter of this.#waiters.values()) waiter.reject(-1);
+    const error = info.error ?? new QuicError('ERR_QUIC_CONNECTION_CLOSED', 'The connection closed before the server answered');
+    for (const waiter of this.#waiters.values()) waiter.reject(error);
     this.#waiters.clear();
     this.#requests.clear();
     for (const session of this.#sessions.values()) session._onConnectionClosed(info);
