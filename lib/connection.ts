@@ -135,7 +135,7 @@ export class QuicConnection extends EventEmitter {
     if (socket.closed) throw new QuicError('ERR_QUIC_SOCKET_CLOSED', 'The target socket is closed');
     const previous = this.#socket;
     callNative(() => socket._endpoint.adopt(previous._endpoint, this.handle));
-    previous._removeConnection(this.handle);
+    previous._departConnection(this.handle);
     socket._addConnection(this);
     this.#socket = socket;
     socket._schedule();

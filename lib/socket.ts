@@ -284,7 +284,23 @@ export class QuicSocket extends EventEmitter {
 
   /** @internal */
   _connection(id: number): QuicConnection | undefined {
-    return this.#connections.get(id);
+    return this.#connections.get(id) ?? this.#departed.get(id);
+  }
+
+  /**
+   * Connections that migrated to another socket while this one dispatched a
+   * batch: the batch's remaining rows for them (stream data already taken
+   * out of the native layer) must still reach them.
+   */
+  readonly #departed = new Map<number, QuicConnection>();
+
+  /** @internal A connection moved to another socket (`migrate`). */
+  _departConnection(id: number): void {
+    const conn = this.#connections.get(id);
+    this.#connections.delete(id);
+    if (conn === undefined) return;
+    this.#departed.set(id, conn);
+    queueMicrotask(() => this.#departed.delete(id));
   }
 
   /** @internal */

@@ -284,6 +284,13 @@ export interface ConnectionStats {
   datagramsDroppedOnReceive: number;
   /** Sent datagrams that loss detection declared lost. */
   datagramsLost: number;
+  /**
+   * Validated changes of the active path (RFC 9000 §9). Server: each new client
+   * address followed once validated (a NAT rebinding or a migration of the
+   * client). Client: each `migrate()` whose new path answered; a NAT rebinding
+   * is invisible to the client.
+   */
+  pathChanges: number;
 }
 
 export type { QuicConnection };

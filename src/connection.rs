@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use crate::close::{classify, CloseInfo, Ending};
 use crate::config::Config;
 use crate::events::{self, EventSink};
+use crate::paths::PathWatch;
 use crate::relay::link::{RelayLink, RelayPath};
+use crate::stall::StallProbe;
 use crate::streams::StreamTable;
 use crate::tls::verify;
 use crate::transmit::PacketSink;
@@ -71,6 +73,10 @@ pub struct Connection {
     pub(crate) relay_path: Option<RelayPath>,
     /// Why the relay path failed, ending the connection.
     relay_failure: Option<(&'static str, String)>,
+    /// The active path and its validated changes (`pathChanges`).
+    pub(crate) paths: PathWatch,
+    /// Client: PINGs a path that went quiet while streams wait for data.
+    pub(crate) stall: StallProbe,
     /// WebTransport over HTTP/3, once started (see `webtransport/`).
     pub(crate) web_transport: Option<Box<crate::webtransport::WebTransport>>,
     /// The config's WebTransport settings, until the connection is
@@ -123,6 +129,8 @@ impl Connection {
             relay: None,
             relay_path: None,
             relay_failure: None,
+            paths: PathWatch::default(),
+            stall: StallProbe::new(now),
             web_transport: None,
             web_transport_config: None,
         }
@@ -239,7 +247,24 @@ impl Connection {
                 consider(self.last_sent + ka);
             }
         }
+        if let Some(t) = self.stall_deadline() {
+            consider(t);
+        }
         next
+    }
+
+    /// When a client waiting for data on its streams next PINGs a path that
+    /// went quiet (see [`crate::stall`]).
+    fn stall_deadline(&self) -> Option<Instant> {
+        if self.is_server
+            || !self.established_reported
+            || self.streams.is_empty()
+            || self.is_ended()
+        {
+            return None;
+        }
+        let path = self.quic.path_stats().find(|p| p.active)?;
+        self.stall.deadline(path.rtt, path.rttvar)
     }
 
     pub fn on_timeout(&mut self, now: Instant) {
@@ -266,6 +291,10 @@ impl Connection {
                 let _ = self.quic.send_ack_eliciting();
             }
         }
+        if self.stall_deadline().is_some_and(|t| now >= t) {
+            let _ = self.quic.send_ack_eliciting();
+            self.stall.probed(now);
+        }
         self.quic.on_timeout();
     }
 
@@ -275,7 +304,9 @@ impl Connection {
         from: SocketAddr,
         to: SocketAddr,
     ) -> quiche::Result<usize> {
-        self.quic.recv(data, quiche::RecvInfo { from, to })
+        let read = self.quic.recv(data, quiche::RecvInfo { from, to })?;
+        self.stall.heard(Instant::now());
+        Ok(read)
     }
 
     /// Writes packets until quiche has nothing more or the sink is full.
@@ -362,6 +393,7 @@ impl Connection {
             self.established_reported = true;
         }
         if self.established_reported {
+            self.paths.observe(&mut self.quic);
             let session_len = self.quic.session().map_or(0, <[u8]>::len);
             if !self.is_server && session_len != self.session_len_reported {
                 if !sink.has_rows(1) {
@@ -476,7 +508,10 @@ impl Connection {
             return NextDatagram::Full;
         }
         match self.quic.dgram_recv(space) {
-            Ok(n) => NextDatagram::At(offset, n),
+            Ok(n) => {
+                self.stall.data_arrived();
+                NextDatagram::At(offset, n)
+            }
             Err(_) => NextDatagram::None,
         }
     }
