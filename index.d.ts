@@ -46,10 +46,9 @@ export declare class NativeEndpoint {
   /**
    * Linux fast path (`io/batch_recv.rs`): reads up to `max` datagrams
    * queued on socket `fd` (the `dgram` socket's descriptor) and feeds the
-   * QUIC ones in. Returns how many were read (a negative errno when none
-   * could be), or, when some were not QUIC, those datagrams in order.
+   * QUIC ones in; see `NativeRecvBatch` for what it reports.
    */
-  recvBatch(fd: number, max: number): number | Array<NativeDatagram>
+  recvBatch(fd: number, max: number): NativeRecvBatch
   /** Writes a batch of event rows (see `events.rs`); returns the row count. */
   pollEvents(inbox: Buffer, records: Float64Array): number
   hasPendingEvents(): boolean
@@ -271,6 +270,22 @@ export interface NativePeerCheck {
   chainError?: string
   chainErrorCode?: string
   serverName?: string
+}
+
+/** What one `recvBatch` call did. */
+export interface NativeRecvBatch {
+  /** Datagrams read (0 when the first read failed: see `errno`). */
+  read: number
+  /** The errno of a failed first read (`EAGAIN`: the queue was empty), else 0. */
+  errno: number
+  /**
+   * Whether reading stopped early because a connection has a backlog of
+   * datagrams (see `Connection::datagram_backlog`): let the application
+   * take them, and its answers leave, before reading in batches again.
+   */
+  backlog: boolean
+  /** The datagrams that were not QUIC, in arrival order. */
+  others: Array<NativeDatagram>
 }
 
 export interface NativeRelayCounts {

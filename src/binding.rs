@@ -6,9 +6,7 @@ use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
-use napi::bindgen_prelude::{
-    Buffer, BufferSlice, Either, Float64ArraySlice, Uint32ArraySlice, Uint8Array,
-};
+use napi::bindgen_prelude::{Buffer, BufferSlice, Float64ArraySlice, Uint32ArraySlice, Uint8Array};
 use napi_derive::napi;
 
 use crate::addr;
@@ -16,7 +14,7 @@ use crate::close::CloseInfo;
 use crate::config::{Config, ConfigParams};
 use crate::endpoint::{Endpoint, SharedConfig};
 use crate::error::{CoreError, CoreResult, ErrorCode};
-use crate::io::batch_recv::{self, NativeDatagram};
+use crate::io::batch_recv::{self, NativeRecvBatch};
 use crate::relay::service::RelayLimits;
 use crate::tls::certgen::{self, CertRequest, KeyType};
 use crate::tls::verify::{self, Expected};
@@ -410,14 +408,9 @@ impl NativeEndpoint {
 
     /// Linux fast path (`io/batch_recv.rs`): reads up to `max` datagrams
     /// queued on socket `fd` (the `dgram` socket's descriptor) and feeds the
-    /// QUIC ones in. Returns how many were read (a negative errno when none
-    /// could be), or, when some were not QUIC, those datagrams in order.
+    /// QUIC ones in; see `NativeRecvBatch` for what it reports.
     #[napi]
-    pub fn recv_batch(
-        &mut self,
-        fd: i32,
-        max: u32,
-    ) -> napi::Result<Either<i32, Vec<NativeDatagram>>, ErrorCode> {
+    pub fn recv_batch(&mut self, fd: i32, max: u32) -> napi::Result<NativeRecvBatch, ErrorCode> {
         guarded(|| Ok(batch_recv::recv_into(&mut self.inner, fd, max as usize)))
     }
 

@@ -88,6 +88,8 @@ pub struct Endpoint {
     endpoint_events: VecDeque<[f64; crate::events::STRIDE]>,
     /// Scratch space for datagrams carrying relay traffic.
     relay_buf: Vec<u8>,
+    /// Set by `recv` when a connection has a backlog of received datagrams.
+    datagram_backlog: bool,
 }
 
 impl Endpoint {
@@ -116,6 +118,7 @@ impl Endpoint {
             relay_timer: None,
             endpoint_events: VecDeque::new(),
             relay_buf: Vec::new(),
+            datagram_backlog: false,
         })
     }
 
@@ -317,6 +320,7 @@ impl Endpoint {
                     }
                 });
                 conn.verify_requested |= verify::new_request(id);
+                self.datagram_backlog |= conn.datagram_backlog();
                 let relaying = conn.relay.is_some();
                 self.touch(id);
                 if relaying {
@@ -457,9 +461,18 @@ impl Endpoint {
         self.queue_stateless(packet, to);
     }
 
+    /// Whether a received datagram left a connection with a backlog of
+    /// datagrams (`Connection::datagram_backlog`) since the last call or
+    /// poll: a batched read should stop there.
+    pub fn take_datagram_backlog(&mut self) -> bool {
+        std::mem::take(&mut self.datagram_backlog)
+    }
+
     /// Writes events of all touched connections. Returns the number of rows;
     /// call again until it returns 0.
     pub fn poll_events(&mut self, inbox: &mut [u8], records: &mut [f64]) -> usize {
+        // The application takes its datagrams now.
+        self.datagram_backlog = false;
         let mut sink = EventSink::new(inbox, records);
         while let Some(&id) = self.event_queue.front() {
             let Some(conn) = self.conns.get_mut(&id) else {

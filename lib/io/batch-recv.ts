@@ -34,7 +34,9 @@ export class BatchReceiver {
   readonly #onError: (err: Error) => void;
   #enabled: boolean;
   #turnLeft = TURN_BUDGET;
-  /** Datagrams read through the fast path so far (at least; for tests and debugging). */
+  /** A connection had a backlog of datagrams: skip the next turn's drain. */
+  #pause = false;
+  /** Datagrams read through the fast path so far (for tests and debugging). */
   received = 0;
 
   /** `onError` gets what a read reports (as dgram's 'error' would). */
@@ -49,9 +51,10 @@ export class BatchReceiver {
     return this.#enabled;
   }
 
-  /** A new event-loop turn: the drain budget is full again. */
+  /** A new event-loop turn: the drain budget is full again (unless paused). */
   newTurn(): void {
-    this.#turnLeft = TURN_BUDGET;
+    this.#turnLeft = this.#pause ? 0 : TURN_BUDGET;
+    this.#pause = false;
   }
 
   /**
@@ -63,23 +66,23 @@ export class BatchReceiver {
     if (!this.#enabled || this.#turnLeft <= 0) return undefined;
     const fd = this.#descriptor.fd;
     if (fd < 0) return undefined; // closed: dgram is done with it too
-    const result = this.#endpoint.recvBatch(fd, Math.min(MAX_DATAGRAMS, this.#turnLeft));
-    if (typeof result !== 'number') {
-      this.#turnLeft -= result.length;
-      this.received += result.length;
-      return result;
-    }
-    if (result > 0) {
-      this.#turnLeft -= result;
-      this.received += result;
-      return NONE;
-    }
-    if (result < 0 && !QUIET.has(-result)) {
-      if (UNAVAILABLE.has(-result)) this.#enabled = false;
+    const asked = Math.min(MAX_DATAGRAMS, this.#turnLeft);
+    const batch = this.#endpoint.recvBatch(fd, asked);
+    this.received += batch.read;
+    // Fewer than asked: the queue ran empty, or a connection has a backlog
+    // of datagrams (received ones for the application, or its own waiting
+    // for congestion control). No more drains this turn, and after a
+    // backlog none the next turn either: until then dgram reads at its own
+    // pace (32 datagrams a readiness event), as without the fast path.
+    this.#turnLeft = batch.read < asked ? 0 : this.#turnLeft - batch.read;
+    if (batch.backlog) this.#pause = true;
+    if (batch.errno !== 0 && !QUIET.has(batch.errno)) {
+      if (UNAVAILABLE.has(batch.errno)) this.#enabled = false;
       // Another error (a queued ICMP error, say) was taken from the socket
       // by this read: report it as dgram's own read would have.
-      else this.#onError(Object.assign(new Error(`recvmmsg ${getSystemErrorName(result)}`), { errno: result, code: getSystemErrorName(result), syscall: 'recvmmsg' }));
+      else this.#onError(Object.assign(new Error(`recvmmsg ${getSystemErrorName(-batch.errno)}`), { errno: -batch.errno, code: getSystemErrorName(-batch.errno), syscall: 'recvmmsg' }));
     }
-    return undefined;
+    if (batch.read === 0) return undefined;
+    return batch.others.length > 0 ? batch.others : NONE;
   }
 }

@@ -20,7 +20,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-use napi::bindgen_prelude::{Buffer, Either};
+use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
 use crate::endpoint::Endpoint;
@@ -39,15 +39,39 @@ pub struct NativeDatagram {
     pub port: u32,
 }
 
+/// What one `recvBatch` call did.
+#[napi(object)]
+pub struct NativeRecvBatch {
+    /// Datagrams read (0 when the first read failed: see `errno`).
+    pub read: u32,
+    /// The errno of a failed first read (`EAGAIN`: the queue was empty), else 0.
+    pub errno: i32,
+    /// Whether reading stopped early because a connection has a backlog of
+    /// datagrams (see `Connection::datagram_backlog`): let the application
+    /// take them, and its answers leave, before reading in batches again.
+    pub backlog: bool,
+    /// The datagrams that were not QUIC, in arrival order.
+    pub others: Vec<NativeDatagram>,
+}
+
 /// Reads up to `max` datagrams queued on socket `fd` and feeds the QUIC
-/// ones to `endpoint`. Returns how many were read (a negative errno when
-/// the first read failed: `-EAGAIN` means the queue was empty), or, when
-/// some were not QUIC, those datagrams in arrival order.
-pub fn recv_into(endpoint: &mut Endpoint, fd: i32, max: usize) -> Either<i32, Vec<NativeDatagram>> {
+/// ones to `endpoint`. Stops early (after the current `recvmmsg` batch)
+/// once a connection has a backlog of datagrams, and reads nothing when a
+/// datagram fed since the last poll already found one.
+pub fn recv_into(endpoint: &mut Endpoint, fd: i32, max: usize) -> NativeRecvBatch {
     let mut others = Vec::new();
+    let mut backlog = endpoint.take_datagram_backlog();
+    if backlog {
+        return NativeRecvBatch {
+            read: 0,
+            errno: 0,
+            backlog,
+            others,
+        };
+    }
     let read = drain(fd, max, |data, from, scope| {
         if data.is_empty() {
-            return;
+            return true;
         }
         // RFC 9000 §17: every QUIC packet has the fixed bit (0x40) set.
         if data[0] & 0x40 == 0 {
@@ -59,11 +83,14 @@ pub fn recv_into(endpoint: &mut Endpoint, fd: i32, max: usize) -> Either<i32, Ve
         } else {
             endpoint.recv(data, from);
         }
+        backlog |= endpoint.take_datagram_backlog();
+        !backlog
     });
-    if others.is_empty() {
-        Either::A(read)
-    } else {
-        Either::B(others)
+    NativeRecvBatch {
+        read: read.max(0) as u32,
+        errno: (-read).max(0),
+        backlog,
+        others,
     }
 }
 
@@ -138,10 +165,11 @@ const AF_INET6: i32 = libc::AF_INET6;
 const AF_INET6: i32 = 10;
 
 /// Reads up to `max` datagrams queued on socket `fd` without blocking and
-/// calls `each(payload, from, ipv6_scope_id)` for each, in order. Returns
-/// how many were read, or a negative errno when the first read failed.
+/// calls `each(payload, from, ipv6_scope_id)` for each, in order; once
+/// `each` returns false, no further batch is read. Returns how many were
+/// read, or a negative errno when the first read failed.
 #[cfg(not(target_os = "linux"))]
-pub fn drain(_fd: i32, _max: usize, _each: impl FnMut(&mut [u8], SocketAddr, u32)) -> i32 {
+pub fn drain(_fd: i32, _max: usize, _each: impl FnMut(&mut [u8], SocketAddr, u32) -> bool) -> i32 {
     let _ = socket_addr;
     -ENOSYS
 }
@@ -210,7 +238,11 @@ mod linux {
             .unwrap_or(libc::EIO)
     }
 
-    pub fn drain(fd: i32, max: usize, mut each: impl FnMut(&mut [u8], SocketAddr, u32)) -> i32 {
+    pub fn drain(
+        fd: i32,
+        max: usize,
+        mut each: impl FnMut(&mut [u8], SocketAddr, u32) -> bool,
+    ) -> i32 {
         if fd < 0 {
             return -libc::EBADF;
         }
@@ -230,7 +262,8 @@ mod linux {
             let mut iovs: [libc::iovec; BATCH] = unsafe { zeroed() };
             let mut names: [libc::sockaddr_in6; BATCH] = unsafe { zeroed() };
             let mut read = 0usize;
-            while read < max {
+            let mut more = true;
+            while more && read < max {
                 let want = (max - read).min(BATCH);
                 for i in 0..want {
                     iovs[i] = libc::iovec {
@@ -287,7 +320,8 @@ mod linux {
                     ) else {
                         continue;
                     };
-                    each(&mut slots.slot(i)[..len], from, name.sin6_scope_id);
+                    // A batch already read is handed over whole.
+                    more &= each(&mut slots.slot(i)[..len], from, name.sin6_scope_id);
                 }
                 read += got;
                 if got < want {
@@ -335,7 +369,8 @@ mod linux_tests {
     fn read_all(rx: &UdpSocket, max: usize) -> (i32, Vec<(Vec<u8>, SocketAddr)>) {
         let mut got = Vec::new();
         let n = drain(rx.as_raw_fd(), max, |data, from, _| {
-            got.push((data.to_vec(), from))
+            got.push((data.to_vec(), from));
+            true
         });
         (n, got)
     }
@@ -369,7 +404,28 @@ mod linux_tests {
         // Empty queue; then a closed descriptor.
         assert_eq!(read_all(&rx, 10).0, -libc::EAGAIN);
         assert_eq!(read_all(&rx, 0).0, 0);
-        assert_eq!(drain(-1, 10, |_, _, _| {}), -libc::EBADF);
+        assert_eq!(drain(-1, 10, |_, _, _| true), -libc::EBADF);
+    }
+
+    #[test]
+    fn a_stop_ends_the_drain_after_the_batch_already_read() {
+        let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let to = rx.local_addr().expect("addr");
+        for i in 0..100u8 {
+            tx.send_to(&[i; 100], to).expect("send");
+        }
+        let mut seen = Vec::new();
+        let n = drain(rx.as_raw_fd(), 1000, |data, _, _| {
+            seen.push(data[0]);
+            data[0] != 4
+        });
+        // The whole first recvmmsg batch is handed over, nothing after it.
+        assert!(n > 4 && n < 100, "read {n}");
+        assert_eq!(seen, (0..n as u8).collect::<Vec<_>>());
+        let (rest, got) = read_all(&rx, 1000);
+        assert_eq!(rest, 100 - n);
+        assert_eq!(got.first().map(|(d, _)| d[0]), Some(n as u8));
     }
 
     #[test]
