@@ -112,13 +112,13 @@ export function parseAllowRule(rule: string, path: string): AllowRule {
   let addressPart = rule;
   let portPart: string | undefined;
   if (rule.startsWith('[')) {
-    const close = rule.indexOf(']');
-    const rest = close === -1 ? '' : rule.slice(close + 1);
-    if (close === -1 || (rest !== '' && !rest.startsWith(':'))) {
+    // [ADDRESS/PREFIX]:PORT or [ADDRESS]/PREFIX:PORT
+    const bracketed = /^\[([^\]]*)\](\/[^:]*)?(?::(.*))?$/.exec(rule);
+    if (bracketed === null || (bracketed[2] !== undefined && bracketed[1].includes('/'))) {
       throw invalidArgValue(path, `must be ADDRESS[/PREFIX][:PORT], IPv6 in brackets before a port. Received '${rule}'`);
     }
-    addressPart = rule.slice(1, close);
-    if (rest !== '') portPart = rest.slice(1);
+    addressPart = bracketed[1] + (bracketed[2] ?? '');
+    portPart = bracketed[3];
   } else if (rule.indexOf(':') === rule.lastIndexOf(':') && rule.includes(':')) {
     [addressPart, portPart] = rule.split(':');
   }
