@@ -2,11 +2,12 @@
 // UDP sockets (see gateway-session.ts), with a session limit and the
 // counters of all sessions.
 import { performance } from 'node:perf_hooks';
-import type { PemOrDer, Address } from '../types';
+import { listen } from '../api';
+import type { PemOrDer, Address, ListenOptions } from '../types';
 import { GatewaySession } from './gateway-session';
 import type { GatewayTransport, SessionContext } from './gateway-session';
-import { UDP_GATEWAY_CLOSE_CODES } from './options';
-import type { GatewayConfig, UdpGatewayStats } from './options';
+import { gatewayConfig, UDP_GATEWAY_CLOSE_CODES } from './options';
+import type { GatewayConfig, UdpGatewayOptions, UdpGatewayStats } from './options';
 
 /** The server a gateway runs on: nquic's `QuicServer` listening with `webTransport`. */
 export interface GatewayServer {
@@ -119,4 +120,37 @@ export class UdpGateway {
     this.#stats.sessionsAccepted++;
     this.#sessions.add(new GatewaySession(transport, this.#context));
   }
+}
+
+/**
+ * Starts a WebTransport-to-UDP gateway: an HTTP/3 server (ALPN `h3`) whose
+ * WebTransport sessions at `opts.path` are pages' UDP sockets. Each session
+ * gets its own UDP socket (its own outside port), closed with the session;
+ * datagrams use the format of `nquic/udp-gateway-client` (byte 0 = 4 or 6,
+ * the address, the port big-endian, the payload: the destination from the
+ * page, the source towards it). Only destinations `opts.allow` allows are
+ * reached, one UDP datagram per page datagram, within the rate limits; only
+ * replies from destinations the session sent to come back. Bad options throw
+ * synchronously (`ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE`,
+ * `ERR_OUT_OF_RANGE`, naming the option); rejects like `listen()`
+ * (`ERR_QUIC_INVALID_KEY`, `ERR_QUIC_INVALID_CERTIFICATE`, `EADDRINUSE`…).
+ */
+export function createUdpGateway(opts: UdpGatewayOptions): Promise<UdpGateway> {
+  const config = gatewayConfig(opts);
+  return (async () => {
+    let gateway: UdpGateway | undefined;
+    const listenOptions = {
+      address: opts.address,
+      port: opts.port,
+      key: opts.key,
+      cert: opts.cert,
+      alpn: ['h3'],
+      webTransport: { allow: (request: { path: string }) => gateway?._admit(request) ?? 503 },
+    };
+    const server = await listen(listenOptions as ListenOptions);
+    gateway = new UdpGateway(config, server);
+    const accept = gateway._accept.bind(gateway);
+    server.on('session', accept);
+    return gateway;
+  })();
 }
