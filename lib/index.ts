@@ -10,6 +10,9 @@ export { generateCertificate, certificateFingerprint } from './tls/certificates'
 export type { GenerateCertificateOptions, GeneratedCertificate } from './tls/certificates';
 export type * from './types';
 export type * from './events';
+export { createUdpGateway, UdpGateway } from './gateway/gateway';
+export { UDP_GATEWAY_CLOSE_CODES } from './gateway/options';
+export type { AddressRange, UdpGatewayAllow, UdpGatewayDrops, UdpGatewayOptions, UdpGatewaySessionInfo, UdpGatewayStats, UdpGatewayTarget } from './gateway/options';
 export { bindingResponse as stunBindingResponse, isBindingRequest as isStunBindingRequest } from './p2p/stun';
 import native from './binding';
 /**
