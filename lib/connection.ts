@@ -135,7 +135,7 @@ export class QuicConnection extends EventEmitter {
     if (socket.closed) throw new QuicError('ERR_QUIC_SOCKET_CLOSED', 'The target socket is closed');
     const previous = this.#socket;
     callNative(() => socket._endpoint.adopt(previous._endpoint, this.handle));
-    previous._removeConnection(this.handle);
+    previous._departConnection(this.handle);
     socket._addConnection(this);
     this.#socket = socket;
     socket._schedule();
@@ -460,6 +460,15 @@ export class QuicConnection extends EventEmitter {
       this.emit('stream', stream);
     }
     return stream;
+  }
+
+  /**
+   * @internal A peer stream that a capability routes itself (WebTransport
+   * announces its streams to sessions): tracked, but not a `'stream'` event.
+   */
+  _adoptRemoteStream(id: number): QuicStream | undefined {
+    if (this.#streams.has(id) || !this.#isRemote(id) || !this.#isNewRemote(id)) return undefined;
+    return this.#addStream(id, 'remote', (id & 2) === 0);
   }
 
   /** @internal */

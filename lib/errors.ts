@@ -52,6 +52,10 @@ export const ERROR_CODES = {
   ERR_QUIC_RELAY_UNAVAILABLE: 'The peer did not answer acceptRelayed() as a relay.',
   ERR_QUIC_RELAY_CERT_REQUIRED: 'acceptRelayed() needs a client certificate on the connection to the relay: the relay names peers by it.',
   ERR_QUIC_RELAY_NO_SERVER: 'acceptRelayed() needs a server on the same socket to accept relayed connections.',
+  ERR_QUIC_WEBTRANSPORT_SESSION_CLOSED: 'The WebTransport session is closed (by either side, or its connection ended).',
+  ERR_QUIC_WEBTRANSPORT_SESSION_RESET: "The WebTransport session ended abruptly: its CONNECT stream was reset or broke the protocol.",
+  ERR_QUIC_WEBTRANSPORT_REFUSED: 'The server answered the WebTransport request with an HTTP status other than 2xx (`status`).',
+  ERR_QUIC_WEBTRANSPORT_UNSUPPORTED: "The server's HTTP/3 SETTINGS do not offer WebTransport (or it did not negotiate ALPN h3).",
   ABORT_ERR: 'The operation was aborted through its AbortSignal.',
 } as const;
 

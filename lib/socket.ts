@@ -170,8 +170,8 @@ export class QuicSocket extends EventEmitter {
     return this._connect(opts, false);
   }
 
-  /** @internal */
-  async _connect(opts: ConnectOptions, ownsSocket: boolean): Promise<QuicConnection> {
+  /** @internal `webTransport`: speak HTTP/3 and WebTransport if the server picks `h3` (the W3C client). */
+  async _connect(opts: ConnectOptions, ownsSocket: boolean, webTransport = false): Promise<QuicConnection> {
     this.#assertOpen();
     opts.signal?.throwIfAborted();
     if (opts.via !== undefined) return this.#connectRelayed(opts);
@@ -184,7 +184,7 @@ export class QuicSocket extends EventEmitter {
     const serverName = opts.serverName ?? (isIP(opts.host) === 0 ? opts.host : undefined);
     const verifyName = serverName ?? opts.host;
     const ticket = opts.sessionTicket === undefined ? undefined : Buffer.from(opts.sessionTicket);
-    const config = clientConfig(opts);
+    const config = clientConfig(opts, webTransport);
     this.#assertOpen();
     const id = callNative(() => this.#endpoint.connect(config, ip, opts.port, serverName, verifyName, ticket));
     const conn = new QuicConnection(this, id, 'client', ownsSocket, opts);
@@ -284,7 +284,23 @@ export class QuicSocket extends EventEmitter {
 
   /** @internal */
   _connection(id: number): QuicConnection | undefined {
-    return this.#connections.get(id);
+    return this.#connections.get(id) ?? this.#departed.get(id);
+  }
+
+  /**
+   * Connections that migrated to another socket while this one dispatched a
+   * batch: the batch's remaining rows for them (stream data already taken
+   * out of the native layer) must still reach them.
+   */
+  readonly #departed = new Map<number, QuicConnection>();
+
+  /** @internal A connection moved to another socket (`migrate`). */
+  _departConnection(id: number): void {
+    const conn = this.#connections.get(id);
+    this.#connections.delete(id);
+    if (conn === undefined) return;
+    this.#departed.set(id, conn);
+    queueMicrotask(() => this.#departed.delete(id));
   }
 
   /** @internal */

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use crate::close::{classify, CloseInfo, Ending};
 use crate::config::Config;
 use crate::events::{self, EventSink};
+use crate::paths::PathWatch;
 use crate::relay::link::{RelayLink, RelayPath};
+use crate::stall::StallProbe;
 use crate::streams::StreamTable;
 use crate::tls::verify;
 use crate::transmit::PacketSink;
@@ -71,6 +73,15 @@ pub struct Connection {
     pub(crate) relay_path: Option<RelayPath>,
     /// Why the relay path failed, ending the connection.
     relay_failure: Option<(&'static str, String)>,
+    /// The active path and its validated changes (`pathChanges`).
+    pub(crate) paths: PathWatch,
+    /// Client: PINGs a path that went quiet while streams wait for data.
+    pub(crate) stall: StallProbe,
+    /// WebTransport over HTTP/3, once started (see `webtransport/`).
+    pub(crate) web_transport: Option<Box<crate::webtransport::WebTransport>>,
+    /// The config's WebTransport settings, until the connection is
+    /// established and HTTP/3 starts (if the ALPN is `h3`).
+    pub(crate) web_transport_config: Option<u64>,
 }
 
 impl Connection {
@@ -118,6 +129,10 @@ impl Connection {
             relay: None,
             relay_path: None,
             relay_failure: None,
+            paths: PathWatch::default(),
+            stall: StallProbe::new(now),
+            web_transport: None,
+            web_transport_config: None,
         }
     }
 
@@ -138,6 +153,7 @@ impl Connection {
         if config.qlog {
             conn.enable_qlog();
         }
+        conn.web_transport_config = config.web_transport;
         conn
     }
 
@@ -168,6 +184,7 @@ impl Connection {
             || (!self.early_reported && !self.is_server && self.quic.is_in_early_data())
             || self.relay.as_ref().is_some_and(RelayLink::has_outcome)
             || (self.established_reported && !self.stops_unreported.is_empty())
+            || self.web_transport_has_news()
     }
 
     /// Ends a relayed connection whose path through the relay failed (no
@@ -230,7 +247,24 @@ impl Connection {
                 consider(self.last_sent + ka);
             }
         }
+        if let Some(t) = self.stall_deadline() {
+            consider(t);
+        }
         next
+    }
+
+    /// When a client waiting for data on its streams next PINGs a path that
+    /// went quiet (see [`crate::stall`]).
+    fn stall_deadline(&self) -> Option<Instant> {
+        if self.is_server
+            || !self.established_reported
+            || self.streams.is_empty()
+            || self.is_ended()
+        {
+            return None;
+        }
+        let path = self.quic.path_stats().find(|p| p.active)?;
+        self.stall.deadline(path.rtt, path.rttvar)
     }
 
     pub fn on_timeout(&mut self, now: Instant) {
@@ -257,6 +291,10 @@ impl Connection {
                 let _ = self.quic.send_ack_eliciting();
             }
         }
+        if self.stall_deadline().is_some_and(|t| now >= t) {
+            let _ = self.quic.send_ack_eliciting();
+            self.stall.probed(now);
+        }
         self.quic.on_timeout();
     }
 
@@ -266,7 +304,9 @@ impl Connection {
         from: SocketAddr,
         to: SocketAddr,
     ) -> quiche::Result<usize> {
-        self.quic.recv(data, quiche::RecvInfo { from, to })
+        let read = self.quic.recv(data, quiche::RecvInfo { from, to })?;
+        self.stall.heard(Instant::now());
+        Ok(read)
     }
 
     /// Writes packets until quiche has nothing more or the sink is full.
@@ -276,6 +316,7 @@ impl Connection {
             return true;
         }
         self.release_held_bytes();
+        self.flush_web_transport();
         // A failed handshake step makes `send` return an error once; the
         // next call then produces the CONNECTION_CLOSE, so try a few times.
         let mut errors = 0;
@@ -352,6 +393,7 @@ impl Connection {
             self.established_reported = true;
         }
         if self.established_reported {
+            self.paths.observe(&mut self.quic);
             let session_len = self.quic.session().map_or(0, <[u8]>::len);
             if !self.is_server && session_len != self.session_len_reported {
                 if !sink.has_rows(1) {
@@ -363,8 +405,15 @@ impl Connection {
             // Before any read: quiche forgets a stopped stream once its last
             // data is read, and the STOP_SENDING code with it.
             self.note_stopped_streams();
-            if !self.poll_datagrams(sink) || !self.poll_readable(sink) || !self.poll_writable(sink)
+            if !self.poll_web_transport(sink)
+                || !self.poll_datagrams(sink)
+                || !self.poll_readable(sink)
+                || !self.poll_writable(sink)
             {
+                return false;
+            }
+            // Sessions that ended while streams were read end now.
+            if !self.poll_web_transport(sink) {
                 return false;
             }
             let credit = (
@@ -412,6 +461,9 @@ impl Connection {
     }
 
     fn poll_datagrams(&mut self, sink: &mut EventSink<'_>) -> bool {
+        if self.web_transport.is_some() {
+            return self.poll_web_transport_datagrams(sink);
+        }
         if let Some(link) = self.relay.as_mut() {
             while let Some(datagram) = link.app_datagrams.front() {
                 if !sink.has_rows(1) {
@@ -429,24 +481,39 @@ impl Connection {
                 link.app_datagrams.pop_front();
             }
         }
-        while let Some(len) = self.quic.dgram_recv_front_len() {
-            if !sink.has_rows(1) {
-                return false;
-            }
-            let (offset, space) = sink.payload_space();
-            if space.len() < len {
-                return false;
-            }
-            match self.quic.dgram_recv(space) {
-                Ok(n) => {
+        loop {
+            match self.next_datagram(sink) {
+                NextDatagram::Full => return false,
+                NextDatagram::None => return true,
+                NextDatagram::At(offset, n) => {
                     sink.commit_payload(n);
                     sink.push(events::DATAGRAM, self.id, offset as f64, n as f64, 0.0, 0.0);
                     self.datagrams_delivered += 1;
                 }
-                Err(_) => break,
             }
         }
-        true
+    }
+
+    /// Copies the next datagram quiche received into the sink's payload
+    /// space, without committing it there.
+    pub(crate) fn next_datagram(&mut self, sink: &mut EventSink<'_>) -> NextDatagram {
+        let Some(len) = self.quic.dgram_recv_front_len() else {
+            return NextDatagram::None;
+        };
+        if !sink.has_rows(1) {
+            return NextDatagram::Full;
+        }
+        let (offset, space) = sink.payload_space();
+        if space.len() < len {
+            return NextDatagram::Full;
+        }
+        match self.quic.dgram_recv(space) {
+            Ok(n) => {
+                self.stall.data_arrived();
+                NextDatagram::At(offset, n)
+            }
+            Err(_) => NextDatagram::None,
+        }
     }
 
     /// Datagrams received for the application: relay traffic carried by this
@@ -510,6 +577,15 @@ impl Connection {
         }
         info
     }
+}
+
+/// What [`Connection::next_datagram`] found.
+pub(crate) enum NextDatagram {
+    /// A datagram of this many bytes at this payload offset.
+    At(usize, usize),
+    None,
+    /// The sink has no room for its row or its bytes.
+    Full,
 }
 
 /// Key-log bytes kept per connection at most (a handful of lines).

@@ -32,12 +32,15 @@ pub mod error;
 pub mod events;
 pub mod io;
 pub mod limits;
+pub mod paths;
 pub mod relay;
+pub mod stall;
 pub mod streams;
 pub mod timers;
 pub mod tls;
 pub mod tokens;
 pub mod transmit;
+pub mod webtransport;
 
 #[cfg(test)]
 mod tests;
