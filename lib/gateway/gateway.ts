@@ -3,7 +3,7 @@
 // counters of all sessions.
 import { performance } from 'node:perf_hooks';
 import { listen } from '../api';
-import type { PemOrDer, Address, ListenOptions } from '../types';
+import type { PemOrDer, Address } from '../types';
 import { GatewaySession } from './gateway-session';
 import type { GatewayTransport, SessionContext } from './gateway-session';
 import { gatewayConfig, UDP_GATEWAY_CLOSE_CODES } from './options';
@@ -139,15 +139,14 @@ export function createUdpGateway(opts: UdpGatewayOptions): Promise<UdpGateway> {
   const config = gatewayConfig(opts);
   return (async () => {
     let gateway: UdpGateway | undefined;
-    const listenOptions = {
+    const server = await listen({
       address: opts.address,
       port: opts.port,
       key: opts.key,
       cert: opts.cert,
       alpn: ['h3'],
-      webTransport: { allow: (request: { path: string }) => gateway?._admit(request) ?? 503 },
-    };
-    const server = await listen(listenOptions as ListenOptions);
+      webTransport: { allow: (request) => gateway?._admit(request) ?? 503 },
+    });
     gateway = new UdpGateway(config, server);
     const accept = gateway._accept.bind(gateway);
     server.on('session', accept);
