@@ -2,15 +2,14 @@
 // driven through a stand-in WebTransport session, against real UDP sockets
 // on loopback. Time for the rate limits and mappings is a clock the tests
 // move; idle timeouts use the real one.
-import * as dgram from 'node:dgram';
-import type { RemoteInfo } from 'node:dgram';
 import { UdpGateway } from '../lib/gateway/gateway';
 import { MAX_BACKLOG, VIOLATION_BURST } from '../lib/gateway/gateway-session';
 import { gatewayConfig, UDP_GATEWAY_CLOSE_CODES } from '../lib/gateway/options';
 import type { UdpGatewayOptions, UdpGatewayTarget, UdpGatewaySessionInfo } from '../lib/gateway/options';
 import { decodeDatagram, encodeDatagram } from '../lib/gateway/udp-gateway-client';
-import { trackDgram, trackServer, withTimeout } from './helpers';
+import { trackServer, withTimeout } from './helpers';
 import { FakeWebTransportSession } from './support/fake-webtransport-session';
+import { portIsFree, udpPeer, until } from './support/udp';
 
 let clock = 0;
 
@@ -28,32 +27,6 @@ function openSession(gateway: UdpGateway, path = '/udp'): FakeWebTransportSessio
   expect(gateway._admit({ path })).toBe(true);
   gateway._accept(session);
   return session;
-}
-
-interface Received {
-  data: Buffer;
-  from: RemoteInfo;
-}
-
-/** A UDP socket on loopback that records what it receives and, if `echo`, sends it back. */
-async function udpPeer(echo = true, type: 'udp4' | 'udp6' = 'udp4'): Promise<{ socket: dgram.Socket; port: number; received: Received[] }> {
-  const socket = trackDgram(dgram.createSocket(type), 'udp peer');
-  const received: Received[] = [];
-  socket.on('message', (data, from) => {
-    received.push({ data, from });
-    if (echo) socket.send(data, from.port, from.address);
-  });
-  await new Promise<void>((resolve) => socket.bind(0, type === 'udp4' ? '127.0.0.1' : '::1', resolve));
-  return { socket, port: socket.address().port, received };
-}
-
-/** Waits until `condition()` holds, checking every 5 ms, for at most `ms`. */
-async function until(condition: () => boolean, label: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timeout: ${label} did not happen within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -312,15 +285,12 @@ describe('UDP gateway sessions', () => {
     page.fromPage(encodeDatagram('127.0.0.1', peer.port, text('x')));
     await until(() => peer.received.length === 1, 'the datagram at the peer');
     const port = peer.received[0].from.port;
+    expect(await portIsFree(port)).toBe(false);
     page.closeFromPage();
     await until(() => gateway.stats().sessions === 0, 'the session gone');
     expect(gateway.stats().udpSockets).toBe(0);
     // The port is free again: another socket can bind it.
-    const again = trackDgram(dgram.createSocket('udp4'), 'rebound socket');
-    await new Promise<void>((resolve, reject) => {
-      again.once('error', reject);
-      again.bind(port, '0.0.0.0', resolve);
-    });
+    expect(await portIsFree(port)).toBe(true);
   });
 
   test('idleTimeout: a session with no datagram either way is closed with code IDLE', async () => {
