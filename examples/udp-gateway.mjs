@@ -22,7 +22,7 @@ async function echoServer(port = 0) {
     sources.push(from.port);
     socket.send(Buffer.from(msg.toString().toUpperCase()), from.port, from.address);
   });
-  await new Promise((resolve) => socket.bind(port, '127.0.0.1', resolve));
+  await new Promise((resolve) => socket.bind(port, '127.0.0.1', () => resolve(undefined)));
   return { socket, port: socket.address().port, sources };
 }
 
