@@ -20,10 +20,8 @@ export interface GatewayTransport {
   readonly path: string;
   readonly origin?: string;
   readonly headers: Record<string, string>;
-  /** The largest datagram `sendDatagram` takes now, bytes. */
-  readonly maxDatagramSize: number;
   on(event: 'datagram', listener: (data: Uint8Array) => void): unknown;
-  /** Queues a datagram; false when the queue is full (dropped). */
+  /** Queues a datagram; false when the queue is full (dropped); throws `ERR_QUIC_DATAGRAM_TOO_LARGE` above the session's `maxDatagramSize`. */
   sendDatagram(data: Uint8Array): boolean;
   close(opts?: { code?: number; reason?: string }): Promise<void>;
   /** Settles once the session has ended, from either side. */
@@ -299,16 +297,15 @@ export class GatewaySession {
     const target = this.#targets.get(targetKey(address, rinfo.port));
     if (target === undefined || target.pending !== undefined || target.expires <= now) return this.#drop('unsolicited');
     if (!withinLimits(this.#incoming, msg.byteLength, now)) return this.#drop('rateLimited');
-    const size = target.header.byteLength + msg.byteLength;
-    if (size > this.#transport.maxDatagramSize) return this.#drop('tooLarge');
-    const datagram = Buffer.allocUnsafe(size);
+    const datagram = Buffer.allocUnsafe(target.header.byteLength + msg.byteLength);
     datagram.set(target.header, 0);
     datagram.set(msg, target.header.byteLength);
     let queued: boolean;
     try {
+      // No maxDatagramSize check first: it asks the native layer each time; a too-large datagram throws.
       queued = this.#transport.sendDatagram(datagram);
     } catch (err) {
-      // Too large after all (the limit shrank), or the session is ending.
+      // Too large, or the session is ending.
       if ((err as { code?: unknown }).code === 'ERR_QUIC_DATAGRAM_TOO_LARGE') this.#drop('tooLarge');
       return;
     }
