@@ -4,12 +4,12 @@
 // createUdpGateway() to a UDP echo server on loopback and back (page -> gateway -> UDP -> echo ->
 // gateway -> page). Reported: echoes per second and the median round trip; and the same with the
 // WebTransport session echoing the datagrams itself (no gateway, no UDP hop), to show what the
-// gateway adds. A datagram not back within 200 ms is counted lost and frees its slot.
+// gateway adds. A datagram not back within 200 ms is counted lost (bench/lib/echo-window.js).
 
 const dgram = require('node:dgram');
-const { envInt, nowMs, median, percentile } = require('../lib/util');
+const { envInt, median, percentile } = require('../lib/util');
+const { echoWindow } = require('../lib/echo-window');
 
-const LOSS_AFTER_MS = 200;
 const HEADER = 7; // the gateway format's IPv4 header
 
 function config() {
@@ -19,61 +19,27 @@ function config() {
   return { seconds, window, size, label: `UDP gateway echo ${size} B, ${window} in flight` };
 }
 
-/** Windowed echo over `wt`'s datagrams; `wrap`/`unwrap` add and strip the gateway header. */
+/** Windowed echo over `wt`'s datagrams; `wrap` adds the gateway header, the sequence number is at `offset` in replies. */
 async function echoLoop(ctx, cfg, wt, wrap, offset) {
   const writer = wt.datagrams.writable.getWriter();
   const reader = wt.datagrams.readable.getReader();
   const payload = Buffer.alloc(cfg.size, 0x5a);
-  const sentAt = new Map();
-  const rtts = [];
-  let seq = 0;
-  let lost = 0;
-  let stopped = false;
-  const stopAt = nowMs() + cfg.seconds * 1000;
-  const start = nowMs();
-  const fill = () => {
-    while (!stopped && sentAt.size < cfg.window) {
-      payload.writeUInt32LE(seq, 0);
-      writer.write(wrap(payload)).catch(() => {});
-      sentAt.set(seq, nowMs());
-      seq++;
-    }
-  };
+  const flight = echoWindow(ctx, cfg, (seq) => {
+    payload.writeUInt32LE(seq, 0);
+    writer.write(wrap(payload)).catch(() => {});
+    return true;
+  });
   const reading = (async () => {
     for (;;) {
       const { value, done } = await reader.read();
-      if (done || stopped) return;
-      const s = Buffer.from(value.buffer, value.byteOffset, value.byteLength).readUInt32LE(offset);
-      const t = sentAt.get(s);
-      if (t === undefined) continue;
-      sentAt.delete(s);
-      rtts.push(nowMs() - t);
-      fill();
+      if (done) return;
+      flight.echoed(Buffer.from(value.buffer, value.byteOffset, value.byteLength).readUInt32LE(offset));
     }
   })();
   reading.catch(() => {});
-  await new Promise((resolve, reject) => {
-    const onAbort = () => { clearInterval(tick); reject(ctx.signal.reason); };
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
-    const tick = setInterval(() => {
-      const now = nowMs();
-      for (const [s, t] of sentAt) {
-        if (now - t <= LOSS_AFTER_MS) break;
-        sentAt.delete(s);
-        lost++;
-      }
-      if (now >= stopAt) {
-        stopped = true;
-        clearInterval(tick);
-        ctx.signal.removeEventListener('abort', onAbort);
-        resolve();
-      } else fill();
-    }, 10);
-    fill();
-  });
-  const seconds = (nowMs() - start) / 1000;
-  if (!rtts.length) throw new Error(`no datagram echoed (sent ${seq})`);
-  return { rate: rtts.length / seconds, rtt: median(rtts), p99: percentile(rtts, 99), sent: seq, lost };
+  const { rtts, sent, lost, seconds } = await flight.done;
+  if (!rtts.length) throw new Error(`no datagram echoed (sent ${sent})`);
+  return { rate: rtts.length / seconds, rtt: median(rtts), p99: percentile(rtts, 99), sent, lost };
 }
 
 module.exports = {
