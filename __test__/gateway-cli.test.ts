@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CERTIFICATE_DAYS, gatewayCertificate, gatewayUrl, parseGatewayArgs, runGatewayCli, UsageError } from '../lib/cli/gateway';
+import { WebTransport } from '../lib';
 import { certFor, tempDir, trackServer, withTimeout } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -82,6 +83,26 @@ describe('nquic gateway certificate', () => {
     const second = /certificate renewed: sha-256 ([0-9a-f]{64})/.exec(lines.join('\n'))?.[1];
     expect(second).toBeDefined();
     expect(second).not.toBe(first);
+  });
+
+  test('after a renewal new sessions get the new certificate: its hash opens one, the old hash no longer does', async () => {
+    const lines: string[] = [];
+    const running = await runGatewayCli(parseGatewayArgs(['--allow', '127.0.0.1', '--port', '0', '--address', '127.0.0.1']), (line) => lines.push(line));
+    trackServer(running, 'gateway cli');
+    const hashes = (hex: string) => ({ serverCertificateHashes: [{ algorithm: 'sha-256' as const, value: Buffer.from(hex, 'hex') }] });
+    const first = /sha-256 {4}([0-9a-f]{64})/.exec(lines.join('\n'))![1];
+    const before = new WebTransport(running.url, hashes(first));
+    await withTimeout(before.ready, 5000, 'a session with the first hash');
+    running.renew();
+    const second = /certificate renewed: sha-256 ([0-9a-f]{64})/.exec(lines.join('\n'))![1];
+    const fresh = new WebTransport(running.url, hashes(second));
+    await withTimeout(fresh.ready, 5000, 'a session with the new hash');
+    const stale = new WebTransport(running.url, hashes(first));
+    await expect(withTimeout(stale.ready, 5000, 'a session with the old hash')).rejects.toThrow();
+    // The session opened before the renewal goes on.
+    expect(running.gateway.stats().sessions).toBe(2);
+    before.close();
+    fresh.close();
   });
 
   test('generated certificates meet the browsers\' rules for serverCertificateHashes', () => {

@@ -138,6 +138,8 @@ export function gatewayCertificate(host: string): { key: string; cert: string } 
 export interface RunningGatewayCli {
   gateway: UdpGateway;
   url: string;
+  /** Replaces a generated certificate now (the timer does it every `renewAfterMs`) and prints the new hash. */
+  renew(): void;
   /** Stops renewing and closes the gateway. */
   close(): Promise<void>;
 }
@@ -178,12 +180,18 @@ export async function runGatewayCli(cli: GatewayCliOptions, log: (line: string) 
     } catch (err) {
       log(`certificate renewal failed: ${(err as Error).message}`);
     }
-    timer = setTimeout(renew, renewAfterMs);
   };
-  if (cli.generated) timer = setTimeout(renew, renewAfterMs);
+  const schedule = (): void => {
+    timer = setTimeout(() => {
+      renew();
+      schedule();
+    }, renewAfterMs);
+  };
+  if (cli.generated) schedule();
   return {
     gateway,
     url,
+    renew,
     close: () => {
       clearTimeout(timer);
       return gateway.close();
