@@ -44,6 +44,7 @@ const CASES = [
   require('./cases/native'),
   require('./cases/relay'),
   require('./cases/webtransport'),
+  require('./cases/udp-gateway'),
   require('./cases/soak'),
 ];
 // Column order; implementations a case does not provide show as '-', skipped ones as 'n/a'.
