@@ -7,7 +7,7 @@ import { toAddress } from './address';
 import { debug } from './debug';
 import { callNative, CloseInfo, connectionClosed, QuicError, toCloseInfo } from './errors';
 import type { QuicSocket } from './socket';
-import { QuicStream } from './stream';
+import { QuicStream, STREAM_REFUSED } from './stream';
 import type { Address, CloseOptions, ConnectionStats, StreamOptions, TlsOptions, TransportOptions } from './types';
 import { DatagramQueue } from './datagram-queue';
 import { writeKeylog, writeQlog } from './keylog';
@@ -44,6 +44,14 @@ export class QuicConnection extends EventEmitter {
   #resolveClosed!: (info: CloseInfo) => void;
   #handshake: { resolve: (c: QuicConnection) => void; reject: (e: Error) => void } | undefined;
   #streamsOpened = 0;
+  #streamsRefused = 0;
+  /**
+   * Peer-opened streams that arrived before the application had the
+   * connection (and a turn to listen for 'stream'); `undefined` once they
+   * have been offered. See `_handOut`.
+   */
+  #held: QuicStream[] | undefined = [];
+  #releaseScheduled = false;
   /** Next peer-opened stream ID not yet seen, bidirectional and unidirectional. */
   readonly #nextRemote: [number, number];
   /** Peer stream IDs skipped over (their frames arrived out of order), not yet seen. */
@@ -288,6 +296,7 @@ export class QuicConnection extends EventEmitter {
       ...s,
       datagramsDroppedOnReceive: s.datagramsDroppedOnReceive + this.#datagramsDroppedByReaders,
       streamsOpened: this.#streamsOpened,
+      streamsRefused: this.#streamsRefused,
     };
   }
 
@@ -302,7 +311,13 @@ export class QuicConnection extends EventEmitter {
     const code = opts.code ?? 0;
     const reason = opts.reason ?? '';
     if (this.#closeInfo === undefined) {
-      callNative(() => this.socket._endpoint.close(this.handle, true, code, reason));
+      try {
+        callNative(() => this.socket._endpoint.close(this.handle, true, code, reason));
+      } catch (err) {
+        // Ended natively, its CLOSED event not dispatched yet (a handler
+        // earlier in the same batch closing it): `closed` settles with it.
+        if ((err as QuicError).code !== 'ERR_QUIC_CONNECTION_CLOSED') throw err;
+      }
       this.socket._schedule();
     }
     return this.closed;
@@ -322,7 +337,10 @@ export class QuicConnection extends EventEmitter {
     debug('connection %d (%s) established, alpn %s', this.handle, this.side, this.#info.alpn);
     const handshake = this.#handshake;
     this.#handshake = undefined;
-    handshake?.resolve(this);
+    if (handshake) {
+      handshake.resolve(this);
+      this._handOut();
+    }
     this.emit('handshake');
   }
 
@@ -331,7 +349,10 @@ export class QuicConnection extends EventEmitter {
     debug('connection %d sends 0-RTT data', this.handle);
     const handshake = this.#handshake;
     this.#handshake = undefined;
-    handshake?.resolve(this);
+    if (handshake) {
+      handshake.resolve(this);
+      this._handOut();
+    }
   }
 
   /** @internal */
@@ -381,13 +402,61 @@ export class QuicConnection extends EventEmitter {
     if (this.#ownsSocket) void this.socket.close();
   }
 
-  /** The stream `id`, announcing a peer-opened one on first sight. */
+  /**
+   * @internal The application has been handed this connection (`connect()`
+   * resolved, or the server's 'connection' event or iterator gave it out).
+   * Peer streams held until now are offered once the application has had a
+   * turn to listen for 'stream' (its reactions to the hand-out, promise
+   * continuations included, all run before the next `setImmediate`).
+   */
+  _handOut(): void {
+    if (this.#releaseScheduled || this.#held === undefined) return;
+    this.#releaseScheduled = true;
+    setImmediate(() => {
+      const held = this.#held ?? [];
+      this.#held = undefined;
+      for (const stream of held) if (!stream.destroyed) this.#offer(stream);
+    });
+  }
+
+  /**
+   * Whether anybody takes peer-opened streams now: any 'stream' listener
+   * counts, the application's or a protocol layer's (WebTransport).
+   */
+  #acceptsStreams(): boolean {
+    return this.listenerCount('stream') > 0;
+  }
+
+  /** Hands a peer-opened stream to the 'stream' listeners, or refuses it. */
+  #offer(stream: QuicStream): void {
+    if (!this.#acceptsStreams()) {
+      this.#streamsRefused++;
+      stream._refuse();
+      return;
+    }
+    stream._handOut();
+    this.emit('stream', stream);
+  }
+
+  /**
+   * The stream `id`, announcing a peer-opened one on first sight: offered to
+   * 'stream' listeners, held until the application has the connection, or
+   * refused (STOP_SENDING and RESET_STREAM with STREAM_REFUSED) when nobody
+   * listens, so that no object the application never saw can fail.
+   */
   #streamFor(id: number): QuicStream | undefined {
     let stream = this.#streams.get(id);
-    if (stream === undefined && this.#isRemote(id) && this.#isNewRemote(id)) {
-      stream = this.#addStream(id, 'remote', (id & 2) === 0);
-      this.emit('stream', stream);
+    if (stream !== undefined || !this.#isRemote(id) || !this.#isNewRemote(id)) return stream;
+    const bidirectional = (id & 2) === 0;
+    if (this.#held === undefined && !this.#acceptsStreams()) {
+      this.#streamsRefused++;
+      this._streamShutdown(id, false, STREAM_REFUSED);
+      if (bidirectional) this._streamShutdown(id, true, STREAM_REFUSED);
+      return undefined;
     }
+    stream = this.#addStream(id, 'remote', bidirectional);
+    if (this.#held !== undefined) this.#held.push(stream);
+    else this.#offer(stream);
     return stream;
   }
 

@@ -48,6 +48,8 @@ const shared = {
 const MAX_BATCHES = 1024;
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 const DEFAULT_TTL = 64;
+/** QUIC transport error CONNECTION_REFUSED (RFC 9000 §20.1). */
+const CONNECTION_REFUSED = 0x2;
 
 /** Resolves IP literals synchronously so that dgram sends right away. */
 function lookup(hostname: string, options: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
@@ -251,6 +253,20 @@ export class QuicSocket extends EventEmitter {
   /** @internal */
   _addConnection(conn: QuicConnection): void {
     this.#connections.set(conn.handle, conn);
+  }
+
+  /**
+   * @internal Closes a server connection that completed its handshake after
+   * its server stopped accepting (CONNECTION_REFUSED), so that its peer does
+   * not believe it is connected.
+   */
+  _refuseConnection(id: number): void {
+    try {
+      this.#endpoint.close(id, false, CONNECTION_REFUSED, 'the server is not accepting connections');
+    } catch {
+      // Already gone.
+    }
+    this._schedule();
   }
 
   /** @internal */

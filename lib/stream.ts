@@ -2,11 +2,29 @@
 // quiche's send buffer until flow control says no; then the write callback
 // waits for a STREAM_WRITABLE event. Reads pause the native stream when
 // `push()` reports a full buffer, so QUIC flow control holds the peer back.
+//
+// Each direction ends on its own (RFC 9000 §3): see README, "Streams", for
+// what a peer's RESET_STREAM / STOP_SENDING does to the Duplex and why.
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { ReadableStream, WritableStream } from 'node:stream/web';
 import type { QuicConnection } from './connection';
 import { CloseInfo, QuicError } from './errors';
 import { validateBoolean, validateInteger, validateObject } from './validate';
+
+/**
+ * Application error code nquic uses to refuse a peer-opened stream that
+ * nobody accepts (no `'stream'` listener): STOP_SENDING, and for a
+ * bidirectional stream RESET_STREAM, carry it. Counted in
+ * `stats().streamsRefused`.
+ */
+export const STREAM_REFUSED = 0x4e510001;
+/**
+ * Application error code nquic uses for a direction it ends on its own: when
+ * a peer's RESET_STREAM or STOP_SENDING destroys a stream whose other
+ * direction was still open, that direction is ended with this code (never
+ * with the peer's code echoed back).
+ */
+export const STREAM_ABORTED = 0x4e510002;
 
 const EMPTY = Buffer.alloc(0);
 const WRITE_CLOSED = -1;
@@ -20,6 +38,9 @@ interface PendingWrite {
   callback: (err?: Error | null) => void;
 }
 
+/** A peer's abort seen before the application was handed the stream. */
+type HeldAbort = { kind: 'reset' | 'stopped'; code: number };
+
 export class QuicStream extends Duplex {
   readonly id: number;
   readonly bidirectional: boolean;
@@ -27,10 +48,20 @@ export class QuicStream extends Duplex {
   readonly connection: QuicConnection;
   #pending: PendingWrite | undefined;
   #paused = false;
+  /** The receive direction is over for the native layer (FIN, reset, stopped). */
   #readDone = false;
+  /** The send direction is over for the native layer (FIN taken, reset, stopped). */
   #writeDone = false;
   #failure: Error | undefined;
-  #resetLocally = false;
+  /** Writes are accepted and dropped: after reset(), or after a peer's STOP_SENDING that did not destroy the stream. */
+  #discardWrites = false;
+  /** The application called reset(), stopSending() or destroy(): a peer's later aborts are quiet. */
+  #abortedByApp = false;
+  /** Set while nquic itself destroys the stream (its own code goes on the wire). */
+  #endingOnItsOwn = false;
+  /** The application has been handed this stream ('stream' event or openStream()). */
+  #handed: boolean;
+  #heldAborts: HeldAbort[] = [];
 
   /** @internal */
   constructor(connection: QuicConnection, id: number, initiator: 'local' | 'remote', bidirectional: boolean) {
@@ -43,6 +74,7 @@ export class QuicStream extends Duplex {
     this.id = id;
     this.initiator = initiator;
     this.bidirectional = bidirectional;
+    this.#handed = initiator === 'local';
     if (!readable) this.#readDone = true;
     if (!writable) this.#writeDone = true;
   }
@@ -60,12 +92,13 @@ export class QuicStream extends Duplex {
     // Put the FIN on the wire once this turn's other work is done. (It
     // usually leaves with data: the native layer holds back the last byte of
     // a write until the turn's flush, see `stream_write` in src/streams.rs.)
-    if (!this.#resetLocally) this.connection.socket._flushSoon();
+    if (!this.#discardWrites) this.connection.socket._flushSoon();
   }
 
   #send(write: PendingWrite): void {
-    if (this.#resetLocally) {
-      // After reset() the application's remaining writes are discarded.
+    if (this.#discardWrites) {
+      // After reset() (or a STOP_SENDING that ended only the send side) the
+      // application's remaining writes are discarded.
       write.callback();
       return;
     }
@@ -81,7 +114,7 @@ export class QuicStream extends Duplex {
       return;
     }
     if (accepted === WRITE_STOPPED) {
-      // Fails with the peer's code when the STREAM_STOPPED event arrives.
+      // Settled by the STREAM_STOPPED event that follows.
       this.#pending = write;
       return;
     }
@@ -126,37 +159,132 @@ export class QuicStream extends Duplex {
     }
   }
 
-  /** @internal The peer sent RESET_STREAM. */
-  _onReset(code: number): void {
-    this.#readDone = true;
-    this.destroy(new QuicError('ERR_QUIC_STREAM_RESET', `The peer reset stream ${this.id} with code ${code}`, { appCode: code }));
+  /** @internal Whether the application has been handed this stream. */
+  get _handed(): boolean {
+    return this.#handed;
   }
 
-  /** @internal The peer sent STOP_SENDING. */
+  /**
+   * @internal The application is handed this (peer-opened) stream now, by
+   * the 'stream' event that follows; aborts the peer sent before that are
+   * reported once that event's listeners have run.
+   */
+  _handOut(): void {
+    this.#handed = true;
+    const held = this.#heldAborts.splice(0);
+    if (held.length > 0) {
+      process.nextTick(() => {
+        for (const abort of held) {
+          if (this.destroyed) return;
+          if (abort.kind === 'reset') this.#peerReset(abort.code);
+          else this.#peerStopped(abort.code);
+        }
+      });
+    }
+  }
+
+  /**
+   * @internal Nobody accepts this peer-opened stream: STOP_SENDING (and
+   * RESET_STREAM for a bidirectional one) with STREAM_REFUSED, and it goes
+   * away without any event the application could see.
+   */
+  _refuse(): void {
+    this.#heldAborts.length = 0;
+    this.#endingOnItsOwn = true;
+    this.#endOnItsOwn(STREAM_REFUSED);
+    this.destroy();
+  }
+
+  /** Ends whatever direction is still open with `code`, as nquic's own decision. */
+  #endOnItsOwn(code: number): void {
+    if (!this.#writeDone) {
+      this.#writeDone = true;
+      this.connection._streamShutdown(this.id, true, code);
+    }
+    if (!this.#readDone) {
+      this.#readDone = true;
+      this.connection._streamShutdown(this.id, false, code);
+    }
+  }
+
+  /** @internal The peer sent RESET_STREAM: its sending side, our readable side, is abandoned. */
+  _onReset(code: number): void {
+    if (this.#readDone) return;
+    this.#readDone = true;
+    if (this.#handed) this.#peerReset(code);
+    else this.#heldAborts.push({ kind: 'reset', code });
+  }
+
+  /** @internal The peer sent STOP_SENDING: our writable side is over. */
   _onStopped(code: number): void {
+    if (this.#writeDone) return;
     this.#writeDone = true;
+    if (this.#handed) this.#peerStopped(code);
+    else this.#heldAborts.push({ kind: 'stopped', code });
+  }
+
+  /**
+   * With a 'reset' listener only the readable side ends ('reset', then
+   * 'end'); otherwise the stream is destroyed, with the error unless the
+   * application aborted the stream itself.
+   */
+  #peerReset(code: number): void {
+    const err = new QuicError('ERR_QUIC_STREAM_RESET', `The peer reset stream ${this.id} with code ${code}`, { appCode: code });
+    if (this.listenerCount('reset') > 0) {
+      this.emit('reset', err);
+      this.push(null);
+      return;
+    }
+    this.#endStream(err);
+  }
+
+  /**
+   * With a 'stopSending' listener, or after the application aborted the
+   * stream itself, only the writable side ends: pending and later writes
+   * are discarded and the writable side finishes. Otherwise the stream is
+   * destroyed with the error.
+   */
+  #peerStopped(code: number): void {
     const err = new QuicError('ERR_QUIC_STREAM_STOPPED', `The peer stopped stream ${this.id} with code ${code}`, { appCode: code });
-    this.#failure = err;
+    const listened = this.listenerCount('stopSending') > 0;
+    if (!listened && !this.#abortedByApp) {
+      this.#endStream(err);
+      return;
+    }
+    if (listened) this.emit('stopSending', err);
+    this.#discardWrites = true;
     const pending = this.#pending;
     this.#pending = undefined;
-    pending?.callback(err);
-    this.destroy(err);
+    pending?.callback();
+    if (!this.writableEnded) this.end();
+  }
+
+  /**
+   * Destroys the stream after a peer's abort: with `err` unless the
+   * application aborted the stream itself. A direction still open ends with
+   * STREAM_ABORTED, and a pending write fails with `err`.
+   */
+  #endStream(err: QuicError): void {
+    this.#failure = err;
+    this.#endingOnItsOwn = true;
+    this.#endOnItsOwn(STREAM_ABORTED);
+    this.destroy(this.#abortedByApp ? undefined : err);
   }
 
   /** @internal */
   _onConnectionClosed(info: CloseInfo): void {
-    if (this.#readDone && this.#writeDone) return; // complete: buffered data still reads out
+    const complete = this.#readDone && this.#writeDone && this.#heldAborts.length === 0;
+    if (complete || this.destroyed) return; // complete: buffered data still reads out
     this.#readDone = true;
     this.#writeDone = true;
+    this.#heldAborts.length = 0;
     // A clean local close ends open streams quietly, like `destroy()`
-    // without an error; anything else is an error on the stream.
-    const quiet = info.error === undefined && !info.remote;
-    const err = info.error ?? (quiet ? undefined : new QuicError('ERR_QUIC_CONNECTION_CLOSED', 'The connection closed before the stream finished'));
-    this.#failure = err ?? new QuicError('ERR_QUIC_CONNECTION_CLOSED', 'The connection is closed');
-    const pending = this.#pending;
-    this.#pending = undefined;
-    pending?.callback(this.#failure);
-    if (!this.destroyed) this.destroy(err);
+    // without an error, and so does any close for a stream the application
+    // never saw or aborted itself; anything else is an error on the stream.
+    const quiet = (info.error === undefined && !info.remote) || !this.#handed || this.#abortedByApp;
+    this.#failure = info.error ?? new QuicError('ERR_QUIC_CONNECTION_CLOSED', 'The connection closed before the stream finished');
+    this.#endingOnItsOwn = true;
+    this.destroy(quiet ? undefined : this.#failure);
   }
 
   /** Sets this stream's priority: lower `urgency` (0-7, default 3) is sent first; `incremental` streams of equal urgency share bandwidth (default true). */
@@ -170,12 +298,15 @@ export class QuicStream extends Duplex {
   /**
    * Abandons sending: RESET_STREAM with `code`. Unsent data is discarded and
    * the writable side finishes, so the stream closes once reading is done.
+   * The readable side carries on; whatever the peer does afterwards, the
+   * stream emits no 'error'.
    */
   reset(code: number): void {
     validateInteger(code, 'code', 0, MAX_APP_CODE, false);
+    this.#abortedByApp = true;
     if (this.#writeDone) return;
     this.#writeDone = true;
-    this.#resetLocally = true;
+    this.#discardWrites = true;
     this.connection._streamShutdown(this.id, true, code);
     const pending = this.#pending;
     this.#pending = undefined;
@@ -183,9 +314,14 @@ export class QuicStream extends Duplex {
     if (!this.writableEnded) this.end();
   }
 
-  /** Asks the peer to stop sending: STOP_SENDING with `code`. Ends the readable side. */
+  /**
+   * Asks the peer to stop sending: STOP_SENDING with `code`. Ends the
+   * readable side; the writable side carries on, and whatever the peer does
+   * afterwards, the stream emits no 'error'.
+   */
   stopSending(code: number): void {
     validateInteger(code, 'code', 0, MAX_APP_CODE, false);
+    this.#abortedByApp = true;
     if (this.#readDone) return;
     this.#readDone = true;
     this.connection._streamShutdown(this.id, false, code);
@@ -196,8 +332,17 @@ export class QuicStream extends Duplex {
    * Destroying a stream that is still open resets its send side and stops
    * its receive side, with `err.appCode` when present, else code 0.
    */
+  override destroy(error?: Error, ...rest: unknown[]): this {
+    if (!this.#endingOnItsOwn && !this.destroyed) this.#abortedByApp = true;
+    // Passes on every argument (Node's own callers may add a callback).
+    return Reflect.apply(super.destroy, this, [error, ...rest]) as this;
+  }
+
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
-    const code = (err as QuicError | null)?.appCode ?? 0;
+    const appCode = (err as QuicError | null)?.appCode;
+    // An error from a peer's abort (a failed write callback leads Node here
+    // too) never sends the peer's own code back.
+    const code = this.#endingOnItsOwn || err === this.#failure ? STREAM_ABORTED : (appCode ?? 0);
     if (!this.#writeDone) {
       this.#writeDone = true;
       this.connection._streamShutdown(this.id, true, code);
@@ -206,15 +351,20 @@ export class QuicStream extends Duplex {
       this.#readDone = true;
       this.connection._streamShutdown(this.id, false, code);
     }
+    // The stream is marked destroyed by now, so a failed write callback
+    // emits no 'error' of its own.
     const pending = this.#pending;
     this.#pending = undefined;
-    pending?.callback(err ?? new QuicError('ERR_QUIC_INVALID_STREAM_STATE', 'The stream was destroyed'));
+    pending?.callback(err ?? this.#failure ?? new QuicError('ERR_QUIC_INVALID_STREAM_STATE', 'The stream was destroyed'));
     callback(err);
   }
 
   /**
-   * WHATWG streams over this stream, with the same backpressure. The readable
-   * ends when the peer finishes sending, whatever the writable side does.
+   * WHATWG streams over this stream, with the same backpressure. Each
+   * direction ends on its own: the readable ends when the peer finishes
+   * sending (or errors when it resets), whatever the writable side does, and
+   * the writable errors when the peer sends STOP_SENDING while the readable
+   * carries on.
    */
   toWeb(): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } {
     return { readable: webReadable(this), writable: webWritable(this) };
@@ -222,20 +372,32 @@ export class QuicStream extends Duplex {
 }
 
 function webReadable(stream: QuicStream): ReadableStream<Uint8Array> {
+  let settled = false;
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
+        const settle = (err?: unknown): void => {
+          if (settled) return;
+          settled = true;
+          if (err === undefined) controller.close();
+          else controller.error(err);
+        };
         stream.on('data', (chunk: Buffer) => {
+          if (settled) return;
           controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
           if ((controller.desiredSize ?? 0) <= 0) stream.pause();
         });
-        stream.once('end', () => controller.close());
-        stream.once('error', (err) => controller.error(err));
+        stream.once('end', () => settle());
+        // A 'reset' listener keeps the writable side open (see _onReset).
+        stream.once('reset', (err: Error) => settle(err));
+        stream.once('error', (err: Error) => settle(err));
+        stream.once('close', () => settle(new QuicError('ERR_QUIC_INVALID_STREAM_STATE', 'The stream closed before it ended')));
       },
       pull() {
         stream.resume();
       },
       cancel() {
+        settled = true;
         if (!stream.destroyed) stream.stopSending(0);
       },
     },
@@ -244,8 +406,17 @@ function webReadable(stream: QuicStream): ReadableStream<Uint8Array> {
 }
 
 function webWritable(stream: QuicStream): WritableStream<Uint8Array> {
+  let stopped: Error | undefined;
   return new WritableStream<Uint8Array>({
+    start(controller) {
+      // A 'stopSending' listener keeps the readable side open (see _onStopped).
+      stream.once('stopSending', (err: Error) => {
+        stopped = err;
+        controller.error(err);
+      });
+    },
     write(chunk) {
+      if (stopped) return Promise.reject(stopped);
       return new Promise<void>((resolve, reject) => {
         const ok = stream.write(chunk, (err) => {
           if (err) reject(err);
@@ -255,12 +426,13 @@ function webWritable(stream: QuicStream): WritableStream<Uint8Array> {
       });
     },
     close() {
+      if (stopped) return Promise.reject(stopped);
       return new Promise<void>((resolve, reject) => {
         stream.end((err?: Error | null) => (err ? reject(err) : resolve()));
       });
     },
     abort() {
-      stream.reset(0);
+      if (!stopped && !stream.destroyed) stream.reset(0);
     },
   });
 }
