@@ -312,9 +312,11 @@ impl NativeEndpoint {
         })
     }
 
+    /// Stops accepting; server connections still in their handshake are
+    /// refused (CONNECTION_REFUSED).
     #[napi]
     pub fn stop_listening(&mut self) {
-        self.inner.set_server(None, usize::MAX);
+        self.inner.stop_listening();
     }
 
     /// Starts a client connection; returns its handle. `serverName` goes

@@ -79,6 +79,8 @@ pub struct Config {
     pub qlog: bool,
     pub retry: bool,
     pub handshake_rate_limit: u32,
+    /// Checks the peer of a resumed session as the handshake would have.
+    pub verifier: Option<tls::verify::Verifier>,
 }
 
 fn out_of_range(name: &str, detail: &str) -> CoreError {
@@ -116,7 +118,7 @@ impl Config {
         let connection_window =
             check_max("connectionWindow", params.connection_window, varint_max)?;
 
-        let builder = tls::build_context(&params.tls)?;
+        let (builder, verifier) = tls::build_context(&params.tls)?;
         let mut q = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, builder)
             .map_err(|e| CoreError::new(ErrorCode::Tls, format!("quiche config: {e}")))?;
 
@@ -179,6 +181,7 @@ impl Config {
             qlog: params.qlog,
             retry: params.retry,
             handshake_rate_limit: params.handshake_rate_limit,
+            verifier,
         })
     }
 }

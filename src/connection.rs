@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::events::{self, EventSink};
 use crate::relay::link::{RelayLink, RelayPath};
 use crate::streams::StreamTable;
+use crate::tls::resumption::SessionCheck;
 use crate::tls::verify;
 use crate::transmit::PacketSink;
 
@@ -71,6 +72,9 @@ pub struct Connection {
     pub(crate) relay_path: Option<RelayPath>,
     /// Why the relay path failed, ending the connection.
     relay_failure: Option<(&'static str, String)>,
+    /// Checks the peer of a resumed session (see `tls/resumption.rs`).
+    pub(crate) verifier: Option<verify::Verifier>,
+    pub(crate) session_check: SessionCheck,
 }
 
 impl Connection {
@@ -118,6 +122,8 @@ impl Connection {
             relay: None,
             relay_path: None,
             relay_failure: None,
+            verifier: None,
+            session_check: SessionCheck::NotYet,
         }
     }
 
@@ -138,6 +144,7 @@ impl Connection {
         if config.qlog {
             conn.enable_qlog();
         }
+        conn.verifier = config.verifier.clone();
         conn
     }
 
@@ -315,6 +322,12 @@ impl Connection {
     /// were written, `false` when the sink filled up first.
     pub fn poll_events(&mut self, sink: &mut EventSink<'_>) -> bool {
         let id = self.id;
+        // A resumed session's peer is checked before it is announced (and
+        // may need a VERIFY event first): see tls/resumption.rs.
+        let announcing = !self.is_ended()
+            && ((!self.established_reported && self.quic.is_established())
+                || (!self.is_server && !self.early_reported && self.quic.is_in_early_data()));
+        let admitted = !announcing || self.session_admitted();
         if self.verify_requested && !self.is_ended() {
             if !sink.has_rows(1) {
                 return false;
@@ -337,6 +350,7 @@ impl Connection {
             && !self.is_server
             && self.quic.is_in_early_data()
             && !self.is_ended()
+            && admitted
         {
             if !sink.has_rows(1) {
                 return false;
@@ -344,7 +358,11 @@ impl Connection {
             sink.push(events::EARLY_DATA, id, 0.0, 0.0, 0.0, 0.0);
             self.early_reported = true;
         }
-        if !self.established_reported && self.quic.is_established() && !self.is_ended() {
+        if !self.established_reported
+            && self.quic.is_established()
+            && !self.is_ended()
+            && admitted
+        {
             if !sink.has_rows(1) {
                 return false;
             }
@@ -413,6 +431,9 @@ impl Connection {
 
     fn poll_datagrams(&mut self, sink: &mut EventSink<'_>) -> bool {
         if let Some(link) = self.relay.as_mut() {
+            // All datagrams of a connection that carries relay traffic go
+            // through `drain_relay_datagrams`, which sets the application's
+            // aside here; none is read from quiche's queue directly.
             while let Some(datagram) = link.app_datagrams.front() {
                 if !sink.has_rows(1) {
                     return false;
@@ -428,6 +449,7 @@ impl Connection {
                 self.datagrams_delivered += 1;
                 link.app_datagrams.pop_front();
             }
+            return true;
         }
         while let Some(len) = self.quic.dgram_recv_front_len() {
             if !sink.has_rows(1) {
