@@ -23,6 +23,10 @@ export declare class NativeEndpoint {
   constructor(address: string, port: number)
   /** Accepts incoming connections with `config` (a server config). */
   listen(config: NativeConfig, maxConnections?: number | undefined | null): void
+  /**
+   * Stops accepting; server connections still in their handshake are
+   * refused (CONNECTION_REFUSED).
+   */
   stopListening(): void
   /**
    * Starts a client connection; returns its handle. `serverName` goes

@@ -167,13 +167,14 @@ export class QuicStream extends Duplex {
   /**
    * @internal The application is handed this (peer-opened) stream now, by
    * the 'stream' event that follows; aborts the peer sent before that are
-   * reported once that event's listeners have run.
+   * reported once the application has had a turn to listen (promise
+   * continuations of that event included).
    */
   _handOut(): void {
     this.#handed = true;
     const held = this.#heldAborts.splice(0);
     if (held.length > 0) {
-      process.nextTick(() => {
+      setImmediate(() => {
         for (const abort of held) {
           if (this.destroyed) return;
           if (abort.kind === 'reset') this.#peerReset(abort.code);

@@ -94,6 +94,21 @@ fn check_max(name: &str, value: u64, max: u64) -> CoreResult<u64> {
     Ok(value)
 }
 
+/// The smallest flow-control window that lets data flow: quiche grants more
+/// credit once less than half of the window is left unused, and half of a
+/// 1-byte window is 0 (see `MIN_FLOW_WINDOW` in lib/options.ts).
+pub const MIN_FLOW_WINDOW: u64 = 2;
+
+fn check_window(name: &str, value: u64, max: u64) -> CoreResult<u64> {
+    if value < MIN_FLOW_WINDOW {
+        return Err(out_of_range(
+            name,
+            &format!("must be at least {MIN_FLOW_WINDOW} (no data could ever flow)"),
+        ));
+    }
+    check_max(name, value, max)
+}
+
 impl Config {
     pub fn new(params: &ConfigParams) -> CoreResult<Config> {
         if params.alpn.is_empty() {
@@ -114,9 +129,9 @@ impl Config {
         let varint_max = (1u64 << 62) - 1;
         let max_streams_bidi = check_max("maxStreamsBidi", params.max_streams_bidi, 1 << 60)?;
         let max_streams_uni = check_max("maxStreamsUni", params.max_streams_uni, 1 << 60)?;
-        let stream_window = check_max("streamWindow", params.stream_window, varint_max)?;
+        let stream_window = check_window("streamWindow", params.stream_window, varint_max)?;
         let connection_window =
-            check_max("connectionWindow", params.connection_window, varint_max)?;
+            check_window("connectionWindow", params.connection_window, varint_max)?;
 
         let (builder, verifier) = tls::build_context(&params.tls)?;
         let mut q = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, builder)
