@@ -242,8 +242,9 @@ export class QuicStream extends Duplex {
   /**
    * With a 'stopSending' listener, or after the application aborted the
    * stream itself, only the writable side ends: pending and later writes
-   * are discarded and the writable side finishes. Otherwise the stream is
-   * destroyed with the error.
+   * are discarded (their callbacks succeed: a peer's move never makes a
+   * write fail here) until the application ends or destroys the stream.
+   * Otherwise the stream is destroyed with the error.
    */
   #peerStopped(code: number): void {
     const err = new QuicError('ERR_QUIC_STREAM_STOPPED', `The peer stopped stream ${this.id} with code ${code}`, { appCode: code });
@@ -257,7 +258,11 @@ export class QuicStream extends Duplex {
     const pending = this.#pending;
     this.#pending = undefined;
     pending?.callback();
-    if (!this.writableEnded) this.end();
+    if (this.#abortedByApp) {
+      // The application stopped reading itself: nothing is left to do.
+      this.#endingOnItsOwn = true;
+      this.destroy();
+    }
   }
 
   /**
@@ -274,8 +279,13 @@ export class QuicStream extends Duplex {
 
   /** @internal */
   _onConnectionClosed(info: CloseInfo): void {
-    const complete = this.#readDone && this.#writeDone && this.#heldAborts.length === 0;
-    if (complete || this.destroyed) return; // complete: buffered data still reads out
+    if (this.destroyed) return;
+    if (this.#readDone && this.#writeDone && this.#heldAborts.length === 0) {
+      // Complete: buffered data still reads out. A writable side the peer
+      // stopped (writes discarded) can never finish now: close after reading.
+      if (this.#discardWrites && !this.writableFinished) this.#destroyOnceRead();
+      return;
+    }
     this.#readDone = true;
     this.#writeDone = true;
     this.#heldAborts.length = 0;
@@ -286,6 +296,16 @@ export class QuicStream extends Duplex {
     this.#failure = info.error ?? new QuicError('ERR_QUIC_CONNECTION_CLOSED', 'The connection closed before the stream finished');
     this.#endingOnItsOwn = true;
     this.destroy(quiet ? undefined : this.#failure);
+  }
+
+  /** Destroys the stream (quietly) once its buffered data has been read. */
+  #destroyOnceRead(): void {
+    const done = (): void => {
+      this.#endingOnItsOwn = true;
+      this.destroy();
+    };
+    if (this.readableEnded || !this.readable) done();
+    else this.once('end', done);
   }
 
   /** Sets this stream's priority: lower `urgency` (0-7, default 3) is sent first; `incremental` streams of equal urgency share bandwidth (default true). */
