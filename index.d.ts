@@ -101,6 +101,11 @@ export declare class NativeEndpoint {
    * application has not seen yet.
    */
   closeAll(code: number, reason: string): void
+  /**
+   * Forgets every connection once the socket is closed (nothing can be
+   * sent or received any more).
+   */
+  shutdown(): void
   /** Makes this socket's server a relay; `null` stops relaying new flows. */
   enableRelay(options?: NativeRelayOptions | undefined | null): void
   /**

@@ -155,8 +155,12 @@ export class QuicConnection extends EventEmitter {
   /** Client: the latest session ticket, to resume with `connect({ sessionTicket })`. */
   get sessionTicket(): Uint8Array | undefined {
     if (this.side !== 'client' || this.#closeInfo !== undefined) return this.#lastTicket;
-    const ticket = callNative(() => this.socket._endpoint.sessionTicket(this.handle)) ?? undefined;
-    if (ticket) this.#lastTicket = ticket;
+    try {
+      const ticket = this.socket._endpoint.sessionTicket(this.handle) ?? undefined;
+      if (ticket) this.#lastTicket = ticket;
+    } catch {
+      // Freed natively; its CLOSED event is being dispatched.
+    }
     return this.#lastTicket;
   }
 
@@ -331,8 +335,14 @@ export class QuicConnection extends EventEmitter {
   }
 
   /** @internal */
-  _onEstablished(): void {
-    this.#info = callNative(() => this.socket._endpoint.connectionInfo(this.handle));
+  _onEstablished(): boolean {
+    try {
+      this.#info = this.socket._endpoint.connectionInfo(this.handle);
+    } catch {
+      // Established and freed within one batch of events: its CLOSED
+      // event follows, and there is nothing to announce.
+      return false;
+    }
     this.#lastRemote = toAddress(this.#info.remoteAddress, this.#info.remotePort);
     debug('connection %d (%s) established, alpn %s', this.handle, this.side, this.#info.alpn);
     const handshake = this.#handshake;
@@ -342,6 +352,7 @@ export class QuicConnection extends EventEmitter {
       this._handOut();
     }
     this.emit('handshake');
+    return true;
   }
 
   /** @internal A resuming client may send 0-RTT data: `connect()` resolves now. */

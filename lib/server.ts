@@ -115,6 +115,7 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
       return;
     }
     const conn = new QuicConnection(this.socket, handle, 'server', false, this.#options);
+    if (!conn._onEstablished()) return; // it ended at once: nothing to announce
     this.socket._addConnection(conn);
     this.#connections.add(conn);
     conn.once('close', () => {
@@ -123,7 +124,6 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
       const queued = this.#queue.indexOf(conn);
       if (queued >= 0) this.#queue.splice(queued, 1);
     });
-    conn._onEstablished();
     debug('server accepted connection %d from %s:%d', handle, conn.remoteAddress.address, conn.remoteAddress.port);
     const reader = this.#readers.shift();
     if (reader) {

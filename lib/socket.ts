@@ -216,6 +216,8 @@ export class QuicSocket extends EventEmitter {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    // Draining connections would wait for a timer that no longer runs.
+    this.#endpoint.shutdown();
     await new Promise<void>((resolve) => this.#udp.close(() => resolve()));
     debug('socket %s:%d closed', this.address.address, this.address.port);
     this.emit('close');

@@ -667,6 +667,13 @@ impl NativeEndpoint {
         })
     }
 
+    /// Forgets every connection once the socket is closed (nothing can be
+    /// sent or received any more).
+    #[napi]
+    pub fn shutdown(&mut self) {
+        self.inner.shutdown();
+    }
+
     /// Makes this socket's server a relay; `null` stops relaying new flows.
     #[napi]
     pub fn enable_relay(

@@ -166,11 +166,13 @@ impl Endpoint {
         self.conns.len()
     }
 
+    /// A connection for a getter: also one whose end was reported in the
+    /// current batch of events (JavaScript may still be dispatching rows
+    /// that came before its `CLOSED`), as long as it is not freed.
     pub fn connection(&self, id: u32) -> CoreResult<&Connection> {
         self.conns
             .get(&id)
             .map(|c| &**c)
-            .filter(|c| !c.closed_reported())
             .ok_or_else(|| unknown(id))
     }
 
@@ -730,6 +732,27 @@ impl Endpoint {
             }
             self.touch(id);
         }
+    }
+
+    /// Forgets every connection: the socket is closed, so none can send or
+    /// receive again (a draining connection would never be reaped without
+    /// its timer). Call after [`close_all`](Self::close_all) was flushed.
+    pub fn shutdown(&mut self) {
+        self.set_server(None, usize::MAX);
+        self.relay = None;
+        for id in self.conns.keys() {
+            verify::forget(*id);
+        }
+        self.conns.clear();
+        self.routes.clear();
+        self.relay_paths.clear();
+        self.timers = Default::default();
+        self.relay_timer = None;
+        self.send_queue.clear();
+        self.event_queue.clear();
+        self.endpoint_events.clear();
+        self.stateless.clear();
+        self.close_infos.clear();
     }
 
     /// The application's decision about a peer whose check is pending.
