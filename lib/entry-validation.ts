@@ -2,7 +2,7 @@
 import { validateCommonOptions } from './options';
 import type { ConnectOptions, ListenOptions, ServerOptions } from './types';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
-import { validateBoolean, validateFunction, validateInteger, validateObject, validatePort, validateString } from './validate';
+import { validateBoolean, validateFunction, validateInteger, validateObject, validatePort, validateRemotePort, validateString } from './validate';
 import { QuicConnectionClass } from './socket-class';
 
 const FINGERPRINT = /^[0-9a-fA-F]{64}$/;
@@ -13,7 +13,7 @@ export function validateConnectOptions(opts: unknown, path: string): asserts opt
   validateObject(opts, path);
   if (opts.via === undefined) {
     validateString(opts.host, `${path}.host`);
-    validatePort(opts.port, `${path}.port`, false);
+    validateRemotePort(opts.port, `${path}.port`);
   } else {
     validateRelayedTarget(opts, path);
   }

@@ -17,7 +17,7 @@ import { dispatchEvents } from './dispatch';
 import { clientConfig } from './options';
 import { QuicServer } from './server';
 import type { Address, BindOptions, ConnectOptions, RelayedConnectOptions, ServerOptions } from './types';
-import { validateBoolean, validateInteger, validateOptionalObject, validatePort, validateString } from './validate';
+import { validateBoolean, validateInteger, validateOptionalObject, validatePort, validateRemotePort, validateString } from './validate';
 import { isPunch, PUNCH_PACKET } from './p2p/punch';
 import { bindingRequest, isStun, parseBindingResponse, transactionOf } from './p2p/stun';
 import { validateConnectOptions, validateServerOptions } from './entry-validation';
@@ -183,7 +183,7 @@ export class QuicSocket extends EventEmitter {
   /** Sends a raw UDP datagram from this socket. */
   send(data: Uint8Array, port: number, host: string): Promise<void> {
     if (!(data instanceof Uint8Array)) throw Object.assign(new TypeError('The "data" argument must be a Uint8Array'), { code: 'ERR_INVALID_ARG_TYPE' });
-    validatePort(port, 'port', false);
+    validateRemotePort(port, 'port');
     validateString(host, 'host');
     this.#assertOpen();
     return new Promise((resolve, reject) => {
@@ -318,7 +318,7 @@ export class QuicSocket extends EventEmitter {
    * NAT without reaching the peer's NAT (see README, "Hole punching").
    */
   punch(port: number, host: string, opts: { count?: number; interval?: number; ttl?: number } = {}): Promise<void> {
-    validatePort(port, 'port', false);
+    validateRemotePort(port, 'port');
     validateString(host, 'host');
     validateOptionalObject(opts, 'options');
     validateInteger(opts.count, 'options.count', 1, 1000);
@@ -363,7 +363,7 @@ export class QuicSocket extends EventEmitter {
    * there. Retransmits until `timeout` (default 3000 ms).
    */
   stun(port: number, host: string, opts: { timeout?: number } = {}): Promise<Address> {
-    validatePort(port, 'port', false);
+    validateRemotePort(port, 'port');
     validateString(host, 'host');
     validateOptionalObject(opts, 'options');
     validateInteger(opts.timeout, 'options.timeout', 1, 600_000);
