@@ -33,7 +33,6 @@ export const ERROR_CODES = {
   ERR_QUIC_CERT_REJECTED: 'The peer rejected our certificate.',
   ERR_QUIC_STREAM_RESET: 'The peer reset the stream (RESET_STREAM); `appCode` is its code.',
   ERR_QUIC_STREAM_STOPPED: 'The peer asked us to stop sending (STOP_SENDING); `appCode` is its code.',
-  ERR_QUIC_STREAM_LIMIT: 'No stream credit is available.',
   ERR_QUIC_INVALID_STREAM_STATE: 'The stream cannot do that in its current state.',
   ERR_QUIC_DATAGRAM_TOO_LARGE: 'The datagram is larger than `maxDatagramSize`.',
   ERR_QUIC_DATAGRAMS_DISABLED: 'Datagrams are disabled on this side or by the peer.',
@@ -48,6 +47,7 @@ export const ERROR_CODES = {
   ERR_QUIC_RELAY_UNAVAILABLE: 'The peer did not answer acceptRelayed() as a relay.',
   ERR_QUIC_RELAY_CERT_REQUIRED: 'acceptRelayed() needs a client certificate on the connection to the relay: the relay names peers by it.',
   ERR_QUIC_RELAY_NO_SERVER: 'acceptRelayed() needs a server on the same socket to accept relayed connections.',
+  ERR_NQUIC_NATIVE_BINDING: 'No prebuilt native binary could be loaded for this platform (thrown when the package loads; the message names the platform).',
   ABORT_ERR: 'The operation was aborted through its AbortSignal.',
 } as const;
 

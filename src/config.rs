@@ -200,3 +200,38 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults the README's Options table and Guarantees section state.
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let d = ConfigParams::default();
+        assert_eq!(d.idle_timeout_ms, 30_000);
+        assert_eq!(d.keep_alive_ms, 0);
+        assert_eq!(d.handshake_timeout_ms, 10_000);
+        assert_eq!((d.max_streams_bidi, d.max_streams_uni), (100, 100));
+        assert_eq!(d.stream_window, 1024 * 1024);
+        assert_eq!(d.connection_window, 4 * 1024 * 1024);
+        assert_eq!(d.datagram_queue_len, 1024);
+        assert_eq!(d.congestion_control, "bbr2");
+        assert_eq!(d.handshake_rate_limit, 500);
+        assert_eq!(crate::tokens::RETRY_TOKEN_LIFETIME.as_secs(), 10);
+    }
+
+    #[test]
+    fn windows_below_two_bytes_are_refused() {
+        for (stream_window, connection_window) in [(0, 4096), (1, 4096), (4096, 0), (4096, 1)] {
+            let params = ConfigParams {
+                stream_window,
+                connection_window,
+                alpn: vec!["x".into()],
+                ..ConfigParams::default()
+            };
+            let err = Config::new(&params).err().map(|e| e.code);
+            assert_eq!(err, Some(ErrorCode::OutOfRange));
+        }
+    }
+}

@@ -358,10 +358,7 @@ impl Connection {
             sink.push(events::EARLY_DATA, id, 0.0, 0.0, 0.0, 0.0);
             self.early_reported = true;
         }
-        if !self.established_reported
-            && self.quic.is_established()
-            && !self.is_ended()
-            && admitted
+        if !self.established_reported && self.quic.is_established() && !self.is_ended() && admitted
         {
             if !sink.has_rows(1) {
                 return false;

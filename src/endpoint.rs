@@ -156,7 +156,11 @@ impl Endpoint {
             .collect();
         for id in handshaking {
             if let Some(conn) = self.conns.get_mut(&id) {
-                conn.close(false, CONNECTION_REFUSED, b"the server stopped accepting connections");
+                conn.close(
+                    false,
+                    CONNECTION_REFUSED,
+                    b"the server stopped accepting connections",
+                );
             }
             self.touch(id);
         }
@@ -170,10 +174,7 @@ impl Endpoint {
     /// current batch of events (JavaScript may still be dispatching rows
     /// that came before its `CLOSED`), as long as it is not freed.
     pub fn connection(&self, id: u32) -> CoreResult<&Connection> {
-        self.conns
-            .get(&id)
-            .map(|c| &**c)
-            .ok_or_else(|| unknown(id))
+        self.conns.get(&id).map(|c| &**c).ok_or_else(|| unknown(id))
     }
 
     /// A connection for a command: marks it for the next flush and poll.

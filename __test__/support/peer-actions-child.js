@@ -14,20 +14,8 @@
 // (TypeScript is compiled on load with @swc/core, as jest does.)
 'use strict';
 const dgram = require('node:dgram');
-const fs = require('node:fs');
 
-if (process.argv[2].endsWith('.ts')) {
-  const swc = require('@swc/core');
-  // eslint-disable-next-line n/no-deprecated-api -- the smallest TypeScript loader there is
-  require.extensions['.ts'] = (module, filename) => {
-    const { code } = swc.transformSync(fs.readFileSync(filename, 'utf8'), {
-      filename,
-      jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
-      module: { type: 'commonjs' },
-    });
-    module._compile(code, filename);
-  };
-}
+if (process.argv[2].endsWith('.ts')) require('./ts-loader');
 const nquic = require(process.argv[2]);
 
 const uncaught = [];
@@ -308,7 +296,43 @@ async function serverIdleOut() {
   return { peerCodes: codes, refused, closeCode: info.error && info.error.code };
 }
 
+/**
+ * Not a peer action: the application's own 'stream' handler throws for one
+ * connection while another connection's events come in the same batches.
+ * The exception surfaces once, uncaught, and nothing else is lost.
+ */
+async function throwingHandler() {
+  const { server, port } = await passiveServer();
+  let accepted = 0;
+  server.on('connection', (conn) => {
+    const throws = accepted++ === 0;
+    conn.on('stream', (s) => {
+      if (throws) throw Object.assign(new Error('thrown by the application'), { code: 'APP_BOOM' });
+      s.pipe(s);
+    });
+  });
+  const a = await connect(port);
+  const b = await connect(port);
+  const sa = await a.openStream();
+  sa.on('error', () => {});
+  const sb = await b.openStream();
+  const echoed = [];
+  sb.on('data', (d) => echoed.push(String(d)));
+  const ended = new Promise((r) => sb.once('end', r));
+  sa.write('to the throwing handler');
+  sb.end('echo me');
+  await bounded(ended, 3000, 'echo on the other connection');
+  // Timers stay armed: a connection with a short idle timeout still ends.
+  const idle = await connect(port, { idleTimeout: 200 });
+  const info = await bounded(idle.closed, 3000, 'idle timeout after the exception');
+  await a.close();
+  await b.close();
+  await server.close();
+  return { peerCodes: [], refused: 0, echoed: echoed.join(''), idleCode: info.error && info.error.code };
+}
+
 const scenarios = {
+  'an application handler that throws': throwingHandler,
   // client active, server passive ('connection' listener only)
   'client opens a bidi stream and writes': clientStreamScenario(waitForRefusal),
   'client opens a uni stream, writes and ends': clientStreamScenario(async ({ s, conns }) => {

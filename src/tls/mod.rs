@@ -168,9 +168,13 @@ pub fn build_context(
                     .add_extra_chain_cert(extra)
                     .map_err(tls_error("certificate chain"))?;
             }
-            builder
-                .set_private_key(&key)
-                .map_err(tls_error("private key"))?;
+            // BoringSSL refuses a key that does not match the certificate here.
+            builder.set_private_key(&key).map_err(|e| {
+                CoreError::new(
+                    ErrorCode::InvalidKey,
+                    format!("the private key does not match the certificate: {e}"),
+                )
+            })?;
             builder.check_private_key().map_err(|_| {
                 CoreError::new(
                     ErrorCode::InvalidKey,

@@ -58,8 +58,7 @@ impl Connection {
             }
             SessionCheck::NotYet => {}
         }
-        let resumed =
-            self.quic.is_resumed() || (!self.is_server && self.quic.is_in_early_data());
+        let resumed = self.quic.is_resumed() || (!self.is_server && self.quic.is_in_early_data());
         if !resumed {
             // A full handshake: the verify callback has decided already.
             if self.quic.is_established() {

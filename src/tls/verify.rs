@@ -372,3 +372,39 @@ fn verify_callback(ssl: &mut SslRef, policy: Policy) -> Result<(), SslVerifyErro
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's certificate error codes, for the verification results
+    /// no end-to-end test can provoke with the certificates nquic makes.
+    #[test]
+    fn verification_errors_map_to_the_documented_codes() {
+        let code = |e| map_error(e).0;
+        assert_eq!(
+            code(X509VerifyError::CERT_NOT_YET_VALID),
+            "ERR_QUIC_CERT_NOT_YET_VALID"
+        );
+        assert_eq!(
+            code(X509VerifyError::CERT_HAS_EXPIRED),
+            "ERR_QUIC_CERT_EXPIRED"
+        );
+        assert_eq!(
+            code(X509VerifyError::HOSTNAME_MISMATCH),
+            "ERR_QUIC_CERT_NAME_MISMATCH"
+        );
+        assert_eq!(
+            code(X509VerifyError::IP_ADDRESS_MISMATCH),
+            "ERR_QUIC_CERT_NAME_MISMATCH"
+        );
+        assert_eq!(
+            code(X509VerifyError::DEPTH_ZERO_SELF_SIGNED_CERT),
+            "ERR_QUIC_CERT_UNTRUSTED"
+        );
+        assert_eq!(
+            code(X509VerifyError::CERT_SIGNATURE_FAILURE),
+            "ERR_QUIC_CERT_INVALID"
+        );
+    }
+}
