@@ -313,13 +313,12 @@ async function throwingHandler() {
   });
   const a = await connect(port);
   const b = await connect(port);
-  const sa = await a.openStream();
-  sa.on('error', () => {});
+  const sa = await a.openStream({ unidirectional: true });
   const sb = await b.openStream();
   const echoed = [];
   sb.on('data', (d) => echoed.push(String(d)));
   const ended = new Promise((r) => sb.once('end', r));
-  sa.write('to the throwing handler');
+  sa.end('to the throwing handler');
   sb.end('echo me');
   await bounded(ended, 3000, 'echo on the other connection');
   // Timers stay armed: a connection with a short idle timeout still ends.
