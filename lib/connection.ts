@@ -450,30 +450,36 @@ export class QuicConnection extends EventEmitter {
   }
 
   /**
-   * The stream `id`, announcing a peer-opened one on first sight: offered to
-   * 'stream' listeners, held until the application has the connection, or
-   * refused (STOP_SENDING and RESET_STREAM with STREAM_REFUSED) when nobody
-   * listens, so that no object the application never saw can fail.
+   * Applies an event row to stream `id`, announcing a peer-opened one on
+   * first sight: offered to 'stream' listeners, held until the application
+   * has the connection, or refused (STOP_SENDING and RESET_STREAM with
+   * STREAM_REFUSED) when nobody listens, so that no object the application
+   * never saw can fail. The row is applied before the 'stream' event, so a
+   * throwing listener cannot lose it.
    */
-  #streamFor(id: number): QuicStream | undefined {
-    let stream = this.#streams.get(id);
-    if (stream !== undefined || !this.#isRemote(id) || !this.#isNewRemote(id)) return stream;
+  #incoming(id: number, apply: (stream: QuicStream) => void): void {
+    const known = this.#streams.get(id);
+    if (known !== undefined) {
+      apply(known);
+      return;
+    }
+    if (!this.#isRemote(id) || !this.#isNewRemote(id)) return;
     const bidirectional = (id & 2) === 0;
     if (this.#held === undefined && !this.#acceptsStreams()) {
       this.#streamsRefused++;
       this._streamShutdown(id, false, STREAM_REFUSED);
       if (bidirectional) this._streamShutdown(id, true, STREAM_REFUSED);
-      return undefined;
+      return;
     }
-    stream = this.#addStream(id, 'remote', bidirectional);
+    const stream = this.#addStream(id, 'remote', bidirectional);
+    apply(stream);
     if (this.#held !== undefined) this.#held.push(stream);
     else this.#offer(stream);
-    return stream;
   }
 
   /** @internal */
   _onStreamData(id: number, data: Buffer, fin: boolean): void {
-    this.#streamFor(id)?._onData(data, fin);
+    this.#incoming(id, (s) => s._onData(data, fin));
   }
 
   /** Whether a peer stream ID is seen for the first time (a closed one never is). */
@@ -495,12 +501,12 @@ export class QuicConnection extends EventEmitter {
 
   /** @internal */
   _onStreamReset(id: number, code: number): void {
-    this.#streamFor(id)?._onReset(code);
+    this.#incoming(id, (s) => s._onReset(code));
   }
 
   /** @internal */
   _onStreamStopped(id: number, code: number): void {
-    this.#streamFor(id)?._onStopped(code);
+    this.#incoming(id, (s) => s._onStopped(code));
   }
 
   /** @internal */
