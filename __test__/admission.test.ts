@@ -387,6 +387,15 @@ describe('relayed connections go through the same rules', () => {
     expect(asked).toEqual([clientLeaf.fingerprint, clientLeaf.fingerprint]);
   });
 
+  test('relay traffic has no other way in: a relayed connection cannot carry flows, a connection that does cannot change path', async () => {
+    const w = await relayWorld();
+    const conn = await withTimeout(dialThrough(w), 5000, 'relayed connection');
+    const err = await rejectionOf(w.dialerSocket.connect({ via: conn, peer: w.target.id.fingerprint, alpn: [ALPN] }), 3000, 'a flow over a relayed connection');
+    expect(codeOf(err)).toBe('ERR_INVALID_ARG_VALUE');
+    const elsewhere = trackServer(await QuicSocket.bind({ address: '127.0.0.1' }), 'socket');
+    expect(() => w.via.migrate(elsewhere)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+
   test('a dialer the relay refuses on resumption cannot open a flow, even while the refusal is pending', async () => {
     let revoked = false;
     let allowCalls = 0;
