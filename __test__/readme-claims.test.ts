@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ERROR_CODES, QuicError, QuicSocket, connect, generateCertificate, listen } from '../lib';
+import { QuicError, QuicSocket, connect, generateCertificate, listen } from '../lib';
 import { FaultRelay } from './integration/fault-relay';
 import {
   ALPN,
@@ -24,14 +24,6 @@ import {
 } from './helpers';
 
 const creds = certFor();
-const README = readFileSync(path.resolve(__dirname, '..', 'README.md'), 'utf8');
-
-function section(title: string): string {
-  const start = README.indexOf(`\n## ${title}\n`);
-  const end = README.indexOf('\n## ', start + 4);
-  return README.slice(start, end);
-}
-
 async function rejection(p: Promise<unknown>): Promise<{ code?: string }> {
   try {
     await p;
@@ -42,11 +34,6 @@ async function rejection(p: Promise<unknown>): Promise<{ code?: string }> {
 }
 
 describe('Errors', () => {
-  test('"ERROR_CODES exports the same table": the README table and ERROR_CODES list the same codes', () => {
-    const documented = [...section('Errors').matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]).sort();
-    expect(documented).toEqual(Object.keys(ERROR_CODES).sort());
-  });
-
   test('ERR_QUIC_SERVER_EXISTS and ERR_QUIC_SOCKET_CLOSED', async () => {
     const socket = await QuicSocket.bind({ address: '127.0.0.1' });
     socket.listen({ alpn: [ALPN], key: creds.key, cert: creds.cert });

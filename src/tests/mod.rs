@@ -4,5 +4,6 @@
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod memory;
 mod pair;
+mod paths;
 mod relay;
 mod scenarios;
