@@ -96,6 +96,20 @@ describe('Errors', () => {
     expect(info.error).toMatchObject({ code: 'ERR_QUIC_APPLICATION_ERROR', appCode: 9 });
   });
 
+  test('ERR_NQUIC_NATIVE_BINDING: loading the package without a usable binary names the platform', async () => {
+    const loader = path.join(__dirname, 'support', 'ts-loader.js');
+    const lib = path.resolve(__dirname, '..', 'lib', 'index.ts');
+    // napi-rs's loader honours NAPI_RS_FORCE_WASI=error: no native binary, and there is no WASI build.
+    const script = `require(${JSON.stringify(loader)}); require('@swc/core').transformSync('1', {}); process.env.NAPI_RS_FORCE_WASI = 'error';
+      try { require(${JSON.stringify(lib)}); console.log('loaded'); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message.split('\\n')[0] })); }`;
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['-e', script], { cwd: path.resolve(__dirname, '..'), timeout: 20000 }, (err, out) => (err ? reject(err) : resolve(out))),
+    );
+    const result = JSON.parse(stdout.trim()) as { code: string; message: string };
+    expect(result.code).toBe('ERR_NQUIC_NATIVE_BINDING');
+    expect(result.message).toMatch(/no prebuilt native binary could be loaded for \S+-\S+/);
+  });
+
   test('"NODE_DEBUG=nquic prints debug output"', async () => {
     const script = `require(${JSON.stringify(path.join(__dirname, 'support', 'ts-loader.js'))}); const n = require(${JSON.stringify(path.resolve(__dirname, '..', 'lib', 'index.ts'))}); n.QuicSocket.bind({ address: '127.0.0.1' }).then((s) => s.close());`;
     const stderr = await new Promise<string>((resolve, reject) =>
