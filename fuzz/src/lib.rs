@@ -23,7 +23,7 @@ use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
 
-use nquic::certgen::{self, CertRequest, KeyType};
+use nquic::tls::certgen::{self, CertRequest, KeyType};
 use nquic::config::{Config, ConfigParams, MAX_SEND_UDP_PAYLOAD};
 use nquic::endpoint::{Endpoint, RecvOutcome, SharedConfig};
 use nquic::events;
@@ -396,7 +396,7 @@ pub fn handshake(data: &[u8]) {
         .connect(
             &client_config(),
             Some("localhost"),
-            Some(nquic::verify::Expected::Name("localhost".into())),
+            Some(nquic::tls::verify::Expected::Name("localhost".into())),
             None,
             server_addr,
         )
@@ -522,7 +522,7 @@ pub fn session_ticket(data: &[u8]) {
     let Ok(_conn) = client.endpoint.connect(
         &client_config(),
         Some("localhost"),
-        Some(nquic::verify::Expected::Name("localhost".into())),
+        Some(nquic::tls::verify::Expected::Name("localhost".into())),
         Some(data),
         server_addr,
     ) else {
