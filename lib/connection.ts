@@ -550,7 +550,9 @@ export class QuicConnection extends EventEmitter {
 
   /** @internal */
   _onStreamData(id: number, data: Buffer, fin: boolean): void {
-    this.#incoming(id, (s) => s._onData(data, fin));
+    const known = this.#streams.get(id);
+    if (known !== undefined) known._onData(data, fin); // the hot path: no closure
+    else this.#incoming(id, (s) => s._onData(data, fin));
   }
 
   /** Whether a peer stream ID is seen for the first time (a closed one never is). */

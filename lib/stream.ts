@@ -227,12 +227,12 @@ export class QuicStream extends Duplex {
   _refuse(): void {
     this.#heldAborts.length = 0;
     this.#endingOnItsOwn = true;
-    this.#endOnItsOwn(STREAM_REFUSED);
+    this.#shutDownOpen(STREAM_REFUSED);
     this.destroy();
   }
 
-  /** Ends whatever direction is still open with `code`, as nquic's own decision. */
-  #endOnItsOwn(code: number): void {
+  /** Ends natively whatever direction is still open, with application code `code`. */
+  #shutDownOpen(code: number): void {
     if (!this.#writeDone) {
       this.#writeDone = true;
       this.connection._streamShutdown(this.id, true, code);
@@ -308,7 +308,7 @@ export class QuicStream extends Duplex {
   #endStream(err: QuicError): void {
     this.#failure = err;
     this.#endingOnItsOwn = true;
-    this.#endOnItsOwn(STREAM_ABORTED);
+    this.#shutDownOpen(STREAM_ABORTED);
     this.destroy(this.#abortedByApp ? undefined : err);
   }
 
@@ -411,15 +411,7 @@ export class QuicStream extends Duplex {
     const appCode = (err as QuicError | null)?.appCode;
     // An error from a peer's abort (a failed write callback leads Node here
     // too) never sends the peer's own code back.
-    const code = this.#endingOnItsOwn || err === this.#failure ? STREAM_ABORTED : (appCode ?? 0);
-    if (!this.#writeDone) {
-      this.#writeDone = true;
-      this.connection._streamShutdown(this.id, true, code);
-    }
-    if (!this.#readDone) {
-      this.#readDone = true;
-      this.connection._streamShutdown(this.id, false, code);
-    }
+    this.#shutDownOpen(this.#endingOnItsOwn || err === this.#failure ? STREAM_ABORTED : (appCode ?? 0));
     // The stream is marked destroyed by now, so a failed write callback
     // emits no 'error' of its own.
     const pending = this.#pending;
