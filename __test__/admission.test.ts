@@ -35,8 +35,11 @@ const asClient = { key: clientLeaf.key, cert: clientLeaf.cert };
 
 /** A session ticket from one connection to `server` made with `opts`. */
 async function ticketFrom(server: QuicServer, opts: Partial<ConnectOptions> = {}): Promise<Uint8Array> {
+  // Closed only once the server announced it, so that it counts there.
+  const announced = nextEvent<QuicConnection>(server, 'connection', 5000, "server 'connection' for the ticket");
   const conn = await withTimeout(connectTo(server, serverCreds.cert, opts), 5000, 'connect for a ticket');
   const ticket = conn.sessionTicket ?? (await nextEvent<Uint8Array>(conn, 'sessionTicket', 3000, "'sessionTicket'"));
+  await announced;
   await conn.close();
   return ticket;
 }

@@ -13,7 +13,7 @@ use crate::paths::PathWatch;
 use crate::relay::link::{RelayLink, RelayPath};
 use crate::stall::StallProbe;
 use crate::streams::StreamTable;
-use crate::tls::resumption::SessionCheck;
+use crate::tls::resumption::{Admission, SessionCheck};
 use crate::tls::verify;
 use crate::transmit::PacketSink;
 
@@ -75,7 +75,6 @@ pub struct Connection {
     /// Why the relay path failed, ending the connection.
     relay_failure: Option<(&'static str, String)>,
     /// Checks the peer of a resumed session (see `tls/resumption.rs`).
-    pub(crate) verifier: Option<verify::Verifier>,
     pub(crate) session_check: SessionCheck,
     /// The active path and its validated changes (`pathChanges`).
     pub(crate) paths: PathWatch,
@@ -128,8 +127,7 @@ impl Connection {
             relay: None,
             relay_path: None,
             relay_failure: None,
-            verifier: None,
-            session_check: SessionCheck::NotYet,
+            session_check: SessionCheck::default(),
             paths: PathWatch::default(),
             stall: StallProbe::new(now),
         }
@@ -152,7 +150,7 @@ impl Connection {
         if config.qlog {
             conn.enable_qlog();
         }
-        conn.verifier = config.verifier.clone();
+        conn.session_check = SessionCheck::new(config.verifier.clone());
         conn
     }
 
@@ -173,6 +171,27 @@ impl Connection {
             String::new(),
         );
         self.qlog = Some(buffer);
+    }
+
+    /// Whether the peer may be announced now (see `tls/resumption.rs`); may
+    /// ask the verify hook (a `VERIFY` event follows) or close the connection.
+    fn session_admitted(&mut self) -> bool {
+        match self
+            .session_check
+            .admit(self.id, &self.quic, self.is_server)
+        {
+            Admission::Admitted => true,
+            Admission::Waiting => false,
+            Admission::AskHook => {
+                self.verify_requested = true;
+                false
+            }
+            Admission::Refuse(alert) => {
+                // CRYPTO_ERROR codes carry the TLS alert (RFC 9001 §4.8).
+                self.close(false, 0x100 + u64::from(alert), b"");
+                false
+            }
+        }
     }
 
     /// Whether `poll_events` has something to report that a `send` may have

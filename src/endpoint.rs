@@ -761,7 +761,7 @@ impl Endpoint {
     /// `refusal` is `None` to accept.
     pub fn set_verdict(&mut self, id: u32, refusal: Option<verify::Refusal>) -> CoreResult<()> {
         let conn = self.connection_mut(id)?;
-        if !conn.answer_session_check(refusal.clone()) {
+        if !conn.session_check.answer(refusal.clone()) {
             verify::set_verdict(id, refusal);
         }
         Ok(())

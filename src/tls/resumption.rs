@@ -11,96 +11,105 @@
 //! datagrams are only polled once it is announced); a refusal closes it with
 //! the TLS alert a full handshake would have sent.
 
-use crate::connection::Connection;
-use crate::tls::verify::{self, Refusal, SessionVerdict};
+use crate::tls::verify::{self, Refusal, SessionVerdict, Verifier};
 
-/// Where a connection stands with the check of a resumed session.
+/// What the connection must do about its peer now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Announce it.
+    Admitted,
+    /// Not yet: the application's hook is deciding.
+    Waiting,
+    /// Not yet: ask the application's hook (a `VERIFY` event).
+    AskHook,
+    /// Close the connection with this TLS alert.
+    Refuse(u8),
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum SessionCheck {
+enum State {
     #[default]
     NotYet,
-    /// The application's `verify` hook was asked.
     Asked,
-    /// The hook answered (`None` accepts); acted on at the next poll.
+    /// The hook answered (`None` accepts); acted on at the next look.
     Answered(Option<Refusal>),
     /// Admitted: a full handshake (checked inside it), or a resumed session
     /// that passed.
     Passed,
-    /// Refused: the connection is closing.
     Refused,
 }
 
-/// CRYPTO_ERROR codes carry the TLS alert (RFC 9001 §4.8).
-const CRYPTO_ERROR_BASE: u64 = 0x100;
+/// One connection's check of a resumed session's peer.
+#[derive(Default)]
+pub struct SessionCheck {
+    state: State,
+    /// How the connection's TLS context checks peers; `None` when it does not.
+    verifier: Option<Verifier>,
+}
 
-impl Connection {
-    /// Whether the peer may be announced to the application now. Called
-    /// when the connection is about to be announced; may ask the hook (a
-    /// `VERIFY` event follows) or close the connection.
-    pub(crate) fn session_admitted(&mut self) -> bool {
-        match std::mem::take(&mut self.session_check) {
-            SessionCheck::Passed => {
-                self.session_check = SessionCheck::Passed;
-                return true;
-            }
-            state @ (SessionCheck::Asked | SessionCheck::Refused) => {
-                self.session_check = state;
-                return false;
-            }
-            SessionCheck::Answered(None) => {
-                self.session_check = SessionCheck::Passed;
-                return true;
-            }
-            SessionCheck::Answered(Some(refusal)) => {
-                let alert = verify::refuse_session(self.id, refusal);
-                self.refuse_session(alert);
-                return false;
-            }
-            SessionCheck::NotYet => {}
+impl SessionCheck {
+    pub fn new(verifier: Option<Verifier>) -> Self {
+        SessionCheck {
+            state: State::NotYet,
+            verifier,
         }
-        let resumed = self.quic.is_resumed() || (!self.is_server && self.quic.is_in_early_data());
+    }
+
+    /// Whether connection `conn` (`quic`) may be announced now; call when it
+    /// is about to be.
+    pub fn admit(&mut self, conn: u32, quic: &quiche::Connection, is_server: bool) -> Admission {
+        match std::mem::take(&mut self.state) {
+            State::Passed | State::Answered(None) => {
+                self.state = State::Passed;
+                return Admission::Admitted;
+            }
+            State::Answered(Some(refusal)) => {
+                self.state = State::Refused;
+                return Admission::Refuse(verify::refuse_session(conn, refusal));
+            }
+            state @ (State::Asked | State::Refused) => {
+                self.state = state;
+                return Admission::Waiting;
+            }
+            State::NotYet => {}
+        }
+        let resumed = quic.is_resumed() || (!is_server && quic.is_in_early_data());
         if !resumed {
             // A full handshake: the verify callback has decided already.
-            if self.quic.is_established() {
-                self.session_check = SessionCheck::Passed;
+            if quic.is_established() {
+                self.state = State::Passed;
             }
-            return true;
+            return Admission::Admitted;
         }
         let Some(verifier) = self.verifier.as_ref() else {
-            self.session_check = SessionCheck::Passed;
-            return true;
+            self.state = State::Passed;
+            return Admission::Admitted;
         };
-        let chain = self.quic.peer_cert_chain().unwrap_or_default();
-        let server_name = self.quic.server_name().map(str::to_string);
-        match verify::check_session(self.id, verifier, &chain, server_name) {
+        let chain = quic.peer_cert_chain().unwrap_or_default();
+        let server_name = quic.server_name().map(str::to_string);
+        match verify::check_session(conn, verifier, &chain, server_name) {
             SessionVerdict::Accept => {
-                self.session_check = SessionCheck::Passed;
-                true
+                self.state = State::Passed;
+                Admission::Admitted
             }
             SessionVerdict::Asked => {
-                self.session_check = SessionCheck::Asked;
-                self.verify_requested = true;
-                false
+                self.state = State::Asked;
+                Admission::AskHook
             }
             SessionVerdict::Refuse(alert) => {
-                self.refuse_session(alert);
-                false
+                self.state = State::Refused;
+                Admission::Refuse(alert)
             }
         }
     }
 
-    /// The application's verdict about a resumed session's peer, if it was
-    /// asked about one; `false` when the verdict is for the handshake.
-    pub(crate) fn answer_session_check(&mut self, refusal: Option<Refusal>) -> bool {
-        if self.session_check != SessionCheck::Asked {
+    /// The application's verdict, if its hook was asked about a resumed
+    /// session; `false` when the verdict is for the handshake instead.
+    pub fn answer(&mut self, refusal: Option<Refusal>) -> bool {
+        if self.state != State::Asked {
             return false;
         }
-        self.session_check = SessionCheck::Answered(refusal);
+        self.state = State::Answered(refusal);
         true
-    }
-
-    fn refuse_session(&mut self, alert: u8) {
-        self.session_check = SessionCheck::Refused;
-        self.close(false, CRYPTO_ERROR_BASE + u64::from(alert), b"");
     }
 }
