@@ -92,7 +92,8 @@ export class QuicStream extends Duplex {
   #endingOnItsOwn = false;
   /** The application has been handed this stream ('stream' event or openStream()). */
   #handed: boolean;
-  #heldAborts: HeldAbort[] = [];
+  /** Aborts the peer sent before the application was handed the stream (rarely any). */
+  #heldAborts: HeldAbort[] | undefined;
 
   /** @internal */
   constructor(connection: QuicConnection, id: number, initiator: 'local' | 'remote', bidirectional: boolean) {
@@ -207,8 +208,9 @@ export class QuicStream extends Duplex {
    */
   _handOut(): void {
     this.#handed = true;
-    const held = this.#heldAborts.splice(0);
-    if (held.length > 0) {
+    const held = this.#heldAborts;
+    this.#heldAborts = undefined;
+    if (held !== undefined) {
       setImmediate(() => {
         for (const abort of held) {
           if (this.destroyed) return;
@@ -225,7 +227,7 @@ export class QuicStream extends Duplex {
    * away without any event the application could see.
    */
   _refuse(): void {
-    this.#heldAborts.length = 0;
+    this.#heldAborts = undefined;
     this.#endingOnItsOwn = true;
     this.#shutDownOpen(STREAM_REFUSED);
     this.destroy();
@@ -248,7 +250,7 @@ export class QuicStream extends Duplex {
     if (this.#readDone) return;
     this.#readDone = true;
     if (this.#handed) this.#peerReset(code);
-    else this.#heldAborts.push({ kind: 'reset', code });
+    else (this.#heldAborts ??= []).push({ kind: 'reset', code });
   }
 
   /** @internal The peer sent STOP_SENDING: our writable side is over. */
@@ -256,7 +258,7 @@ export class QuicStream extends Duplex {
     if (this.#writeDone) return;
     this.#writeDone = true;
     if (this.#handed) this.#peerStopped(code);
-    else this.#heldAborts.push({ kind: 'stopped', code });
+    else (this.#heldAborts ??= []).push({ kind: 'stopped', code });
   }
 
   /**
@@ -315,7 +317,7 @@ export class QuicStream extends Duplex {
   /** @internal */
   _onConnectionClosed(info: CloseInfo): void {
     if (this.destroyed) return;
-    if (this.#readDone && this.#writeDone && this.#heldAborts.length === 0) {
+    if (this.#readDone && this.#writeDone && this.#heldAborts === undefined) {
       // Complete: buffered data still reads out. A writable side the peer
       // stopped (writes discarded) can never finish now: close after reading.
       if (this.#discardWrites && !this.writableFinished) this.#destroyOnceRead();
@@ -323,7 +325,7 @@ export class QuicStream extends Duplex {
     }
     this.#readDone = true;
     this.#writeDone = true;
-    this.#heldAborts.length = 0;
+    this.#heldAborts = undefined;
     // A clean local close ends open streams quietly, like `destroy()`
     // without an error, and so does any close for a stream the application
     // never saw or aborted itself; anything else is an error on the stream.
