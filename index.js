@@ -842,3 +842,4 @@ module.exports.debugPanicForTests = nativeBinding.debugPanicForTests
 module.exports.generateCertificate = nativeBinding.generateCertificate
 module.exports.sendPackets = nativeBinding.sendPackets
 module.exports.setDefaultRoots = nativeBinding.setDefaultRoots
+module.exports.webTransportCertificateProblem = nativeBinding.webTransportCertificateProblem

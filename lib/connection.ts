@@ -548,6 +548,18 @@ export class QuicConnection extends EventEmitter {
     else this.#offer(stream);
   }
 
+  /**
+   * @internal A peer stream that a capability routes itself (WebTransport
+   * announces its streams to sessions): tracked, but not a `'stream'` event.
+   */
+  _adoptRemoteStream(id: number): QuicStream | undefined {
+    if (this.#streams.has(id) || !this.#isRemote(id) || !this.#isNewRemote(id)) return undefined;
+    const stream = this.#addStream(id, 'remote', (id & 2) === 0);
+    // The capability takes it: it is handed out (or refused) there.
+    stream._handOut();
+    return stream;
+  }
+
   /** @internal */
   _onStreamData(id: number, data: Buffer, fin: boolean): void {
     const known = this.#streams.get(id);

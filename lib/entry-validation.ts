@@ -4,6 +4,7 @@ import type { ConnectOptions, ListenOptions, ServerOptions } from './types';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { validateBoolean, validateFunction, validateInteger, validateObject, validatePort, validateRemotePort, validateString } from './validate';
 import { QuicConnectionClass } from './socket-class';
+import { validateWebTransportOptions } from './webtransport/options';
 
 const FINGERPRINT = /^[0-9a-fA-F]{64}$/;
 /** Bytes per second a relayed flow needs to carry one full relayed packet (1252 bytes plus its 9-byte header) each second. */
@@ -54,6 +55,7 @@ export function validateServerOptions(opts: unknown, path: string): asserts opts
   validateObject(opts, path);
   validateCommonOptions(opts, path);
   validateRelayOptions(opts.relay, `${path}.relay`);
+  validateWebTransportOptions(opts, `${path}.webTransport`);
   validateBoolean(opts.retry, `${path}.retry`);
   validateBoolean(opts.earlyData, `${path}.earlyData`);
   validateInteger(opts.handshakeRateLimit, `${path}.handshakeRateLimit`, 0, 1_000_000);

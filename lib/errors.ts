@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   ERR_QUIC_CERT_REJECTED: 'The peer rejected our certificate.',
   ERR_QUIC_STREAM_RESET: 'The peer reset the stream (RESET_STREAM); `appCode` is its code.',
   ERR_QUIC_STREAM_STOPPED: 'The peer asked us to stop sending (STOP_SENDING); `appCode` is its code.',
+  ERR_QUIC_STREAM_LIMIT: 'No stream credit is available where nquic cannot wait for it (a WebTransport client\'s CONNECT request).',
   ERR_QUIC_INVALID_STREAM_STATE: 'The stream cannot do that in its current state.',
   ERR_QUIC_DATAGRAM_TOO_LARGE: 'The datagram is larger than `maxDatagramSize`.',
   ERR_QUIC_DATAGRAMS_DISABLED: 'Datagrams are disabled on this side or by the peer.',
@@ -51,6 +52,10 @@ export const ERROR_CODES = {
   ERR_QUIC_RELAY_UNAVAILABLE: 'The peer did not answer acceptRelayed() as a relay.',
   ERR_QUIC_RELAY_CERT_REQUIRED: 'acceptRelayed() needs a client certificate on the connection to the relay: the relay names peers by it.',
   ERR_QUIC_RELAY_NO_SERVER: 'acceptRelayed() needs a server on the same socket to accept relayed connections.',
+  ERR_QUIC_WEBTRANSPORT_SESSION_CLOSED: 'The WebTransport session is closed (by either side, or its connection ended).',
+  ERR_QUIC_WEBTRANSPORT_SESSION_RESET: "The WebTransport session ended abruptly: its CONNECT stream was reset or broke the protocol.",
+  ERR_QUIC_WEBTRANSPORT_REFUSED: 'The server answered the WebTransport request with an HTTP status other than 2xx (`status`).',
+  ERR_QUIC_WEBTRANSPORT_UNSUPPORTED: "The server's HTTP/3 SETTINGS do not offer WebTransport (or it did not negotiate ALPN h3).",
   ABORT_ERR: 'The operation was aborted through its AbortSignal.',
 } as const;
 

@@ -11,6 +11,8 @@ import { serverConfig } from './options';
 import type { QuicSocket } from './socket';
 import type { Address, PeerInfo, ServerOptions, TlsOptions } from './types';
 import { validateObject } from './validate';
+import { acceptWebTransport, closeServerConnection } from './webtransport/server';
+import { webTransportOptions } from './webtransport/options';
 
 const DEFAULT_MAX_FLOWS = 256;
 const DEFAULT_MAX_FLOW_RATE = 16 * 1024 * 1024;
@@ -28,7 +30,8 @@ function relayPeer(conn: QuicConnection, options: ServerOptions): PeerInfo {
  * (`for await (const conn of server)`; connections arriving while nobody
  * listens or iterates are queued for the iterator).
  *
- * Events: {@link QuicServerEvents} (`'connection'`, `'close'`).
+ * Events: {@link QuicServerEvents} (`'connection'`, `'session'` for
+ * WebTransport, `'close'`).
  *
  * {@includeCode ../examples/mutual-tls.mjs#mutual-tls}
  */
@@ -152,6 +155,12 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
       const queued = this.#queue.indexOf(conn);
       if (queued >= 0) this.#queue.splice(queued, 1);
     });
+    // HTTP/3 connections of a WebTransport server bring 'session' events
+    // instead; the WebTransport layer has the connection (and its streams).
+    if (acceptWebTransport(this, conn, webTransportOptions(this.#options.webTransport))) {
+      conn._handOut();
+      return;
+    }
     debug('server accepted connection %d from %s:%d', handle, conn.remoteAddress.address, conn.remoteAddress.port);
     const reader = this.#readers.shift();
     if (reader) {
@@ -195,7 +204,7 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
     this.socket._endpoint.stopListening();
     this.socket._serverClosed();
     for (const reader of this.#readers.splice(0)) reader({ value: undefined, done: true });
-    await Promise.all([...this.#connections].map((c) => c.close()));
+    await Promise.all([...this.#connections].map(closeServerConnection));
     if (this.#ownsSocket) await this.socket.close();
     this.emit('close');
   }

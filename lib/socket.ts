@@ -172,8 +172,8 @@ export class QuicSocket extends EventEmitter {
     return this._connect(opts, false);
   }
 
-  /** @internal */
-  async _connect(opts: ConnectOptions, ownsSocket: boolean): Promise<QuicConnection> {
+  /** @internal `webTransport`: speak HTTP/3 and WebTransport if the server picks `h3` (the W3C client). */
+  async _connect(opts: ConnectOptions, ownsSocket: boolean, webTransport = false): Promise<QuicConnection> {
     this.#assertOpen();
     opts.signal?.throwIfAborted();
     if (opts.via !== undefined) return this.#connectRelayed(opts);
@@ -186,7 +186,7 @@ export class QuicSocket extends EventEmitter {
     const serverName = opts.serverName ?? (isIP(opts.host) === 0 ? opts.host : undefined);
     const verifyName = serverName ?? opts.host;
     const ticket = opts.sessionTicket === undefined ? undefined : Buffer.from(opts.sessionTicket);
-    const config = clientConfig(opts);
+    const config = clientConfig(opts, webTransport);
     this.#assertOpen();
     const id = callNative(() => this.#endpoint.connect(config, ip, opts.port, serverName, verifyName, ticket));
     const conn = new QuicConnection(this, id, 'client', ownsSocket, opts);

@@ -13,10 +13,12 @@ pub enum ErrorCode {
     InvalidCertificate,
     Tls,
     ConnectionClosed,
+    StreamLimit,
     InvalidStreamState,
     DatagramTooLarge,
     DatagramsDisabled,
     Internal,
+    WebTransportSessionClosed,
 }
 
 impl ErrorCode {
@@ -29,10 +31,12 @@ impl ErrorCode {
             ErrorCode::InvalidCertificate => "ERR_QUIC_INVALID_CERTIFICATE",
             ErrorCode::Tls => "ERR_QUIC_TLS",
             ErrorCode::ConnectionClosed => "ERR_QUIC_CONNECTION_CLOSED",
+            ErrorCode::StreamLimit => "ERR_QUIC_STREAM_LIMIT",
             ErrorCode::InvalidStreamState => "ERR_QUIC_INVALID_STREAM_STATE",
             ErrorCode::DatagramTooLarge => "ERR_QUIC_DATAGRAM_TOO_LARGE",
             ErrorCode::DatagramsDisabled => "ERR_QUIC_DATAGRAMS_DISABLED",
             ErrorCode::Internal => "ERR_QUIC_INTERNAL",
+            ErrorCode::WebTransportSessionClosed => "ERR_QUIC_WEBTRANSPORT_SESSION_CLOSED",
         }
     }
 }

@@ -7,3 +7,4 @@ mod pair;
 mod paths;
 mod relay;
 mod scenarios;
+mod webtransport;
