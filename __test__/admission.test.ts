@@ -265,7 +265,9 @@ describe('maxConnections and handshakeRateLimit', () => {
   test('maxConnections, resumption and 0-RTT: a resuming client is ignored while the server is full', async () => {
     const server = await startServer(serverCreds, { maxConnections: 1, earlyData: true });
     const ticket = await ticketFrom(server);
-    await sleep(100); // the ticket connection drains
+    // The ticket connection drains (3 PTO) before its slot is free.
+    const deadline = Date.now() + 5000;
+    while (server.socket.nativeConnectionCount > 0 && Date.now() < deadline) await sleep(10);
     const first = await connectTo(server, serverCreds.cert);
     expect(await attempt(server, { sessionTicket: ticket })).toBe('ERR_QUIC_HANDSHAKE_TIMEOUT');
     expect(await attempt(server, { sessionTicket: ticket, earlyData: true })).toBe('ERR_QUIC_HANDSHAKE_TIMEOUT');
@@ -384,7 +386,9 @@ describe('relayed connections go through the same rules', () => {
     const err = await rejectionOf(w.dialerSocket.connect({ via: resumedVia, peer: w.target.id.fingerprint, alpn: [ALPN] }), 5000, 'second flow');
     expect(codeOf(err)).toBe('ERR_QUIC_RELAY_LIMIT');
     await first.close();
-    await sleep(50);
+    // The relay frees the flow once the release datagram arrives.
+    const deadline = Date.now() + 3000;
+    while (w.relay.relayStats().flows > 0 && Date.now() < deadline) await sleep(10);
     const second = await withTimeout(w.dialerSocket.connect({ via: resumedVia, peer: w.target.id.fingerprint, alpn: [ALPN] }), 5000, 'flow after the first ended');
     expect(second.relayed).toBe(true);
     expect(asked).toEqual([clientLeaf.fingerprint, clientLeaf.fingerprint]);

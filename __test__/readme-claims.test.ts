@@ -164,7 +164,10 @@ describe('Streams', () => {
     out.end('kept for the reader');
     const s = await seen;
     s.pause();
-    await sleep(100); // everything, FIN included, is buffered on the client
+    // The server's stream is gone natively once its FIN is acknowledged,
+    // i.e. once the client has everything, FIN included, buffered.
+    const deadline = Date.now() + 3000;
+    while (p.serverConn.streamCounts().native > 0 && Date.now() < deadline) await sleep(5);
     await p.serverConn.close();
     await p.client.closed;
     expect((await withTimeout(readAll(s), 3000, 'reading after the close')).toString()).toBe('kept for the reader');
