@@ -23,6 +23,10 @@ export declare class NativeEndpoint {
   constructor(address: string, port: number)
   /** Accepts incoming connections with `config` (a server config). */
   listen(config: NativeConfig, maxConnections?: number | undefined | null): void
+  /**
+   * Stops accepting; server connections still in their handshake are
+   * refused (CONNECTION_REFUSED).
+   */
   stopListening(): void
   /**
    * Starts a client connection; returns its handle. `serverName` goes
@@ -97,6 +101,11 @@ export declare class NativeEndpoint {
    * application has not seen yet.
    */
   closeAll(code: number, reason: string): void
+  /**
+   * Forgets every connection once the socket is closed (nothing can be
+   * sent or received any more).
+   */
+  shutdown(): void
   /** Makes this socket's server a relay; `null` stops relaying new flows. */
   enableRelay(options?: NativeRelayOptions | undefined | null): void
   /**

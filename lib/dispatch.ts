@@ -63,7 +63,8 @@ function dispatchRow(socket: QuicSocket, records: Float64Array, r: number, inbox
   if (kind === ESTABLISHED) {
     const existing = socket._connection(id);
     if (existing) existing._onEstablished();
-    else socket._server?._accept(id);
+    else if (socket._server) socket._server._accept(id);
+    else socket._refuseConnection(id); // its server stopped accepting meanwhile
     return;
   }
   const conn = socket._connection(id);

@@ -1,18 +1,20 @@
 // Validation of the options objects given to listen() and connect().
 import { validateCommonOptions } from './options';
 import type { ConnectOptions, ListenOptions, ServerOptions } from './types';
-import { invalidArgType, invalidArgValue } from './errors';
-import { validateBoolean, validateFunction, validateInteger, validateObject, validatePort, validateString } from './validate';
+import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { validateBoolean, validateFunction, validateInteger, validateObject, validatePort, validateRemotePort, validateString } from './validate';
 import { QuicConnectionClass } from './socket-class';
 import { validateWebTransportOptions } from './webtransport/options';
 
 const FINGERPRINT = /^[0-9a-fA-F]{64}$/;
+/** Bytes per second a relayed flow needs to carry one full relayed packet (1252 bytes plus its 9-byte header) each second. */
+const MIN_FLOW_RATE = 1261;
 
 export function validateConnectOptions(opts: unknown, path: string): asserts opts is ConnectOptions {
   validateObject(opts, path);
   if (opts.via === undefined) {
     validateString(opts.host, `${path}.host`);
-    validatePort(opts.port, `${path}.port`, false);
+    validateRemotePort(opts.port, `${path}.port`);
   } else {
     validateRelayedTarget(opts, path);
   }
@@ -43,6 +45,9 @@ function validateRelayOptions(relay: unknown, path: string): void {
   validateObject(relay, path);
   validateInteger(relay.maxFlows, `${path}.maxFlows`, 1, 1_000_000);
   validateInteger(relay.maxFlowRate, `${path}.maxFlowRate`, 0, Number.MAX_SAFE_INTEGER);
+  if (relay.maxFlowRate !== undefined && relay.maxFlowRate > 0 && relay.maxFlowRate < MIN_FLOW_RATE) {
+    throw outOfRange(`${path}.maxFlowRate`, `0 (no limit) or at least ${MIN_FLOW_RATE} (one relayed packet per second)`, relay.maxFlowRate);
+  }
   validateFunction(relay.allow, `${path}.allow`);
 }
 

@@ -36,7 +36,7 @@ export const ERROR_CODES = {
   ERR_QUIC_CERT_REJECTED: 'The peer rejected our certificate.',
   ERR_QUIC_STREAM_RESET: 'The peer reset the stream (RESET_STREAM); `appCode` is its code.',
   ERR_QUIC_STREAM_STOPPED: 'The peer asked us to stop sending (STOP_SENDING); `appCode` is its code.',
-  ERR_QUIC_STREAM_LIMIT: 'No stream credit is available.',
+  ERR_QUIC_STREAM_LIMIT: 'No stream credit is available where nquic cannot wait for it (a WebTransport client\'s CONNECT request).',
   ERR_QUIC_INVALID_STREAM_STATE: 'The stream cannot do that in its current state.',
   ERR_QUIC_DATAGRAM_TOO_LARGE: 'The datagram is larger than `maxDatagramSize`.',
   ERR_QUIC_DATAGRAMS_DISABLED: 'Datagrams are disabled on this side or by the peer.',

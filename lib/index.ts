@@ -3,7 +3,7 @@ export { listen, connect } from './api';
 export { QuicSocket } from './socket';
 export { QuicServer } from './server';
 export { QuicConnection } from './connection';
-export { QuicStream } from './stream';
+export { QuicStream, STREAM_REFUSED, STREAM_ABORTED } from './stream';
 export { QuicError, ERROR_CODES } from './errors';
 export type { CloseInfo, QuicErrorCode, QuicErrorDetails } from './errors';
 export { generateCertificate, certificateFingerprint } from './tls/certificates';

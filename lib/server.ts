@@ -140,18 +140,36 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
 
   /** @internal A handshake completed on a connection nobody knew yet. */
   _accept(handle: number): void {
-    if (this.#closing) return;
+    if (this.#closing) {
+      // Stopped accepting: the peer must not believe it is connected.
+      this.socket._refuseConnection(handle);
+      return;
+    }
     const conn = new QuicConnection(this.socket, handle, 'server', false, this.#options);
+    if (!conn._onEstablished()) return; // it ended at once: nothing to announce
     this.socket._addConnection(conn);
     this.#connections.add(conn);
-    conn.once('close', () => this.#connections.delete(conn));
-    conn._onEstablished();
-    // HTTP/3 connections of a WebTransport server bring 'session' events instead.
-    if (acceptWebTransport(this, conn, webTransportOptions(this.#options.webTransport))) return;
+    conn.once('close', () => {
+      this.#connections.delete(conn);
+      // A connection nobody took from the queue is of no use once closed.
+      const queued = this.#queue.indexOf(conn);
+      if (queued >= 0) this.#queue.splice(queued, 1);
+    });
+    // HTTP/3 connections of a WebTransport server bring 'session' events
+    // instead; the WebTransport layer has the connection (and its streams).
+    if (acceptWebTransport(this, conn, webTransportOptions(this.#options.webTransport))) {
+      conn._handOut();
+      return;
+    }
     debug('server accepted connection %d from %s:%d', handle, conn.remoteAddress.address, conn.remoteAddress.port);
     const reader = this.#readers.shift();
-    if (reader) reader({ value: conn, done: false });
-    else if (this.listenerCount('connection') === 0) this.#queue.push(conn);
+    if (reader) {
+      reader({ value: conn, done: false });
+      conn._handOut();
+    } else if (this.listenerCount('connection') === 0) {
+      this.#queue.push(conn);
+    }
+    if (this.listenerCount('connection') > 0) conn._handOut();
     this.emit('connection', conn);
   }
 
@@ -196,7 +214,10 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
     return {
       next: (): Promise<IteratorResult<QuicConnection>> => {
         const queued = this.#queue.shift();
-        if (queued) return Promise.resolve({ value: queued, done: false });
+        if (queued) {
+          queued._handOut();
+          return Promise.resolve({ value: queued, done: false });
+        }
         if (this.#closing) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => this.#readers.push(resolve));
       },

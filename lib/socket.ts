@@ -17,7 +17,7 @@ import { dispatchEvents } from './dispatch';
 import { clientConfig } from './options';
 import { QuicServer } from './server';
 import type { Address, BindOptions, ConnectOptions, RelayedConnectOptions, ServerOptions } from './types';
-import { validateBoolean, validateInteger, validateOptionalObject, validatePort, validateString } from './validate';
+import { validateBoolean, validateInteger, validateOptionalObject, validatePort, validateRemotePort, validateString } from './validate';
 import { isPunch, PUNCH_PACKET } from './p2p/punch';
 import { bindingRequest, isStun, parseBindingResponse, transactionOf } from './p2p/stun';
 import { validateConnectOptions, validateServerOptions } from './entry-validation';
@@ -48,6 +48,8 @@ const shared = {
 const MAX_BATCHES = 1024;
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 const DEFAULT_TTL = 64;
+/** QUIC transport error CONNECTION_REFUSED (RFC 9000 §20.1). */
+const CONNECTION_REFUSED = 0x2;
 
 /** Resolves IP literals synchronously so that dgram sends right away. */
 function lookup(hostname: string, options: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
@@ -215,7 +217,7 @@ export class QuicSocket extends EventEmitter {
    */
   send(data: Uint8Array, port: number, host: string): Promise<void> {
     if (!(data instanceof Uint8Array)) throw Object.assign(new TypeError('The "data" argument must be a Uint8Array'), { code: 'ERR_INVALID_ARG_TYPE' });
-    validatePort(port, 'port', false);
+    validateRemotePort(port, 'port');
     validateString(host, 'host');
     this.#assertOpen();
     return new Promise((resolve, reject) => {
@@ -252,6 +254,8 @@ export class QuicSocket extends EventEmitter {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    // Draining connections would wait for a timer that no longer runs.
+    this.#endpoint.shutdown();
     await new Promise<void>((resolve) => this.#udp.close(() => resolve()));
     debug('socket %s:%d closed', this.address.address, this.address.port);
     this.emit('close');
@@ -308,6 +312,20 @@ export class QuicSocket extends EventEmitter {
     this.#connections.set(conn.handle, conn);
   }
 
+  /**
+   * @internal Closes a server connection that completed its handshake after
+   * its server stopped accepting (CONNECTION_REFUSED), so that its peer does
+   * not believe it is connected.
+   */
+  _refuseConnection(id: number): void {
+    try {
+      this.#endpoint.close(id, false, CONNECTION_REFUSED, 'the server is not accepting connections');
+    } catch {
+      // Already gone.
+    }
+    this._schedule();
+  }
+
   /** @internal */
   _removeConnection(id: number): void {
     this.#connections.delete(id);
@@ -358,7 +376,7 @@ export class QuicSocket extends EventEmitter {
    * an IPv6 (dual-stack) socket, which cannot set the IPv4 TTL.
    */
   punch(port: number, host: string, opts: { count?: number; interval?: number; ttl?: number } = {}): Promise<void> {
-    validatePort(port, 'port', false);
+    validateRemotePort(port, 'port');
     validateString(host, 'host');
     validateOptionalObject(opts, 'options');
     validateInteger(opts.count, 'options.count', 1, 1000);
@@ -406,7 +424,7 @@ export class QuicSocket extends EventEmitter {
    * socket closes first.
    */
   stun(port: number, host: string, opts: { timeout?: number } = {}): Promise<Address> {
-    validatePort(port, 'port', false);
+    validateRemotePort(port, 'port');
     validateString(host, 'host');
     validateOptionalObject(opts, 'options');
     validateInteger(opts.timeout, 'options.timeout', 1, 600_000);

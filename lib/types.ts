@@ -274,6 +274,8 @@ export interface ConnectionStats {
   packetsLost: number;
   /** Streams this side opened. */
   streamsOpened: number;
+  /** Peer-opened streams refused because nobody listened for 'stream' (STOP_SENDING / RESET_STREAM with `STREAM_REFUSED`). */
+  streamsRefused: number;
   /** Datagrams sent, including relay traffic this connection carries (to or at a relay). */
   datagramsSent: number;
   /** Datagrams received for the application (relay traffic is not counted). */

@@ -323,9 +323,11 @@ impl NativeEndpoint {
         })
     }
 
+    /// Stops accepting; server connections still in their handshake are
+    /// refused (CONNECTION_REFUSED).
     #[napi]
     pub fn stop_listening(&mut self) {
-        self.inner.set_server(None, usize::MAX);
+        self.inner.stop_listening();
     }
 
     /// Starts a client connection; returns its handle. `serverName` goes
@@ -675,6 +677,13 @@ impl NativeEndpoint {
             self.inner.close_all(code, reason.as_bytes());
             Ok(())
         })
+    }
+
+    /// Forgets every connection once the socket is closed (nothing can be
+    /// sent or received any more).
+    #[napi]
+    pub fn shutdown(&mut self) {
+        self.inner.shutdown();
     }
 
     /// Makes this socket's server a relay; `null` stops relaying new flows.

@@ -13,6 +13,7 @@ use crate::paths::PathWatch;
 use crate::relay::link::{RelayLink, RelayPath};
 use crate::stall::StallProbe;
 use crate::streams::StreamTable;
+use crate::tls::resumption::{Admission, SessionCheck};
 use crate::tls::verify;
 use crate::transmit::PacketSink;
 
@@ -73,6 +74,8 @@ pub struct Connection {
     pub(crate) relay_path: Option<RelayPath>,
     /// Why the relay path failed, ending the connection.
     relay_failure: Option<(&'static str, String)>,
+    /// Checks the peer of a resumed session (see `tls/resumption.rs`).
+    pub(crate) session_check: SessionCheck,
     /// The active path and its validated changes (`pathChanges`).
     pub(crate) paths: PathWatch,
     /// Client: PINGs a path that went quiet while streams wait for data.
@@ -129,6 +132,7 @@ impl Connection {
             relay: None,
             relay_path: None,
             relay_failure: None,
+            session_check: SessionCheck::default(),
             paths: PathWatch::default(),
             stall: StallProbe::new(now),
             web_transport: None,
@@ -153,6 +157,7 @@ impl Connection {
         if config.qlog {
             conn.enable_qlog();
         }
+        conn.session_check = SessionCheck::new(config.verifier.clone());
         conn.web_transport_config = config.web_transport;
         conn
     }
@@ -174,6 +179,27 @@ impl Connection {
             String::new(),
         );
         self.qlog = Some(buffer);
+    }
+
+    /// Whether the peer may be announced now (see `tls/resumption.rs`); may
+    /// ask the verify hook (a `VERIFY` event follows) or close the connection.
+    fn session_admitted(&mut self) -> bool {
+        match self
+            .session_check
+            .admit(self.id, &self.quic, self.is_server)
+        {
+            Admission::Admitted => true,
+            Admission::Waiting => false,
+            Admission::AskHook => {
+                self.verify_requested = true;
+                false
+            }
+            Admission::Refuse(alert) => {
+                // CRYPTO_ERROR codes carry the TLS alert (RFC 9001 §4.8).
+                self.close(false, 0x100 + u64::from(alert), b"");
+                false
+            }
+        }
     }
 
     /// Whether `poll_events` has something to report that a `send` may have
@@ -356,6 +382,12 @@ impl Connection {
     /// were written, `false` when the sink filled up first.
     pub fn poll_events(&mut self, sink: &mut EventSink<'_>) -> bool {
         let id = self.id;
+        // A resumed session's peer is checked before it is announced (and
+        // may need a VERIFY event first): see tls/resumption.rs.
+        let announcing = !self.is_ended()
+            && ((!self.established_reported && self.quic.is_established())
+                || (!self.is_server && !self.early_reported && self.quic.is_in_early_data()));
+        let admitted = !announcing || self.session_admitted();
         if self.verify_requested && !self.is_ended() {
             if !sink.has_rows(1) {
                 return false;
@@ -378,6 +410,7 @@ impl Connection {
             && !self.is_server
             && self.quic.is_in_early_data()
             && !self.is_ended()
+            && admitted
         {
             if !sink.has_rows(1) {
                 return false;
@@ -385,7 +418,8 @@ impl Connection {
             sink.push(events::EARLY_DATA, id, 0.0, 0.0, 0.0, 0.0);
             self.early_reported = true;
         }
-        if !self.established_reported && self.quic.is_established() && !self.is_ended() {
+        if !self.established_reported && self.quic.is_established() && !self.is_ended() && admitted
+        {
             if !sink.has_rows(1) {
                 return false;
             }
@@ -465,6 +499,9 @@ impl Connection {
             return self.poll_web_transport_datagrams(sink);
         }
         if let Some(link) = self.relay.as_mut() {
+            // All datagrams of a connection that carries relay traffic go
+            // through `drain_relay_datagrams`, which sets the application's
+            // aside here; none is read from quiche's queue directly.
             while let Some(datagram) = link.app_datagrams.front() {
                 if !sink.has_rows(1) {
                     return false;
@@ -480,6 +517,7 @@ impl Connection {
                 self.datagrams_delivered += 1;
                 link.app_datagrams.pop_front();
             }
+            return true;
         }
         loop {
             match self.next_datagram(sink) {
