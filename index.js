@@ -841,4 +841,5 @@ module.exports.certificateFingerprint = nativeBinding.certificateFingerprint
 module.exports.debugPanicForTests = nativeBinding.debugPanicForTests
 module.exports.generateCertificate = nativeBinding.generateCertificate
 module.exports.sendPackets = nativeBinding.sendPackets
+module.exports.sendWithTtl = nativeBinding.sendWithTtl
 module.exports.setDefaultRoots = nativeBinding.setDefaultRoots

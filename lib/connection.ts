@@ -8,13 +8,14 @@ import { debug } from './debug';
 import { callNative, CloseInfo, connectionClosed, QuicError, toCloseInfo } from './errors';
 import type { QuicSocket } from './socket';
 import { QuicStream } from './stream';
-import type { Address, CloseOptions, ConnectionStats, StreamOptions, TlsOptions, TransportOptions } from './types';
+import type { Address, CloseOptions, ConnectionStats, RegisterOptions, StreamOptions, TlsOptions, TransportOptions } from './types';
 import { DatagramQueue } from './datagram-queue';
 import { writeKeylog, writeQlog } from './keylog';
 import { runVerifyHook } from './tls/peer-verification';
 import { validateBytes, validateInteger, validateObject, validateString } from './validate';
 import { invalidArgType, invalidArgValue } from './errors';
 import { QuicSocketClass } from './socket-class';
+import { DEFAULT_PUNCH_TTL } from './p2p/agent';
 
 interface StreamWaiter {
   bidirectional: boolean;
@@ -165,6 +166,32 @@ export class QuicConnection extends EventEmitter {
   /** Whether this connection travels through a relay (its `remoteAddress` is then the relay's). */
   get relayed(): boolean {
     return this.#info?.relayed ?? (this.#tls as { via?: unknown }).via !== undefined;
+  }
+
+  /** `'relayed'` when this connection travels through a relay, else `'direct'` (on both ends). */
+  get path(): 'direct' | 'relayed' {
+    return this.relayed ? 'relayed' : 'direct';
+  }
+
+  /**
+   * Registers this socket with the peer of this connection, a rendezvous
+   * (`listen({ rendezvous })`), under this connection's certificate
+   * fingerprint: from then on other peers can `dial()` it through that
+   * rendezvous, by hole punching or relayed, and the resulting connections
+   * reach this socket's server as ordinary `'connection'` events. Resolves
+   * once the rendezvous agreed; the registration lasts as long as this
+   * connection. `punchTtl` (default 2) is the IP TTL of the first punches.
+   */
+  register(opts: RegisterOptions = {}): Promise<void> {
+    validateObject(opts, 'options');
+    validateInteger(opts.punchTtl, 'options.punchTtl', 1, 255);
+    if (this.#closeInfo !== undefined) return Promise.reject(connectionClosed());
+    return this.#socket._p2p.register(this, opts.punchTtl ?? DEFAULT_PUNCH_TTL);
+  }
+
+  /** @internal A rendezvous signalling message arrived on this connection. */
+  _onSignal(data: Buffer): void {
+    this.#socket._p2p.onSignal(this, data);
   }
 
   /**

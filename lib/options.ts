@@ -113,7 +113,8 @@ export function serverConfig(opts: ServerOptions, ticketKey: Buffer): InstanceTy
     ticketKey,
     retry: opts.retry ?? false,
     handshakeRateLimit: opts.handshakeRateLimit,
-    requestCert: opts.relay !== undefined && opts.relay !== false,
+    // Relays and rendezvous name their peers by their certificates.
+    requestCert: (opts.relay !== undefined && opts.relay !== false) || (opts.rendezvous !== undefined && opts.rendezvous !== false),
     ...verification(opts, opts.verifyPeer ?? false),
     ...identity(opts),
     ...transport(opts),

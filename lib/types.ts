@@ -90,6 +90,43 @@ export interface RelayedConnectOptions extends ConnectOptionsBase {
 
 export type ConnectOptions = DirectConnectOptions | RelayedConnectOptions;
 
+/**
+ * `socket.dial()`: reach a peer by its key (README, "Reaching peers"). The
+ * connection options (`alpn`, `key`/`cert`, `verify`, transport options,
+ * `timeout`, `signal`) apply to the connection made; the target is verified
+ * by `peer`, its certificate's fingerprint, on every path.
+ */
+export interface DialOptions extends Omit<ConnectOptionsBase, 'socket'> {
+  /** SHA-256 fingerprint (64 hex digits) of the target's leaf certificate. */
+  peer: string;
+  /** Connections of this socket to rendezvous peers (`listen({ rendezvous })`), tried in order until one works. */
+  via: QuicConnection | QuicConnection[];
+  /** Milliseconds for hole punching (from the rendezvous's answer) before falling back to the relay; 0 = relayed at once, direct in the background. Default 3000. */
+  punchTimeout?: number;
+  /** Fall back to a connection relayed by the rendezvous (it must also listen with `relay`). Default true. */
+  relay?: boolean;
+  /** IP TTL (hop limit) of the first, low-TTL punches: enough hops to leave this side's NAT, too few to reach the peer's. Default 2. */
+  punchTtl?: number;
+  /** After a relayed result, keep trying for a direct path and emit `'upgrade'` on the relayed connection. Default true. */
+  upgrade?: boolean;
+  host?: undefined;
+  port?: undefined;
+}
+
+/** `conn.register()`. */
+export interface RegisterOptions {
+  /** IP TTL of this side's first, low-TTL punches when dialed. Default 2. */
+  punchTtl?: number;
+}
+
+/** `listen({ rendezvous })`: introduce peers to each other and coordinate their hole punching. */
+export interface RendezvousOptions {
+  /** Decides about each dial: `from` is the dialer, `to` the registered target. Refusal: `ERR_QUIC_DIAL_REFUSED` at the dialer. */
+  allow?: (from: PeerInfo, to: PeerInfo) => boolean | Promise<boolean>;
+  /** Registered peers at most; further registrations fail with `ERR_QUIC_RENDEZVOUS_FULL`. Default 1024. */
+  maxPeers?: number;
+}
+
 /** `listen({ relay })`: serve as a relay for peers that cannot reach each other. */
 export interface RelayOptions {
   /** Flows relayed at once at most; further ones are refused (`ERR_QUIC_RELAY_LIMIT`). Default 256. */
@@ -113,6 +150,8 @@ export interface ServerOptions extends TlsOptions, TransportOptions {
   timeout?: number;
   /** Relay for connected peers (see README, "Relayed connections"). Clients are asked for a certificate, which names them. */
   relay?: boolean | RelayOptions;
+  /** Serve as a rendezvous for peers that register and dial each other by key (see README, "Reaching peers"). Clients are asked for a certificate, which names them. */
+  rendezvous?: boolean | RendezvousOptions;
 }
 
 export interface ListenOptions extends ServerOptions {

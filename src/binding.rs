@@ -319,7 +319,8 @@ impl NativeEndpoint {
 
     /// Starts a client connection; returns its handle. `serverName` goes
     /// into SNI; `verifyName` (a host name or IP literal) is what the
-    /// server's certificate must name.
+    /// server's certificate must name, unless `fingerprint` (64 hex digits)
+    /// pins the server's leaf certificate instead (a dial by key).
     #[napi]
     pub fn connect(
         &mut self,
@@ -329,14 +330,18 @@ impl NativeEndpoint {
         server_name: Option<String>,
         verify_name: Option<String>,
         session_ticket: Option<Buffer>,
+        fingerprint: Option<String>,
     ) -> napi::Result<u32, ErrorCode> {
         guarded(|| {
             require_client_config(config)?;
             let peer = addr::parse(&address, port)?;
-            let expected = verify_name.map(|name| match name.parse() {
-                Ok(ip) => Expected::Ip(ip),
-                Err(_) => Expected::Name(name),
-            });
+            let expected = match fingerprint {
+                Some(fp) => Some(Expected::Fingerprint(parse_fingerprint(&fp)?)),
+                None => verify_name.map(|name| match name.parse() {
+                    Ok(ip) => Expected::Ip(ip),
+                    Err(_) => Expected::Name(name),
+                }),
+            };
             self.inner.connect(
                 &config.inner,
                 server_name.as_deref(),
@@ -724,6 +729,28 @@ impl NativeEndpoint {
             self.inner.relay_verdict(key, allow);
             Ok(())
         })
+    }
+
+    /// Makes this socket's server a rendezvous (`listen({ rendezvous })`):
+    /// connections it accepts carry signalling.
+    #[napi]
+    pub fn enable_rendezvous(&mut self, on: bool) {
+        self.inner.enable_rendezvous(on);
+    }
+
+    /// Sends one rendezvous signalling message on `conn`, reliably (a
+    /// `SIGNAL` event delivers it at the other end). `false` when too many
+    /// of its messages are still unacknowledged.
+    #[napi]
+    pub fn signal_send(&mut self, conn: u32, message: BufferSlice) -> napi::Result<bool, ErrorCode> {
+        guarded(|| self.inner.signal_send(conn, &message))
+    }
+
+    /// Rendezvous side: makes the registered peer at the other end of `conn`
+    /// reachable through this socket's relay too. Returns whether it is.
+    #[napi]
+    pub fn relay_add_target(&mut self, conn: u32) -> napi::Result<bool, ErrorCode> {
+        guarded(|| self.inner.relay_add_target(conn))
     }
 
     /// Flows this socket relays now and peers registered with it.

@@ -166,7 +166,10 @@ impl Connection {
         (self.is_ended() && !self.closed_reported)
             || self.verify_requested
             || (!self.early_reported && !self.is_server && self.quic.is_in_early_data())
-            || self.relay.as_ref().is_some_and(RelayLink::has_outcome)
+            || self
+                .relay
+                .as_ref()
+                .is_some_and(|l| l.has_outcome() || l.has_signals())
             || (self.established_reported && !self.stops_unreported.is_empty())
     }
 
@@ -234,9 +237,11 @@ impl Connection {
     }
 
     pub fn on_timeout(&mut self, now: Instant) {
-        if let Some(register) = self.relay.as_mut().and_then(|l| l.on_timeout(now)) {
-            // A full queue only delays this retry to the next one.
-            let _ = self.quic.dgram_send(&register);
+        if let Some(link) = self.relay.as_mut() {
+            for retry in link.retries(now) {
+                // A full queue only delays this retry to the next one.
+                let _ = self.quic.dgram_send(&retry);
+            }
         }
         if let Some(t) = self.close_deadline {
             if now >= t && !self.quic.is_draining() {
@@ -363,7 +368,8 @@ impl Connection {
             // Before any read: quiche forgets a stopped stream once its last
             // data is read, and the STOP_SENDING code with it.
             self.note_stopped_streams();
-            if !self.poll_datagrams(sink) || !self.poll_readable(sink) || !self.poll_writable(sink)
+            if !self.poll_signals(sink)
+                || !self.poll_datagrams(sink) || !self.poll_readable(sink) || !self.poll_writable(sink)
             {
                 return false;
             }
@@ -409,6 +415,32 @@ impl Connection {
                 .qlog
                 .as_ref()
                 .is_none_or(|b| b.drain_into(sink, events::QLOG, id, true))
+    }
+
+    /// Rendezvous signalling messages, in order (`SIGNAL` rows).
+    fn poll_signals(&mut self, sink: &mut EventSink<'_>) -> bool {
+        let ended = self.is_ended();
+        let Some(link) = self.relay.as_mut() else {
+            return true;
+        };
+        if ended {
+            link.signals.inbox.clear();
+        }
+        while let Some(message) = link.signals.inbox.front() {
+            if !sink.has_rows(1) {
+                return false;
+            }
+            let (offset, space) = sink.payload_space();
+            if space.len() < message.len() {
+                return false;
+            }
+            let n = message.len();
+            space[..n].copy_from_slice(message);
+            sink.commit_payload(n);
+            sink.push(events::SIGNAL, self.id, offset as f64, n as f64, 0.0, 0.0);
+            link.signals.inbox.pop_front();
+        }
+        true
     }
 
     fn poll_datagrams(&mut self, sink: &mut EventSink<'_>) -> bool {

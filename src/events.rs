@@ -21,6 +21,7 @@
 //! | `QLOG` | inbox offset | length | – | – |
 //! | `RELAY_REQUEST` | flow key | target connection | – | – |
 //! | `RELAY_REGISTERED` | outcome (0 ok, 1 no certificate, 2 no answer) | – | – | – |
+//! | `SIGNAL` | inbox offset | length | – | – |
 //!
 //! `KEYLOG` carries NSS key-log lines (newline-terminated). `EARLY_DATA`:
 //! a resuming client may send 0-RTT data now. `SESSION_TICKET`: a (new)
@@ -33,7 +34,8 @@
 //!
 //! `RELAY_REQUEST` (relay side; its connection is the dialer's) asks the
 //! `allow` policy about a new flow: answer with `relayVerdict(key, allow)`.
-//! `RELAY_REGISTERED` answers `relayRegister`.
+//! `RELAY_REGISTERED` answers `relayRegister`. `SIGNAL` carries one
+//! rendezvous signalling message (`p2p::channel`), in order, once.
 //!
 //! Numbers above 2^53 (possible only for application codes) lose precision.
 
@@ -54,6 +56,7 @@ pub const SESSION_TICKET: f64 = 12.0;
 pub const QLOG: f64 = 13.0;
 pub const RELAY_REQUEST: f64 = 14.0;
 pub const RELAY_REGISTERED: f64 = 15.0;
+pub const SIGNAL: f64 = 16.0;
 
 /// Writes event rows and payloads into caller-owned buffers.
 pub struct EventSink<'a> {

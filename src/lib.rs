@@ -32,6 +32,7 @@ pub mod error;
 pub mod events;
 pub mod io;
 pub mod limits;
+pub mod p2p;
 pub mod relay;
 pub mod streams;
 pub mod timers;

@@ -236,7 +236,11 @@ impl Endpoint {
                 continue;
             }
             link.relay_datagrams += 1;
-            match link.role {
+            let role = link.role;
+            if self.signal_message(id, &buf[..n]) {
+                continue;
+            }
+            match role {
                 Role::Serving => self.relay_message(id, &mut buf[..n]),
                 Role::Using => self.peer_message(id, &mut buf[..n]),
             }
