@@ -71,6 +71,11 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
     return this.socket._endpoint.relayCounts();
   }
 
+  /** Rendezvous only: peers registered now (`register()`). */
+  rendezvousStats(): { peers: number } {
+    return { peers: this._rendezvous?.peerCount ?? 0 };
+  }
+
   /** @internal A new relayed flow from connection `from` to `to` awaits the `allow` policy. */
   _relayRequest(from: number, key: number, to: number): void {
     const relay = this.#options.relay;
