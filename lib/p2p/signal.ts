@@ -180,12 +180,18 @@ class Reader {
   }
 }
 
+/** RFC 5952 text of an IPv6 address (the WHATWG URL parser compresses it). */
+function canonical6(address: string): string {
+  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+}
+
 function ipv6Bytes(address: string): Buffer {
   const out = Buffer.alloc(16);
-  const [head, tail] = address.includes('::') ? address.split('::') : [address, undefined];
+  const text = canonical6(address);
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
   const groups = (s: string | undefined): number[] => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
   const h = groups(head);
-  const t = tail === undefined ? [] : groups(tail);
+  const t = groups(tail);
   const all = tail === undefined ? h : [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
   all.slice(0, 8).forEach((g, i) => out.writeUInt16BE(g & 0xffff, i * 2));
   return out;
@@ -194,7 +200,7 @@ function ipv6Bytes(address: string): Buffer {
 function ipv6String(raw: Buffer): string {
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(raw.readUInt16BE(i).toString(16));
-  return groups.join(':');
+  return canonical6(groups.join(':'));
 }
 
 function fingerprintBytes(hex: string | undefined): Buffer {

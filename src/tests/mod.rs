@@ -6,3 +6,4 @@ mod memory;
 mod pair;
 mod relay;
 mod scenarios;
+mod signalling;
