@@ -188,6 +188,7 @@ export async function dial(socket: QuicSocket, agent: P2pAgent, opts: DialOption
   let punched = punchTimeout === 0;
   for (const via of vias) {
     if (opts.signal?.aborted) throw aborted();
+    if (socket.closed) throw new QuicError('ERR_QUIC_SOCKET_CLOSED', 'The socket closed during the dial');
     if (via.destroyed) {
       failures.push(new QuicError('ERR_QUIC_RENDEZVOUS_GONE', 'the connection to the rendezvous is closed'));
       continue;
@@ -216,6 +217,7 @@ export async function dial(socket: QuicSocket, agent: P2pAgent, opts: DialOption
       failures.push(asQuicError(err));
     }
   }
+  if (socket.closed) throw new QuicError('ERR_QUIC_SOCKET_CLOSED', 'The socket closed during the dial');
   throw failure(failures);
 }
 
