@@ -1,6 +1,7 @@
 // The loopback demo behind `npm start` / `nquic demo`: a server and a client
 // in one process exchanging streams and datagrams, then a bulk transfer, then
-// the same through a relay to a second peer, with live progress and a summary.
+// the same through a relay to a second peer, then a third peer reached by its
+// key (the demo server is its rendezvous), with live progress and a summary.
 import { performance } from 'node:perf_hooks';
 import { connect, listen } from '../api';
 import { QuicSocket } from '../socket';
@@ -33,6 +34,10 @@ export interface DemoResult {
   relayedStreamsEchoed: number;
   relayedBulkBytes: number;
   relayedBulkMBps: number;
+  /** A peer registered with the demo server (a rendezvous too), dialed by its certificate fingerprint. */
+  dialMs: number;
+  dialPath: 'direct' | 'relayed';
+  dialStreamsEchoed: number;
 }
 
 const ALPN = ['nquic-demo'];
@@ -157,11 +162,42 @@ async function relayed(via: QuicConnection, relayPort: number, relayCert: string
   }
 }
 
+interface DialRun {
+  ms: number;
+  path: 'direct' | 'relayed';
+  streamsEchoed: number;
+}
+
+/**
+ * A third peer registers with the demo server, which is also a rendezvous;
+ * the client dials it by its certificate's fingerprint through its existing
+ * connection (README, "Reaching peers").
+ */
+async function dialByKey(via: QuicConnection, rendezvousPort: number, rendezvousCert: string, log: (l: string) => void): Promise<DialRun> {
+  const identity = generateCertificate({ subjectAltNames: ['demo-peer-2'] });
+  const peerSocket = await QuicSocket.bind({ address: '127.0.0.1' });
+  try {
+    serve(peerSocket.listen({ alpn: ALPN, key: identity.key, cert: identity.cert }));
+    const toRendezvous = await peerSocket.connect({ host: '127.0.0.1', port: rendezvousPort, alpn: ALPN, ca: rendezvousCert, serverName: 'localhost', key: identity.key, cert: identity.cert });
+    await toRendezvous.register();
+    const t0 = performance.now();
+    const conn = await via.socket.dial({ peer: identity.fingerprint, via, alpn: ALPN });
+    const ms = performance.now() - t0;
+    log(`  dial by key: reached peer ${identity.fingerprint.slice(0, 16)}… (${conn.path}) through the rendezvous in ${ms.toFixed(2)} ms`);
+    const streams = await echoStreams(conn, 20);
+    log(`  dial by key: ${streams.ok} streams echoed`);
+    await conn.close();
+    return { ms, path: conn.path, streamsEchoed: streams.ok };
+  } finally {
+    await peerSocket.close();
+  }
+}
+
 export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const log = opts.log ?? ((line: string) => console.log(line));
   const bulkBytes = opts.bulkBytes ?? 64 * 2 ** 20;
   const { key, cert } = generateCertificate({ subjectAltNames: ['localhost'] });
-  const server = await listen({ address: '127.0.0.1', port: 0, alpn: ALPN, key, cert, relay: true });
+  const server = await listen({ address: '127.0.0.1', port: 0, alpn: ALPN, key, cert, relay: true, rendezvous: true });
   serve(server);
   log(`nquic demo: server on 127.0.0.1:${server.address.port}`);
   try {
@@ -182,6 +218,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const stats = conn.stats();
     const relayedBulkBytes = Math.max(1, Math.floor(bulkBytes / 4));
     const relay = await relayed(conn, server.address.port, cert, relayedBulkBytes, log);
+    const dialed = await dialByKey(conn, server.address.port, cert, log);
     await conn.close({ code: 0, reason: 'demo done' });
     const result: DemoResult = {
       handshakeMs,
@@ -196,6 +233,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       relayedStreamsEchoed: relay.streamsEchoed,
       relayedBulkBytes,
       relayedBulkMBps: relay.bulkMBps,
+      dialMs: dialed.ms,
+      dialPath: dialed.path,
+      dialStreamsEchoed: dialed.streamsEchoed,
     };
     log('');
     log('summary');
@@ -204,6 +244,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     log(`  datagrams            ${result.datagramsEchoed}/${result.datagramsSent} echoed, median RTT ${result.datagramRttMedianMs.toFixed(3)} ms`);
     log(`  bulk throughput      ${result.bulkMBps.toFixed(1)} MB/s (${(bulkBytes / 2 ** 20).toFixed(0)} MiB)`);
     log(`  relayed connection   ${result.relayedConnectMs.toFixed(2)} ms to connect, ${result.relayedStreamsEchoed} streams echoed, ${result.relayedBulkMBps.toFixed(1)} MB/s (${(relayedBulkBytes / 2 ** 20).toFixed(0)} MiB)`);
+    log(`  dial by key          ${result.dialMs.toFixed(2)} ms to a ${result.dialPath} connection, ${result.dialStreamsEchoed} streams echoed`);
     log(`  client packets       ${stats.packetsSent} sent, ${stats.packetsReceived} received, ${stats.packetsLost} lost; rtt ${stats.rtt.toFixed(2)} ms`);
     return result;
   } finally {
