@@ -27,10 +27,15 @@ export declare class NativeEndpoint {
   /**
    * Starts a client connection; returns its handle. `serverName` goes
    * into SNI; `verifyName` (a host name or IP literal) is what the
-   * server's certificate must name, unless `fingerprint` (64 hex digits)
-   * pins the server's leaf certificate instead (a dial by key).
+   * server's certificate must name.
    */
-  connect(config: NativeConfig, address: string, port: number, serverName?: string | undefined | null, verifyName?: string | undefined | null, sessionTicket?: Buffer | undefined | null, fingerprint?: string | undefined | null): number
+  connect(config: NativeConfig, address: string, port: number, serverName?: string | undefined | null, verifyName?: string | undefined | null, sessionTicket?: Buffer | undefined | null): number
+  /**
+   * Starts a client connection whose server is verified by the SHA-256
+   * `fingerprint` (64 hex digits) of its leaf certificate instead of a
+   * name (a dial by key); returns its handle.
+   */
+  connectPinned(config: NativeConfig, address: string, port: number, fingerprint: string, serverName?: string | undefined | null, sessionTicket?: Buffer | undefined | null): number
   /**
    * The built-in check of a peer waiting for the application's verdict
    * (after a `VERIFY` event); `null` when there is none.

@@ -197,7 +197,11 @@ export class QuicSocket extends EventEmitter {
     const ticket = opts.sessionTicket === undefined ? undefined : Buffer.from(opts.sessionTicket);
     const config = clientConfig(opts);
     this.#assertOpen();
-    const id = callNative(() => this.#endpoint.connect(config, ip, opts.port, serverName, verifyName, ticket, pin));
+    const id = callNative(() =>
+      pin === undefined
+        ? this.#endpoint.connect(config, ip, opts.port, serverName, verifyName, ticket)
+        : this.#endpoint.connectPinned(config, ip, opts.port, pin, opts.serverName, ticket),
+    );
     const conn = new QuicConnection(this, id, 'client', ownsSocket, opts);
     this.#connections.set(id, conn);
     this._schedule();

@@ -319,8 +319,7 @@ impl NativeEndpoint {
 
     /// Starts a client connection; returns its handle. `serverName` goes
     /// into SNI; `verifyName` (a host name or IP literal) is what the
-    /// server's certificate must name, unless `fingerprint` (64 hex digits)
-    /// pins the server's leaf certificate instead (a dial by key).
+    /// server's certificate must name.
     #[napi]
     pub fn connect(
         &mut self,
@@ -330,22 +329,45 @@ impl NativeEndpoint {
         server_name: Option<String>,
         verify_name: Option<String>,
         session_ticket: Option<Buffer>,
-        fingerprint: Option<String>,
     ) -> napi::Result<u32, ErrorCode> {
         guarded(|| {
             require_client_config(config)?;
             let peer = addr::parse(&address, port)?;
-            let expected = match fingerprint {
-                Some(fp) => Some(Expected::Fingerprint(parse_fingerprint(&fp)?)),
-                None => verify_name.map(|name| match name.parse() {
-                    Ok(ip) => Expected::Ip(ip),
-                    Err(_) => Expected::Name(name),
-                }),
-            };
+            let expected = verify_name.map(|name| match name.parse() {
+                Ok(ip) => Expected::Ip(ip),
+                Err(_) => Expected::Name(name),
+            });
             self.inner.connect(
                 &config.inner,
                 server_name.as_deref(),
                 expected,
+                session_ticket.as_deref(),
+                peer,
+            )
+        })
+    }
+
+    /// Starts a client connection whose server is verified by the SHA-256
+    /// `fingerprint` (64 hex digits) of its leaf certificate instead of a
+    /// name (a dial by key); returns its handle.
+    #[napi]
+    pub fn connect_pinned(
+        &mut self,
+        config: &NativeConfig,
+        address: String,
+        port: u32,
+        fingerprint: String,
+        server_name: Option<String>,
+        session_ticket: Option<Buffer>,
+    ) -> napi::Result<u32, ErrorCode> {
+        guarded(|| {
+            require_client_config(config)?;
+            let peer = addr::parse(&address, port)?;
+            let expected = Expected::Fingerprint(parse_fingerprint(&fingerprint)?);
+            self.inner.connect(
+                &config.inner,
+                server_name.as_deref(),
+                Some(expected),
                 session_ticket.as_deref(),
                 peer,
             )
@@ -742,7 +764,11 @@ impl NativeEndpoint {
     /// `SIGNAL` event delivers it at the other end). `false` when too many
     /// of its messages are still unacknowledged.
     #[napi]
-    pub fn signal_send(&mut self, conn: u32, message: BufferSlice) -> napi::Result<bool, ErrorCode> {
+    pub fn signal_send(
+        &mut self,
+        conn: u32,
+        message: BufferSlice,
+    ) -> napi::Result<bool, ErrorCode> {
         guarded(|| self.inner.signal_send(conn, &message))
     }
 

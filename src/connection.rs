@@ -369,7 +369,9 @@ impl Connection {
             // data is read, and the STOP_SENDING code with it.
             self.note_stopped_streams();
             if !self.poll_signals(sink)
-                || !self.poll_datagrams(sink) || !self.poll_readable(sink) || !self.poll_writable(sink)
+                || !self.poll_datagrams(sink)
+                || !self.poll_readable(sink)
+                || !self.poll_writable(sink)
             {
                 return false;
             }

@@ -40,7 +40,9 @@ impl Endpoint {
             .path_stats()
             .find(|p| p.active)
             .map_or(Duration::ZERO, |p| p.rtt);
-        let link = conn.relay.get_or_insert_with(|| RelayLink::new(Role::Using));
+        let link = conn
+            .relay
+            .get_or_insert_with(|| RelayLink::new(Role::Using));
         let datagram = match link.signals.send(payload, Instant::now(), rtt) {
             Ok(d) => d,
             Err(SendError::Backlog) => return Ok(false),
@@ -100,7 +102,9 @@ impl Endpoint {
         let Some(service) = self.relay.as_mut() else {
             return Ok(false);
         };
-        if fingerprint.is_none() || !self.conns.get(&id).is_some_and(|c| c.relay.is_some()) {
+        // Only a connection that carries signalling (and so relay traffic) can be a target.
+        let carries_relay = self.conns.get(&id).is_some_and(|c| c.relay.is_some());
+        if fingerprint.is_none() || !carries_relay {
             return Ok(false);
         }
         Ok(service.register(id, fingerprint) == wire::status::OK)

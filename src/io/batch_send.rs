@@ -80,7 +80,10 @@ pub(crate) mod linux {
 
     /// The socket address for `dest` (`[port, family, w0..w3]`) on a socket
     /// of the given family; `None` when that socket cannot reach it.
-    pub(crate) fn sockaddr(dest: &[u32; 6], ipv6: bool) -> Option<(libc::sockaddr_in6, libc::socklen_t)> {
+    pub(crate) fn sockaddr(
+        dest: &[u32; 6],
+        ipv6: bool,
+    ) -> Option<(libc::sockaddr_in6, libc::socklen_t)> {
         // SAFETY: all-zero bytes are a valid `sockaddr_in6`.
         let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
         let port = (dest[0] as u16).to_be();

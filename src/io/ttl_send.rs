@@ -170,7 +170,17 @@ mod tests {
         let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let port = rx.local_addr().expect("addr").port();
         let v4 = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        assert_eq!(send(v4.as_raw_fd(), b"a", "127.0.0.1".parse().unwrap(), port, 3, false), 1);
+        assert_eq!(
+            send(
+                v4.as_raw_fd(),
+                b"a",
+                "127.0.0.1".parse().unwrap(),
+                port,
+                3,
+                false
+            ),
+            1
+        );
         assert_eq!(recv_ttl(&rx), (b"a".to_vec(), 3));
         v4.send_to(b"b", ("127.0.0.1", port)).expect("send");
         assert_eq!(recv_ttl(&rx).1, 64, "the socket's own TTL is untouched");
@@ -178,9 +188,15 @@ mod tests {
             return; // no IPv6 here
         };
         for to in ["127.0.0.1", "::ffff:127.0.0.1"] {
-            assert_eq!(send(dual.as_raw_fd(), b"c", to.parse().unwrap(), port, 2, true), 1);
+            assert_eq!(
+                send(dual.as_raw_fd(), b"c", to.parse().unwrap(), port, 2, true),
+                1
+            );
             assert_eq!(recv_ttl(&rx), (b"c".to_vec(), 2), "to {to}");
         }
-        assert_eq!(send(-1, b"x", "127.0.0.1".parse().unwrap(), port, 2, false), -libc::EBADF);
+        assert_eq!(
+            send(-1, b"x", "127.0.0.1".parse().unwrap(), port, 2, false),
+            -libc::EBADF
+        );
     }
 }

@@ -171,7 +171,8 @@ impl SignalChannel {
     pub fn on_timeout(&mut self, now: Instant) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let before = self.unacked.len();
-        self.unacked.retain(|p| p.due > now || p.attempts < MAX_ATTEMPTS);
+        self.unacked
+            .retain(|p| p.due > now || p.attempts < MAX_ATTEMPTS);
         self.lost += (before - self.unacked.len()) as u64;
         for p in self.unacked.iter_mut().filter(|p| p.due <= now) {
             p.attempts += 1;
@@ -215,8 +216,15 @@ mod tests {
         let (mut a, mut b) = (SignalChannel::default(), SignalChannel::default());
         let d = a.send(b"hello", now, RTT).expect("send");
         let ack_datagram = deliver(&mut b, &d).expect("ack");
-        assert_eq!(deliver(&mut b, &d), Some(ack(seq_of(&d))), "a copy is acked again");
-        assert_eq!(b.inbox.drain(..).collect::<Vec<_>>(), vec![b"hello".to_vec()]);
+        assert_eq!(
+            deliver(&mut b, &d),
+            Some(ack(seq_of(&d))),
+            "a copy is acked again"
+        );
+        assert_eq!(
+            b.inbox.drain(..).collect::<Vec<_>>(),
+            vec![b"hello".to_vec()]
+        );
         let m = wire::parse(&ack_datagram).expect("ack framing");
         assert_eq!(m.kind, SIGNAL_ACK);
         a.on_ack(m.flow);
@@ -240,7 +248,10 @@ mod tests {
         assert_eq!(sends.len() as u32, MAX_ATTEMPTS);
         let gaps: Vec<Duration> = sends.windows(2).map(|w| w[1] - w[0]).collect();
         assert_eq!(gaps[0], Duration::from_millis(25));
-        assert!(gaps.windows(2).all(|g| g[1] >= g[0]), "backoff never shrinks: {gaps:?}");
+        assert!(
+            gaps.windows(2).all(|g| g[1] >= g[0]),
+            "backoff never shrinks: {gaps:?}"
+        );
         assert!(gaps.iter().all(|g| *g <= MAX_RTO));
         assert_eq!((a.lost, a.in_flight()), (1, 0));
     }

@@ -35,11 +35,15 @@ fn run(pair: &mut Pair, rounds: usize, mut drop: impl FnMut(usize) -> bool) {
         for (mut p, _) in pair.client.drain() {
             sent += 1;
             if !drop(sent) {
-                pair.server.endpoint.recv(&mut p, CLIENT_ADDR.parse().expect("addr"));
+                pair.server
+                    .endpoint
+                    .recv(&mut p, CLIENT_ADDR.parse().expect("addr"));
             }
         }
         for (mut p, _) in pair.server.drain() {
-            pair.client.endpoint.recv(&mut p, SERVER_ADDR.parse().expect("addr"));
+            pair.client
+                .endpoint
+                .recv(&mut p, SERVER_ADDR.parse().expect("addr"));
         }
         pair.client.poll();
         pair.server.poll();
@@ -53,7 +57,10 @@ fn run(pair: &mut Pair, rounds: usize, mut drop: impl FnMut(usize) -> bool) {
         }
         pair.client.endpoint.on_timeout();
         pair.server.endpoint.on_timeout();
-        assert!(started.elapsed() < Duration::from_secs(20), "bounded in time");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "bounded in time"
+        );
     }
 }
 
@@ -65,17 +72,30 @@ fn payloads(events: Vec<super::pair::Event>) -> Vec<Vec<u8>> {
 fn signals_arrive_once_in_order_both_ways_beside_application_datagrams() {
     let (mut pair, client, server) = connected();
     for i in 0..5u8 {
-        assert!(pair.client.endpoint.signal_send(client, &[1, i]).expect("send"));
+        assert!(pair
+            .client
+            .endpoint
+            .signal_send(client, &[1, i])
+            .expect("send"));
     }
-    assert!(pair.server.endpoint.signal_send(server, b"answer").expect("send"));
+    assert!(pair
+        .server
+        .endpoint
+        .signal_send(server, b"answer")
+        .expect("send"));
     let app = pair.client.endpoint.connection_mut(client).expect("conn");
-    assert!(app.datagram_send(b"application datagram").expect("datagram"));
+    assert!(app
+        .datagram_send(b"application datagram")
+        .expect("datagram"));
     run(&mut pair, 50, |_| false);
     assert_eq!(
         payloads(pair.server.take_events(events::SIGNAL)),
         (0..5u8).map(|i| vec![1, i]).collect::<Vec<_>>()
     );
-    assert_eq!(payloads(pair.client.take_events(events::SIGNAL)), vec![b"answer".to_vec()]);
+    assert_eq!(
+        payloads(pair.client.take_events(events::SIGNAL)),
+        vec![b"answer".to_vec()]
+    );
     // The application's datagram is delivered as usual, and only it.
     assert_eq!(
         payloads(pair.server.take_events(events::DATAGRAM)),
@@ -88,7 +108,11 @@ fn signals_arrive_once_in_order_both_ways_beside_application_datagrams() {
 fn signals_survive_the_loss_of_every_other_packet() {
     let (mut pair, client, _) = connected();
     for i in 0..10u8 {
-        assert!(pair.client.endpoint.signal_send(client, &[i]).expect("send"));
+        assert!(pair
+            .client
+            .endpoint
+            .signal_send(client, &[i])
+            .expect("send"));
     }
     // Half of the client's packets are lost until the 40th.
     run(&mut pair, 400, |n| n < 40 && n % 2 == 1);
@@ -116,7 +140,12 @@ fn signalling_needs_an_established_connection_and_bounded_messages() {
     // With no answer (the server is not a rendezvous: no acknowledgement),
     // the backlog is bounded.
     let sent = (0..1000)
-        .take_while(|_| pair.client.endpoint.signal_send(client, b"m").expect("send"))
+        .take_while(|_| {
+            pair.client
+                .endpoint
+                .signal_send(client, b"m")
+                .expect("send")
+        })
         .count();
     assert_eq!(sent, crate::p2p::channel::MAX_UNACKED);
 }
