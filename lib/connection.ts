@@ -15,7 +15,6 @@ import { runVerifyHook } from './tls/peer-verification';
 import { validateBytes, validateInteger, validateObject, validateString } from './validate';
 import { invalidArgType, invalidArgValue } from './errors';
 import { QuicSocketClass } from './socket-class';
-import { DEFAULT_PUNCH_TTL } from './p2p/agent';
 
 interface StreamWaiter {
   bidirectional: boolean;
@@ -186,7 +185,7 @@ export class QuicConnection extends EventEmitter {
     validateObject(opts, 'options');
     validateInteger(opts.punchTtl, 'options.punchTtl', 1, 255);
     if (this.#closeInfo !== undefined) return Promise.reject(connectionClosed());
-    return this.#socket._p2p.register(this, opts.punchTtl ?? DEFAULT_PUNCH_TTL);
+    return this.#socket._p2p.register(this, opts.punchTtl);
   }
 
   /** @internal A rendezvous signalling message arrived on this connection. */

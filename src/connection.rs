@@ -428,39 +428,16 @@ impl Connection {
         if ended {
             link.signals.inbox.clear();
         }
-        while let Some(message) = link.signals.inbox.front() {
-            if !sink.has_rows(1) {
-                return false;
-            }
-            let (offset, space) = sink.payload_space();
-            if space.len() < message.len() {
-                return false;
-            }
-            let n = message.len();
-            space[..n].copy_from_slice(message);
-            sink.commit_payload(n);
-            sink.push(events::SIGNAL, self.id, offset as f64, n as f64, 0.0, 0.0);
-            link.signals.inbox.pop_front();
-        }
-        true
+        drain_payloads(sink, events::SIGNAL, self.id, &mut link.signals.inbox).1
     }
 
     fn poll_datagrams(&mut self, sink: &mut EventSink<'_>) -> bool {
         if let Some(link) = self.relay.as_mut() {
-            while let Some(datagram) = link.app_datagrams.front() {
-                if !sink.has_rows(1) {
-                    return false;
-                }
-                let (offset, space) = sink.payload_space();
-                if space.len() < datagram.len() {
-                    return false;
-                }
-                let n = datagram.len();
-                space[..n].copy_from_slice(datagram);
-                sink.commit_payload(n);
-                sink.push(events::DATAGRAM, self.id, offset as f64, n as f64, 0.0, 0.0);
-                self.datagrams_delivered += 1;
-                link.app_datagrams.pop_front();
+            let (delivered, all) =
+                drain_payloads(sink, events::DATAGRAM, self.id, &mut link.app_datagrams);
+            self.datagrams_delivered += delivered as u64;
+            if !all {
+                return false;
             }
         }
         while let Some(len) = self.quic.dgram_recv_front_len() {
@@ -544,6 +521,33 @@ impl Connection {
         }
         info
     }
+}
+
+/// Moves queued payloads into `sink` as `kind` rows, oldest first. Returns
+/// how many moved and whether all of them fitted.
+fn drain_payloads(
+    sink: &mut EventSink<'_>,
+    kind: f64,
+    id: u32,
+    queue: &mut VecDeque<Vec<u8>>,
+) -> (usize, bool) {
+    let mut moved = 0;
+    while let Some(payload) = queue.front() {
+        if !sink.has_rows(1) {
+            return (moved, false);
+        }
+        let (offset, space) = sink.payload_space();
+        if space.len() < payload.len() {
+            return (moved, false);
+        }
+        let n = payload.len();
+        space[..n].copy_from_slice(payload);
+        sink.commit_payload(n);
+        sink.push(kind, id, offset as f64, n as f64, 0.0, 0.0);
+        queue.pop_front();
+        moved += 1;
+    }
+    (moved, true)
 }
 
 /// Key-log bytes kept per connection at most (a handful of lines).

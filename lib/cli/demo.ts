@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { connect, listen } from '../api';
 import { QuicSocket } from '../socket';
-import { generateCertificate } from '../tls/certificates';
+import { generateCertificate, type GeneratedCertificate } from '../tls/certificates';
 import type { QuicConnection } from '../connection';
 import type { QuicServer } from '../server';
 import type { QuicStream } from '../stream';
@@ -137,16 +137,27 @@ interface RelayedRun {
   bulkMBps: number;
 }
 
+/** Another peer of the demo: its own socket, identity and serving server, connected to the demo server with its certificate. */
+async function demoPeer(name: string, serverPort: number, serverCert: string): Promise<{ identity: GeneratedCertificate; socket: QuicSocket; toServer: QuicConnection }> {
+  const identity = generateCertificate({ subjectAltNames: [name] });
+  const socket = await QuicSocket.bind({ address: '127.0.0.1' });
+  try {
+    serve(socket.listen({ alpn: ALPN, key: identity.key, cert: identity.cert }));
+    const toServer = await socket.connect({ host: '127.0.0.1', port: serverPort, alpn: ALPN, ca: serverCert, serverName: 'localhost', key: identity.key, cert: identity.cert });
+    return { identity, socket, toServer };
+  } catch (err) {
+    await socket.close();
+    throw err;
+  }
+}
+
 /**
  * A second peer registers with the demo server, which also relays; the
  * client then reaches that peer through the relay on its existing connection.
  */
 async function relayed(via: QuicConnection, relayPort: number, relayCert: string, bytes: number, log: (l: string) => void): Promise<RelayedRun> {
-  const identity = generateCertificate({ subjectAltNames: ['demo-peer'] });
-  const peerSocket = await QuicSocket.bind({ address: '127.0.0.1' });
+  const { identity, socket: peerSocket, toServer: toRelay } = await demoPeer('demo-peer', relayPort, relayCert);
   try {
-    serve(peerSocket.listen({ alpn: ALPN, key: identity.key, cert: identity.cert }));
-    const toRelay = await peerSocket.connect({ host: '127.0.0.1', port: relayPort, alpn: ALPN, ca: relayCert, serverName: 'localhost', key: identity.key, cert: identity.cert });
     await toRelay.acceptRelayed();
     const t0 = performance.now();
     const conn = await via.socket.connect({ via, peer: identity.fingerprint, alpn: ALPN });
@@ -174,11 +185,8 @@ interface DialRun {
  * connection (README, "Reaching peers").
  */
 async function dialByKey(via: QuicConnection, rendezvousPort: number, rendezvousCert: string, log: (l: string) => void): Promise<DialRun> {
-  const identity = generateCertificate({ subjectAltNames: ['demo-peer-2'] });
-  const peerSocket = await QuicSocket.bind({ address: '127.0.0.1' });
+  const { identity, socket: peerSocket, toServer: toRendezvous } = await demoPeer('demo-peer-2', rendezvousPort, rendezvousCert);
   try {
-    serve(peerSocket.listen({ alpn: ALPN, key: identity.key, cert: identity.cert }));
-    const toRendezvous = await peerSocket.connect({ host: '127.0.0.1', port: rendezvousPort, alpn: ALPN, ca: rendezvousCert, serverName: 'localhost', key: identity.key, cert: identity.cert });
     await toRendezvous.register();
     const t0 = performance.now();
     const conn = await via.socket.dial({ peer: identity.fingerprint, via, alpn: ALPN });

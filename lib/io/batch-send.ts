@@ -6,19 +6,10 @@
 import type dgram from 'node:dgram';
 import native from '../binding';
 import { descriptorOf } from './descriptor';
+import { EINVAL, EIO, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP, NO_FAST_PATH } from './errno';
 
-const EIO = 5;
-const EBADF = 9;
-const EINVAL = 22;
-const ENOTSOCK = 88;
-const EMSGSIZE = 90;
-const ENOPROTOOPT = 92;
-const EOPNOTSUPP = 95;
-const ENOSYS = 38;
 /** Errors that mean "this socket or kernel cannot do GSO". */
 const GSO_ERRORS = new Set([EIO, EINVAL, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP]);
-/** Errors that mean "no fast path at all on this socket". */
-const FATAL_ERRORS = new Set([ENOSYS, EBADF, ENOTSOCK]);
 
 export class BatchSender {
   readonly #udp: dgram.Socket;
@@ -49,7 +40,7 @@ export class BatchSender {
       this.#gso = false;
       sent = native.sendPackets(fd, out, meta, count, this.#ipv6, false);
     }
-    if (sent < 0 && FATAL_ERRORS.has(-sent)) this.#enabled = false;
+    if (sent < 0 && NO_FAST_PATH.has(-sent)) this.#enabled = false;
     return Math.max(0, sent);
   }
 }

@@ -11,15 +11,11 @@ import { isIP } from 'node:net';
 import native from '../binding';
 import { QuicError } from '../errors';
 import { descriptorOf } from './descriptor';
+import { EBADF, ENOPROTOOPT, EOPNOTSUPP, NO_FAST_PATH } from './errno';
 
 const DEFAULT_TTL = 64;
-const EBADF = 9;
-const ENOSYS = 38;
-const ENOTSOCK = 88;
-const ENOPROTOOPT = 92;
-const EOPNOTSUPP = 95;
-/** Errors that mean "no fast path on this socket or kernel"; after any other the datagram counts as lost, as on the network. */
-const FATAL = new Set([EBADF, ENOSYS, ENOTSOCK, ENOPROTOOPT, EOPNOTSUPP]);
+/** Errors that mean "no such fast path here"; after any other the datagram counts as lost, as on the network. */
+const FATAL = new Set([...NO_FAST_PATH, ENOPROTOOPT, EOPNOTSUPP]);
 
 export class TtlSender {
   readonly #udp: dgram.Socket;

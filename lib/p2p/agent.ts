@@ -292,7 +292,7 @@ export class P2pAgent {
   // ---------------------------------------------------------------------------
   // Registrations (`conn.register()`)
 
-  register(conn: QuicConnection, punchTtl: number): Promise<void> {
+  register(conn: QuicConnection, punchTtl = DEFAULT_PUNCH_TTL): Promise<void> {
     const existing = this.#registrations.get(conn);
     if (existing !== undefined) {
       existing.punchTtl = punchTtl;

@@ -22,19 +22,7 @@ impl Endpoint {
     /// Sends one signalling message on connection `id`, reliably. `false`
     /// when too many of its messages are still unacknowledged.
     pub fn signal_send(&mut self, id: u32, payload: &[u8]) -> CoreResult<bool> {
-        let conn = self.connection_mut(id)?;
-        if !conn.quic.is_established() || !conn.datagrams {
-            return Err(CoreError::new(
-                ErrorCode::InvalidArgValue,
-                "signalling needs an established connection with datagrams enabled",
-            ));
-        }
-        if conn.relay_path.is_some() {
-            return Err(CoreError::new(
-                ErrorCode::InvalidArgValue,
-                "a relayed connection cannot carry signalling",
-            ));
-        }
+        let conn = self.carrier(id, "signalling")?;
         let rtt = conn
             .quic
             .path_stats()
