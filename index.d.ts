@@ -276,6 +276,11 @@ export interface NativeStats {
   datagramsDroppedOnReceive: number
   /** Sent datagrams declared lost by loss detection. */
   datagramsLost: number
+  /**
+   * Validated changes of the active path (RFC 9000 §9): NAT rebindings
+   * and migrations followed.
+   */
+  pathChanges: number
 }
 
 /**

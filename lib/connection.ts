@@ -30,7 +30,26 @@ interface RelayRegistration {
 
 const MAX_APP_CODE = Number.MAX_SAFE_INTEGER;
 
+/**
+ * One QUIC connection (RFC 9000), client or server side: streams
+ * ({@link openStream}, `'stream'`), unreliable datagrams ({@link sendDatagram},
+ * `'datagram'`, RFC 9221) and its TLS 1.3 identity. Made by `connect()` /
+ * {@link QuicSocket.connect} (resolved after the handshake) and announced by
+ * a server's `'connection'` event.
+ *
+ * It ends with {@link close} (graceful, a code and reason for the peer),
+ * {@link destroy}, the peer's close, or a timeout; either way {@link closed}
+ * resolves (never rejects) with a {@link CloseInfo} and `'close'` is emitted.
+ * Streams still open then error with the close's error, except after a clean
+ * local `close()`.
+ *
+ * Events: {@link QuicConnectionEvents} (`'stream'`, `'datagram'`,
+ * `'handshake'`, `'sessionTicket'`, `'close'`).
+ *
+ * {@includeCode ../examples/tour.mjs#tour}
+ */
 export class QuicConnection extends EventEmitter {
+  /** Which end of the connection this is. */
   readonly side: 'client' | 'server';
   #socket: QuicSocket;
   /** @internal native handle */
@@ -101,9 +120,12 @@ export class QuicConnection extends EventEmitter {
 
   /**
    * Client only: moves this connection to another local socket (e.g. a new
-   * network interface). The server validates the new path and the
-   * connection carries on; streams and datagrams are unaffected. A socket
-   * that `connect()` created for this connection alone is closed.
+   * network interface; connection migration, RFC 9000 §9). The server
+   * validates the new path and the connection carries on; streams and
+   * datagrams are unaffected. A socket that `connect()` created for this
+   * connection alone is closed. Throws `ERR_QUIC_INVALID_STREAM_STATE` on a
+   * server connection, `ERR_QUIC_CONNECTION_CLOSED` / `ERR_QUIC_SOCKET_CLOSED`
+   * when either is closed. Relayed connections cannot migrate.
    */
   migrate(socket: QuicSocket): void {
     if (!(socket instanceof QuicSocketClass())) throw invalidArgType('socket', 'a QuicSocket', socket);
@@ -113,7 +135,7 @@ export class QuicConnection extends EventEmitter {
     if (socket.closed) throw new QuicError('ERR_QUIC_SOCKET_CLOSED', 'The target socket is closed');
     const previous = this.#socket;
     callNative(() => socket._endpoint.adopt(previous._endpoint, this.handle));
-    previous._removeConnection(this.handle);
+    previous._departConnection(this.handle);
     socket._addConnection(this);
     this.#socket = socket;
     socket._schedule();
@@ -123,6 +145,7 @@ export class QuicConnection extends EventEmitter {
     }
   }
 
+  /** Whether the connection has ended (its {@link closed} promise has resolved or is about to). */
   get destroyed(): boolean {
     return this.#closeInfo !== undefined;
   }
@@ -132,19 +155,26 @@ export class QuicConnection extends EventEmitter {
     return this.socket._endpoint;
   }
 
+  /** The application protocol both sides chose (ALPN, RFC 7301); undefined until the handshake completes. */
   get alpnProtocol(): string | undefined {
     return this.#info?.alpn;
   }
 
+  /** The server name of the handshake (SNI, RFC 6066 §3): what the client asked for; undefined when none was sent. */
   get serverName(): string | undefined {
     return this.#info?.serverName;
   }
 
+  /** The peer's certificate chain as it sent it, DER-encoded, leaf first; empty if it sent none. */
   get peerCertificates(): Uint8Array[] {
     return this.#info?.peerCertificates ?? [];
   }
 
-  /** Client: the latest session ticket, to resume with `connect({ sessionTicket })`. */
+  /**
+   * Client: the latest session ticket (RFC 8446 §4.6.1), to resume with
+   * `connect({ sessionTicket })`; undefined until the server sent one,
+   * shortly after the handshake (`'sessionTicket'` event). Opaque bytes.
+   */
   get sessionTicket(): Uint8Array | undefined {
     if (this.side !== 'client' || this.#closeInfo !== undefined) return this.#lastTicket;
     const ticket = callNative(() => this.socket._endpoint.sessionTicket(this.handle)) ?? undefined;
@@ -162,7 +192,7 @@ export class QuicConnection extends EventEmitter {
     return this.#info?.earlyDataAccepted ?? false;
   }
 
-  /** Whether this connection travels through a relay (its `remoteAddress` is then the relay's). */
+  /** Whether this connection travels through a relay (its {@link remoteAddress} is then the relay's). */
   get relayed(): boolean {
     return this.#info?.relayed ?? (this.#tls as { via?: unknown }).via !== undefined;
   }
@@ -198,6 +228,12 @@ export class QuicConnection extends EventEmitter {
    * this socket reachable through it under this connection's certificate
    * fingerprint. Relayed connections then arrive at this socket's server as
    * `'connection'` with `relayed === true`. Resolves once the relay agreed.
+   * Rejects with `ERR_QUIC_RELAY_NO_SERVER` (no server on this socket),
+   * `ERR_QUIC_RELAY_CERT_REQUIRED` (this connection has no client
+   * certificate), `ERR_QUIC_RELAY_UNAVAILABLE` (the peer is not a relay) or
+   * the connection's close error.
+   *
+   * {@includeCode ../examples/relay.mjs#relay}
    */
   acceptRelayed(): Promise<void> {
     if (this.#closeInfo !== undefined) return Promise.reject(connectionClosed());
@@ -235,11 +271,16 @@ export class QuicConnection extends EventEmitter {
     );
   }
 
+  /** The local address: its socket's. */
   get localAddress(): Address {
     return this.socket.address;
   }
 
-  /** The peer's current address (it follows the peer's migrations and NAT rebindings). */
+  /**
+   * The peer's current address (it follows the peer's migrations and NAT
+   * rebindings); after the end, the last one. Throws
+   * `ERR_QUIC_CONNECTION_CLOSED` if the connection ended before it had one.
+   */
   get remoteAddress(): Address {
     if (this.#closeInfo === undefined) {
       const peer = callNative(() => this.#socket._endpoint.remoteAddress(this.handle));
@@ -249,13 +290,25 @@ export class QuicConnection extends EventEmitter {
     return this.#lastRemote;
   }
 
-  /** The largest datagram payload `sendDatagram` accepts now (0 when none). */
+  /**
+   * The largest datagram payload, in bytes, that {@link sendDatagram} accepts
+   * now: the peer's `max_datagram_frame_size` (RFC 9221 §3) and the path's
+   * packet size allow it (about 1310 by default; about 100 less on a relayed
+   * connection). 0 when datagrams are off on either side or the connection ended.
+   */
   get maxDatagramSize(): number {
     if (this.#closeInfo !== undefined) return 0;
     return callNative(() => this.socket._endpoint.maxDatagramSize(this.handle));
   }
 
-  /** Opens a stream, waiting (FIFO) for stream credit from the peer. */
+  /**
+   * Opens a stream: bidirectional, or send-only with `{ unidirectional: true }`
+   * (RFC 9000 §2). When the peer's stream limit (MAX_STREAMS, RFC 9000 §4.6)
+   * is reached it waits, first come first served, for the peer to grant more,
+   * instead of failing. Rejects with the close error (or
+   * `ERR_QUIC_CONNECTION_CLOSED`) if the connection ends first. The peer
+   * learns of the stream when its first data (or FIN) arrives.
+   */
   openStream(opts: StreamOptions = {}): Promise<QuicStream> {
     validateObject(opts, 'options');
     const bidirectional = !opts.unidirectional;
@@ -282,7 +335,14 @@ export class QuicConnection extends EventEmitter {
     return stream;
   }
 
-  /** Sends an unreliable datagram; false when the send queue dropped it. */
+  /**
+   * Queues one unreliable datagram (RFC 9221): it is sent once, in the next
+   * packets, and may be lost. Returns false when the send queue
+   * (`datagramQueueLength`) is full: this datagram is dropped and counted in
+   * `stats().datagramsDroppedOnSend`. Throws `ERR_QUIC_DATAGRAM_TOO_LARGE`
+   * above {@link maxDatagramSize}, `ERR_QUIC_DATAGRAMS_DISABLED` when either
+   * side turned datagrams off, `ERR_QUIC_CONNECTION_CLOSED` after the end.
+   */
   sendDatagram(data: Uint8Array): boolean {
     validateBytes(data, 'data');
     const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -308,6 +368,7 @@ export class QuicConnection extends EventEmitter {
     return queue;
   }
 
+  /** This connection's counters (RTT, congestion window, packets, bytes, datagram drops). Throws `ERR_QUIC_CONNECTION_CLOSED` once it ended. */
   stats(): ConnectionStats {
     const s = callNative(() => this.#endpoint().stats(this.handle));
     return {
@@ -317,7 +378,13 @@ export class QuicConnection extends EventEmitter {
     };
   }
 
-  /** Closes gracefully with an application code (default 0) and reason. */
+  /**
+   * Closes gracefully: sends CONNECTION_CLOSE with an application `code`
+   * (default 0) and `reason` (RFC 9000 §10.2), which the peer sees in its
+   * {@link CloseInfo}. Resolves with this side's CloseInfo once the close is
+   * sent. Idempotent. Bad options throw `ERR_OUT_OF_RANGE` /
+   * `ERR_INVALID_ARG_VALUE` (a reason over 1000 bytes).
+   */
   close(opts: CloseOptions = {}): Promise<CloseInfo> {
     validateObject(opts, 'options');
     validateInteger(opts.code, 'options.code', 0, MAX_APP_CODE);
@@ -334,7 +401,11 @@ export class QuicConnection extends EventEmitter {
     return this.closed;
   }
 
-  /** Closes abruptly: streams are destroyed at once, then a close is sent. */
+  /**
+   * Closes abruptly: every stream is destroyed at once (with `err`, whose
+   * `appCode` becomes their reset code), then a close with code 0 and
+   * `err.message` as reason is sent.
+   */
   destroy(err?: Error): void {
     if (this.#closeInfo !== undefined) return;
     for (const stream of this.#streams.values()) stream.destroy(err);
@@ -502,7 +573,12 @@ export class QuicConnection extends EventEmitter {
    * Streams still tracked, in JavaScript and in the native layer (0 native
    * once the connection is gone). For leak checks and debugging.
    */
-  streamCounts(): { js: number; native: number } {
+  streamCounts(): {
+    /** Streams the connection object still tracks. */
+    js: number;
+    /** Streams with native state (0 once the connection is gone). */
+    native: number;
+  } {
     const native = this.#closeInfo === undefined ? callNative(() => this.socket._endpoint.streamCount(this.handle)) : 0;
     return { js: this.#streams.size, native };
   }

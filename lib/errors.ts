@@ -1,8 +1,11 @@
 import type { NativeCloseInfo } from '../index.js';
 
 /**
- * Every stable error code nquic raises, with what it means. The README lists
- * the same table.
+ * Every stable error code nquic raises, with what it means: error code →
+ * description. The README's Errors table lists the same codes (a test keeps
+ * them equal). `ERR_INVALID_ARG_*` and `ERR_OUT_OF_RANGE` come on
+ * `TypeError`/`RangeError` thrown synchronously for bad arguments; every
+ * other code comes on a {@link QuicError}.
  */
 export const ERROR_CODES = {
   ERR_INVALID_ARG_TYPE: 'An argument or option has the wrong type.',
@@ -38,6 +41,7 @@ export const ERROR_CODES = {
   ERR_QUIC_DATAGRAM_TOO_LARGE: 'The datagram is larger than `maxDatagramSize`.',
   ERR_QUIC_DATAGRAMS_DISABLED: 'Datagrams are disabled on this side or by the peer.',
   ERR_QUIC_INTERNAL: 'A bug in nquic: the native core caught a panic. Please report it.',
+  ERR_NQUIC_NATIVE_BINDING: 'No prebuilt native binary could be loaded for this platform (thrown when the package loads, on a plain Error; the message names the platform and every path tried).',
   ERR_QUIC_TTL_UNSUPPORTED: 'punch({ ttl }) toward an IPv4 peer from an IPv6 (dual-stack) socket where the TTL cannot be set per packet (not Linux, or NQUIC_TTL_SEND=0).',
   ERR_QUIC_STUN_TIMEOUT: 'No STUN response arrived within `timeout` ms.',
   ERR_QUIC_CERT_FINGERPRINT_MISMATCH: "The peer's leaf certificate does not have the fingerprint given as `peer` (a relay cannot impersonate the target).",
@@ -57,21 +61,36 @@ export const ERROR_CODES = {
   ABORT_ERR: 'The operation was aborted through its AbortSignal.',
 } as const;
 
+/** One of the stable codes in {@link ERROR_CODES}. */
 export type QuicErrorCode = keyof typeof ERROR_CODES;
 
+/** The protocol-level details a {@link QuicError} carries, where known. */
 export interface QuicErrorDetails {
+  /** Application error code: the peer's RESET_STREAM / STOP_SENDING code (RFC 9000 §19.4, §19.5), or a CONNECTION_CLOSE's application code (§19.19). */
   appCode?: number;
+  /** TLS alert number (RFC 8446 §6, e.g. 42 bad_certificate, 48 unknown_ca, 116 certificate_required), sent or received. */
   tlsAlert?: number;
+  /** QUIC transport error code of a CONNECTION_CLOSE (RFC 9000 §20.1; 0x0100-0x01ff carry a TLS alert, RFC 9001 §4.8). */
   transportCode?: number;
 }
 
-/** An error of a QUIC operation; `code` is one of {@link ERROR_CODES}. */
+/**
+ * An error of a QUIC operation: a failed handshake, a closed connection, a
+ * reset stream… `code` is one of {@link ERROR_CODES}; `message` is for
+ * people and may change, `code` does not. Connection failures arrive as the
+ * rejection of the pending call and as {@link CloseInfo.error}.
+ */
 export class QuicError extends Error {
+  /** Stable code, one of {@link ERROR_CODES} (e.g. `'ERR_QUIC_IDLE_TIMEOUT'`). */
   readonly code: string;
+  /** See {@link QuicErrorDetails.appCode}. */
   appCode?: number;
+  /** See {@link QuicErrorDetails.tlsAlert}. */
   tlsAlert?: number;
+  /** See {@link QuicErrorDetails.transportCode}. */
   transportCode?: number;
 
+  /** For tests and wrappers: nquic itself creates these. */
   constructor(code: string, message: string, details: QuicErrorDetails = {}) {
     super(message);
     this.name = 'QuicError';
@@ -132,12 +151,21 @@ export function callNative<T>(fn: () => T): T {
   }
 }
 
-/** How a connection ended. */
+/**
+ * How a connection ended: {@link QuicConnection.closed} resolves with it and
+ * the `'close'` event carries it. It mirrors the CONNECTION_CLOSE frame (RFC
+ * 9000 §19.19) that ended the connection, if one did.
+ */
 export interface CloseInfo {
+  /** The close's error code: an application code when `application`, else a transport error code (0 = no error). */
   code: number;
+  /** The reason phrase sent with the close (`''` if none). */
   reason: string;
+  /** Whether the peer closed (true), or this side (false, also for timeouts). */
   remote: boolean;
+  /** Whether it was an application close (CONNECTION_CLOSE type 0x1d) rather than a transport one (0x1c). */
   application: boolean;
+  /** Absent for a clean close (application code 0 or transport NO_ERROR, from either side); otherwise why it ended, e.g. `ERR_QUIC_IDLE_TIMEOUT`, `ERR_QUIC_APPLICATION_ERROR`. */
   error?: QuicError;
 }
 

@@ -5,11 +5,17 @@ export { QuicServer } from './server';
 export { QuicConnection } from './connection';
 export { QuicStream } from './stream';
 export { QuicError, ERROR_CODES } from './errors';
-export type { CloseInfo, QuicErrorCode } from './errors';
+export type { CloseInfo, QuicErrorCode, QuicErrorDetails } from './errors';
 export { generateCertificate, certificateFingerprint } from './tls/certificates';
 export type { GenerateCertificateOptions, GeneratedCertificate } from './tls/certificates';
 export type * from './types';
+export type * from './events';
 export { bindingResponse as stunBindingResponse, isBindingRequest as isStunBindingRequest } from './p2p/stun';
 import native from './binding';
-/** The napi binding itself (sans-IO classes), for advanced use. */
+/**
+ * The napi binding itself, for advanced use: the sans-IO native classes
+ * (`NativeEndpoint`, `NativeConfig`) that the JavaScript API drives. Its
+ * contract (call order, record layouts) is documented in `src/lib.rs`; it
+ * may change between minor versions.
+ */
 export { native };

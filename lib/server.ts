@@ -21,7 +21,20 @@ function relayPeer(conn: QuicConnection, options: ServerOptions): PeerInfo {
   return peerInfo(conn.peerCertificates, options.verifyPeer === true, conn.remoteAddress);
 }
 
+/**
+ * Accepts QUIC connections on a {@link QuicSocket} (made by `listen()` or
+ * {@link QuicSocket.listen}). A connection is announced only after its
+ * handshake and every peer check (CA, `verify` hook) succeeded, as the
+ * `'connection'` event and through async iteration
+ * (`for await (const conn of server)`; connections arriving while nobody
+ * listens or iterates are queued for the iterator).
+ *
+ * Events: {@link QuicServerEvents} (`'connection'`, `'close'`).
+ *
+ * {@includeCode ../examples/mutual-tls.mjs#mutual-tls}
+ */
 export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnection> {
+  /** The socket this server listens on. */
   readonly socket: QuicSocket;
   readonly #ownsSocket: boolean;
   readonly #connections = new Set<QuicConnection>();
@@ -66,8 +79,17 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
     );
   }
 
-  /** Relay only: flows relayed now and peers registered (`acceptRelayed`). */
-  relayStats(): { flows: number; peers: number } {
+  /**
+   * A relay's counters ({@link ServerOptions.relay}): `flows` relayed now and
+   * `peers` registered through {@link QuicConnection.acceptRelayed}. Both 0
+   * on a server that is not a relay.
+   */
+  relayStats(): {
+    /** Flows relayed now. */
+    flows: number;
+    /** Peers registered now. */
+    peers: number;
+  } {
     return this.socket._endpoint.relayCounts();
   }
 
@@ -104,11 +126,17 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
     decide(result === true);
   }
 
+  /** The local address the server listens on (its socket's). */
   get address(): Address {
     return this.socket.address;
   }
 
-  /** Replaces TLS settings (e.g. a renewed certificate) for new connections. */
+  /**
+   * Replaces TLS settings (e.g. a renewed certificate) for new connections;
+   * existing ones keep theirs, and session tickets issued before stay valid.
+   * Throws like `listen()` for unusable settings (the old ones then stay),
+   * and `ERR_QUIC_SOCKET_CLOSED` once the server is closed.
+   */
   setSecureContext(tls: Partial<TlsOptions>): void {
     validateObject(tls, 'options');
     if (this.#closing) throw new QuicError('ERR_QUIC_SOCKET_CLOSED', 'The server is closed');
@@ -160,7 +188,11 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
     if (this.#options.qlog !== undefined) writeQlog(this.#options.qlog, 'server', handle, chunk);
   }
 
-  /** Stops accepting and closes this server's connections gracefully. */
+  /**
+   * Stops accepting, closes this server's connections gracefully (code 0),
+   * ends pending iterations, and closes the socket if `listen()` made it.
+   * Emits `'close'`. Idempotent.
+   */
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -176,6 +208,7 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
     this.emit('close');
   }
 
+  /** Accepted connections in arrival order; the iteration ends when the server closes. */
   [Symbol.asyncIterator](): AsyncIterator<QuicConnection> {
     return {
       next: (): Promise<IteratorResult<QuicConnection>> => {

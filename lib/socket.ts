@@ -62,6 +62,18 @@ function lookup(hostname: string, options: unknown, callback: (err: Error | null
   dns.lookup(hostname, options as dns.LookupOptions, callback as never);
 }
 
+/**
+ * One UDP socket, owned by JavaScript (a `dgram` socket), carrying any number
+ * of QUIC connections: at most one server's and any number of outgoing ones.
+ * A peer-to-peer node keeps one, so that one NAT binding carries its server,
+ * its outgoing connections, hole punching ({@link punch}), address discovery
+ * ({@link stun}) and raw datagrams ({@link send}). `listen()` and `connect()`
+ * make one for you.
+ *
+ * Events: {@link QuicSocketEvents} (`'message'`, `'punch'`, `'error'`, `'close'`).
+ *
+ * {@includeCode ../examples/p2p.mjs#p2p}
+ */
 export class QuicSocket extends EventEmitter {
   readonly #udp: dgram.Socket;
   readonly #endpoint: NativeEndpoint;
@@ -78,9 +90,15 @@ export class QuicSocket extends EventEmitter {
   #closing: Promise<void> | undefined;
   readonly #stunWaiters = new Map<string, (mapped: Address) => void>();
   #closed = false;
+  /** The local address the socket is bound to (with the port chosen when 0 was asked for). */
   readonly address: Address;
 
-  /** Binds a UDP socket. Default address '::' (dual-stack IPv4 and IPv6). */
+  /**
+   * Binds a UDP socket. Default address `'::'` (dual-stack IPv4 and IPv6),
+   * port 0 (a free one). Bad options throw synchronously
+   * (`ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE`); a failed bind (e.g.
+   * `EADDRINUSE`) rejects with Node's error.
+   */
   static override bind(opts: BindOptions = {}): Promise<QuicSocket> {
     validateOptionalObject(opts, 'options');
     const address = opts.address ?? '::';
@@ -125,7 +143,12 @@ export class QuicSocket extends EventEmitter {
     debug('socket bound to %s:%d', local.address, local.port);
   }
 
-  /** Starts a server on this socket (one per socket). */
+  /**
+   * Starts a server on this socket. Throws `ERR_QUIC_SERVER_EXISTS` if the
+   * socket already has one, `ERR_QUIC_SOCKET_CLOSED` if it is closed, and
+   * `ERR_QUIC_INVALID_KEY` / `ERR_QUIC_INVALID_CERTIFICATE` for unusable
+   * credentials (a server needs `key` and `cert`).
+   */
   listen(opts: ServerOptions): QuicServer {
     validateServerOptions(opts, 'options');
     return this._listen(opts, false);
@@ -140,7 +163,14 @@ export class QuicSocket extends EventEmitter {
     return server;
   }
 
-  /** Opens an outgoing connection on this socket. */
+  /**
+   * Opens an outgoing connection on this socket: to `host:port`, or through a
+   * relay (`via` + `peer`, see {@link RelayedConnectOptions}). Resolves once
+   * the handshake completed and the server passed every check (with 0-RTT:
+   * once early data may be sent). Rejects with the handshake's error:
+   * `ERR_QUIC_HANDSHAKE_TIMEOUT`, `ERR_QUIC_CERT_*`, `ERR_QUIC_ALPN_MISMATCH`,
+   * `ERR_QUIC_TLS_HANDSHAKE_FAILED`, `ABORT_ERR`…
+   */
   connect(opts: ConnectOptions): Promise<QuicConnection> {
     validateConnectOptions(opts, 'options');
     return this._connect(opts, false);
@@ -223,7 +253,11 @@ export class QuicSocket extends EventEmitter {
     return conn._handshake(opts.signal);
   }
 
-  /** Sends a raw UDP datagram from this socket. */
+  /**
+   * Sends a raw UDP datagram from this socket (not QUIC: the peer's socket
+   * sees it as `'message'` if its first byte is below 0x40). Resolves once
+   * handed to the OS; rejects with Node's send error.
+   */
   send(data: Uint8Array, port: number, host: string): Promise<void> {
     if (!(data instanceof Uint8Array)) throw Object.assign(new TypeError('The "data" argument must be a Uint8Array'), { code: 'ERR_INVALID_ARG_TYPE' });
     validatePort(port, 'port', false);
@@ -242,7 +276,11 @@ export class QuicSocket extends EventEmitter {
     if (this.#closed || this.#closing) throw new QuicError('ERR_QUIC_SOCKET_CLOSED', 'The socket is closed');
   }
 
-  /** Closes every connection gracefully, then the socket. Idempotent. */
+  /**
+   * Closes every connection gracefully (code 0; also those still in their
+   * handshake), stops the server, then closes the UDP socket and emits
+   * `'close'`. Idempotent: every call returns the same promise.
+   */
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -265,6 +303,7 @@ export class QuicSocket extends EventEmitter {
     this.emit('close');
   }
 
+  /** Whether the socket is closed (set once {@link close} completed). */
   get closed(): boolean {
     return this.#closed;
   }
@@ -291,7 +330,23 @@ export class QuicSocket extends EventEmitter {
 
   /** @internal */
   _connection(id: number): QuicConnection | undefined {
-    return this.#connections.get(id);
+    return this.#connections.get(id) ?? this.#departed.get(id);
+  }
+
+  /**
+   * Connections that migrated to another socket while this one dispatched a
+   * batch: the batch's remaining rows for them (stream data already taken
+   * out of the native layer) must still reach them.
+   */
+  readonly #departed = new Map<number, QuicConnection>();
+
+  /** @internal A connection moved to another socket (`migrate`). */
+  _departConnection(id: number): void {
+    const conn = this.#connections.get(id);
+    this.#connections.delete(id);
+    if (conn === undefined) return;
+    this.#departed.set(id, conn);
+    queueMicrotask(() => this.#departed.delete(id));
   }
 
   /** @internal */
@@ -344,9 +399,12 @@ export class QuicSocket extends EventEmitter {
   }
 
   /**
-   * Sends hole-punching packets to `host:port` (default 5, 20 ms apart). With
-   * `ttl`, they carry that IP TTL / hop limit: low enough to open this side's
-   * NAT without reaching the peer's NAT (see README, "Hole punching").
+   * Sends hole-punching packets to `host:port`: `count` (1-1000, default 5),
+   * `interval` ms apart (default 20). With `ttl` (1-255) they carry that IP
+   * TTL / hop limit: low enough to open this side's NAT without reaching the
+   * peer's NAT (see README, "Hole punching"). Resolves when the last one is
+   * sent. Throws `ERR_QUIC_TTL_UNSUPPORTED` for `ttl` toward an IPv4 peer from
+   * an IPv6 (dual-stack) socket, which cannot set the IPv4 TTL.
    */
   punch(port: number, host: string, opts: { count?: number; interval?: number; ttl?: number } = {}): Promise<void> {
     validatePort(port, 'port', false);
@@ -375,9 +433,12 @@ export class QuicSocket extends EventEmitter {
   }
 
   /**
-   * Asks a STUN server (RFC 5389 binding request, over this very socket)
-   * which address and port the socket's packets come from, as seen from
-   * there. Retransmits until `timeout` (default 3000 ms).
+   * Asks a STUN server (a Binding request, RFC 8489 §3 / RFC 5389, sent from
+   * this very socket) which address and port the socket's packets come from,
+   * as seen from there (XOR-MAPPED-ADDRESS). Retransmits after 100, 200,
+   * 400… ms (at most 1600 ms apart) until `timeout` (ms, default 3000), then
+   * rejects with `ERR_QUIC_STUN_TIMEOUT`; `ERR_QUIC_SOCKET_CLOSED` if the
+   * socket closes first.
    */
   stun(port: number, host: string, opts: { timeout?: number } = {}): Promise<Address> {
     validatePort(port, 'port', false);

@@ -20,10 +20,35 @@ interface PendingWrite {
   callback: (err?: Error | null) => void;
 }
 
+/**
+ * One QUIC stream (RFC 9000 §2-3) as a Node `Duplex` with `allowHalfOpen`:
+ * write with `write()`/`end()` (`end()` sends FIN), read with `'data'`,
+ * `pipe()` or async iteration. A local unidirectional stream is write-only, a
+ * remote one read-only. Backpressure follows Node's rules over QUIC flow
+ * control (RFC 9000 §4): `write()` returns false and `'drain'` follows when
+ * the peer grants credit; a reader that stops reading closes the peer's
+ * window instead of growing memory. {@link toWeb} gives WHATWG streams.
+ *
+ * Errors (the `'error'` event, and the callback of a pending write) are
+ * {@link QuicError}s: `ERR_QUIC_STREAM_RESET` / `ERR_QUIC_STREAM_STOPPED`
+ * with the peer's `appCode` when it sent RESET_STREAM / STOP_SENDING, and the
+ * connection's close error if it ends first. `destroy(err)` on an unfinished
+ * stream sends RESET_STREAM and STOP_SENDING with `err.appCode` (default 0).
+ *
+ * Mind a Node streams rule: `for await (const chunk of stream)` (and
+ * `stream/consumers` helpers such as `text(stream)`) destroy the stream when
+ * the loop ends, which resets a sending side not yet finished. To read a
+ * request and then answer on the same stream, iterate
+ * `stream.iterator({ destroyOnReturn: false })` or use `'data'`/`'end'`.
+ */
 export class QuicStream extends Duplex {
+  /** The stream ID (RFC 9000 §2.1): its two low bits tell the initiator (bit 0: server) and direction (bit 1: unidirectional). */
   readonly id: number;
+  /** Whether both sides can send on it. */
   readonly bidirectional: boolean;
+  /** Whether this side (`'local'`) or the peer (`'remote'`) opened it. */
   readonly initiator: 'local' | 'remote';
+  /** The connection the stream belongs to. */
   readonly connection: QuicConnection;
   #pending: PendingWrite | undefined;
   #paused = false;
@@ -47,14 +72,17 @@ export class QuicStream extends Duplex {
     if (!writable) this.#writeDone = true;
   }
 
+  /** @hidden Duplex implementation. */
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
     this.#send({ data: chunk, fin: false, callback });
   }
 
+  /** @hidden Duplex implementation. */
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (err?: Error | null) => void): void {
     this.#send({ data: Buffer.concat(chunks.map((c) => c.chunk)), fin: false, callback });
   }
 
+  /** @hidden Duplex implementation. */
   override _final(callback: (err?: Error | null) => void): void {
     this.#send({ data: EMPTY, fin: true, callback });
     // Put the FIN on the wire once this turn's other work is done. (It
@@ -106,6 +134,7 @@ export class QuicStream extends Duplex {
     this.#send(pending);
   }
 
+  /** @hidden Duplex implementation. */
   override _read(): void {
     if (this.#paused) {
       this.#paused = false;
@@ -159,7 +188,13 @@ export class QuicStream extends Duplex {
     if (!this.destroyed) this.destroy(err);
   }
 
-  /** Sets this stream's priority: lower `urgency` (0-7, default 3) is sent first; `incremental` streams of equal urgency share bandwidth (default true). */
+  /**
+   * Sets this stream's priority (RFC 9218 §4 semantics, applied by this
+   * side's scheduler): lower `urgency` (0-7, default 3) is sent first;
+   * `incremental` streams of equal urgency share bandwidth, others are sent
+   * one after the other (default true). Throws `ERR_OUT_OF_RANGE` for an
+   * urgency outside 0-7, `ERR_QUIC_CONNECTION_CLOSED` after the end.
+   */
   setPriority(opts: { urgency?: number; incremental?: boolean }): void {
     validateObject(opts, 'options');
     validateInteger(opts.urgency, 'options.urgency', 0, 7);
@@ -168,8 +203,11 @@ export class QuicStream extends Duplex {
   }
 
   /**
-   * Abandons sending: RESET_STREAM with `code`. Unsent data is discarded and
-   * the writable side finishes, so the stream closes once reading is done.
+   * Abandons sending: RESET_STREAM with application error `code` (0 to
+   * 2^53-1; RFC 9000 §19.4). Unsent data is discarded and the writable side
+   * finishes, so the stream closes once reading is done. The peer's stream
+   * errors with `ERR_QUIC_STREAM_RESET` and `appCode === code`. No-op once
+   * the sending side is finished.
    */
   reset(code: number): void {
     validateInteger(code, 'code', 0, MAX_APP_CODE, false);
@@ -183,7 +221,11 @@ export class QuicStream extends Duplex {
     if (!this.writableEnded) this.end();
   }
 
-  /** Asks the peer to stop sending: STOP_SENDING with `code`. Ends the readable side. */
+  /**
+   * Asks the peer to stop sending: STOP_SENDING with application error
+   * `code` (0 to 2^53-1; RFC 9000 §19.5). Ends the readable side here; the
+   * peer's writes fail with `ERR_QUIC_STREAM_STOPPED` and `appCode === code`.
+   */
   stopSending(code: number): void {
     validateInteger(code, 'code', 0, MAX_APP_CODE, false);
     if (this.#readDone) return;
@@ -195,6 +237,7 @@ export class QuicStream extends Duplex {
   /**
    * Destroying a stream that is still open resets its send side and stops
    * its receive side, with `err.appCode` when present, else code 0.
+   * @hidden
    */
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     const code = (err as QuicError | null)?.appCode ?? 0;
@@ -214,9 +257,18 @@ export class QuicStream extends Duplex {
 
   /**
    * WHATWG streams over this stream, with the same backpressure. The readable
-   * ends when the peer finishes sending, whatever the writable side does.
+   * ends when the peer finishes sending, whatever the writable side does;
+   * cancelling it sends STOP_SENDING (code 0). Closing the writable sends
+   * FIN; aborting it sends RESET_STREAM (code 0).
+   *
+   * {@includeCode ../examples/web-streams.mjs#web-streams}
    */
-  toWeb(): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } {
+  toWeb(): {
+    /** What the peer sends; ends at its FIN. */
+    readable: ReadableStream<Uint8Array>;
+    /** What this side sends; `close()` sends FIN. */
+    writable: WritableStream<Uint8Array>;
+  } {
     return { readable: webReadable(this), writable: webWritable(this) };
   }
 }

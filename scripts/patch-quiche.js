@@ -4,11 +4,31 @@
 // project in this repository uses through `[patch.crates-io]`. Run before any cargo command on a
 // fresh clone (the npm scripts do); it does nothing when deps/quiche is already up to date.
 //
-// The fix: quiche 0.30.0 counts a stream's sending side complete once every byte is acknowledged,
-// without asking whether the FIN was. A FIN sent on its own (a stream finished after its data
-// went out) is then forgotten with the stream whenever an acknowledgement, or the peer's own FIN,
-// is processed before the FIN leaves: the peer never sees the stream end. Reported upstream as
-// cloudflare/quiche#2525; drop this patch once a quiche release fixes it.
+// The fixes (drop each once a quiche release has it):
+//
+// 1. A lone FIN is never forgotten (cloudflare/quiche#2525). quiche 0.30.0 counts a stream's
+//    sending side complete once every byte is acknowledged, without asking whether the FIN was. A
+//    FIN sent on its own (a stream finished after its data went out) is then forgotten with the
+//    stream whenever an acknowledgement, or the peer's own FIN, is processed before the FIN leaves:
+//    the peer never sees the stream end.
+// 2. Data in flight on a path the connection left is declared lost (cloudflare/quiche#2452). Each
+//    path keeps its own loss recovery, but all paths share the packet numbers, and quiche 0.30.0
+//    only looks for losses among a path's packets when an ACK acknowledges one of them. After a
+//    NAT rebinding or a migration nothing on the old path is ever acknowledged again, so its
+//    packets in flight were never declared lost and their data never sent again: the transfer
+//    stalled until the idle timeout. Now an ACK that acknowledges only packets of other paths still
+//    counts as the largest acknowledged packet for the path's loss detection (RFC 9002 §6.1: packet
+//    and time thresholds), so those packets are declared lost within about a round trip and their
+//    frames are sent again on the active path.
+// 3. A path the connection left makes room for the next one (cloudflare/quiche#2743 for the server
+//    side). quiche 0.30.0 keeps every path it ever used together with its destination connection
+//    ID, and replaces only paths without one: after as many NAT rebindings (server) or migrations
+//    (client) as `active_connection_id_limit`, packets from a new address were dropped or
+//    `migrate()` failed with OutOfIdentifiers. A new method, `retire_left_paths()`, which nquic
+//    calls once a new active path has proved itself, takes the connection IDs of the other paths
+//    (retiring those the active path does not share, so that the peer issues fresh ones) and marks
+//    them left, so that they get no new ID; such a path is replaced by the next new one once
+//    nothing of it is in flight or waiting to be sent again.
 //
 // The crate comes from the Cargo cache; when it is not there, cargo itself fetches it (so any
 // registry mirror or proxy cargo is configured with applies), and as a last resort it is downloaded
@@ -28,6 +48,7 @@ const STAMP = path.join(DEST, '.nquic-patched');
 
 /** Exact edits: each `find` must occur exactly once in its file. */
 const EDITS = [
+  // 1. quiche#2525: a stream's sending side is complete only once its FIN is acknowledged.
   {
     file: 'src/stream/send_buf.rs',
     find: '    /// The error code received via STOP_SENDING.\n    error: Option<u64>,\n}',
@@ -80,6 +101,146 @@ const EDITS = [
     replace:
       '                        let dropped = stream.send.ack_and_drop(offset, length);\n' +
       '                        if fin {\n                            stream.send.ack_fin();\n                        }\n',
+  },
+
+  // 2. quiche#2452: an ACK of other paths' packets drives this path's loss detection. Two edits
+  // per recovery module: bbr2 (gcongestion) and cubic/reno (congestion).
+  {
+    file: 'src/recovery/gcongestion/recovery.rs',
+    find:
+      '        if self.newly_acked.is_empty() {\n            return Ok(OnAckReceivedOutcome {\n' +
+      '                acked_bytes,\n                spurious_losses,\n                ..Default::default()\n' +
+      '            });\n        }\n',
+    replace:
+      '        if self.newly_acked.is_empty() {\n' +
+      '            let (lost_packets, lost_bytes) = self.on_ack_of_other_paths(\n' +
+      '                peer_sent_ack_ranges,\n                epoch,\n                handshake_status,\n' +
+      '                now,\n            );\n' +
+      '            return Ok(OnAckReceivedOutcome {\n                lost_packets,\n                lost_bytes,\n' +
+      '                acked_bytes,\n                spurious_losses,\n            });\n        }\n',
+  },
+  {
+    file: 'src/recovery/gcongestion/recovery.rs',
+    find: '    fn set_loss_detection_timer(\n',
+    replace:
+      '    /// An ACK that acknowledges none of this path\'s packets: all paths share\n' +
+      '    /// the packet numbers, so its largest still tells which packets of this\n' +
+      '    /// path are lost (nquic patch, quiche#2452: packets left in flight on a\n' +
+      '    /// path the connection moved away from were never declared lost).\n' +
+      '    fn on_ack_of_other_paths(\n' +
+      '        &mut self, ranges: &RangeSet, epoch: packet::Epoch,\n' +
+      '        handshake_status: HandshakeStatus, now: Instant,\n' +
+      '    ) -> (usize, usize) {\n' +
+      '        let largest = ranges.last().unwrap_or(0);\n' +
+      '        let e = &mut self.epochs[epoch];\n' +
+      '        if e.pkts_in_flight == 0 || e.largest_acked_packet >= Some(largest) {\n' +
+      '            return (0, 0);\n        }\n' +
+      '        e.largest_acked_packet = Some(largest);\n\n' +
+      '        let prior_in_flight = self.bytes_in_flight.get();\n' +
+      '        let (lost_bytes, lost_packets) =\n' +
+      '            self.detect_and_remove_lost_packets(epoch, now);\n' +
+      '        if lost_packets > 0 {\n' +
+      '            self.pacer.on_congestion_event(\n' +
+      '                false,\n                prior_in_flight,\n                self.bytes_in_flight.get(),\n' +
+      '                now,\n                &[],\n                &self.lost_reuse,\n' +
+      '                self.epochs[epoch].least_unacked(),\n                &self.rtt_stats,\n' +
+      '                &mut self.recovery_stats,\n            );\n' +
+      '            self.lost_count += lost_packets;\n        }\n' +
+      '        self.set_loss_detection_timer(handshake_status, now);\n\n' +
+      '        (lost_packets, lost_bytes)\n    }\n\n' +
+      '    fn set_loss_detection_timer(\n',
+  },
+  {
+    file: 'src/recovery/congestion/recovery.rs',
+    find: '        if self.newly_acked.is_empty() {\n            return Ok(OnAckReceivedOutcome::default());\n        }\n',
+    replace:
+      '        if self.newly_acked.is_empty() {\n' +
+      '            let (lost_packets, lost_bytes) = self.on_ack_of_other_paths(\n' +
+      '                peer_sent_ack_ranges,\n                epoch,\n                handshake_status,\n' +
+      '                now,\n                trace_id,\n            );\n' +
+      '            return Ok(OnAckReceivedOutcome {\n                lost_packets,\n                lost_bytes,\n' +
+      '                ..Default::default()\n            });\n        }\n',
+  },
+  {
+    file: 'src/recovery/congestion/recovery.rs',
+    find: '    fn detect_lost_packets(\n        &mut self, epoch: Epoch, now: Instant, trace_id: &str,\n    ) -> (usize, usize) {\n',
+    replace:
+      '    /// An ACK that acknowledges none of this path\'s packets: all paths share\n' +
+      '    /// the packet numbers, so its largest still tells which packets of this\n' +
+      '    /// path are lost (nquic patch, quiche#2452: packets left in flight on a\n' +
+      '    /// path the connection moved away from were never declared lost).\n' +
+      '    fn on_ack_of_other_paths(\n' +
+      '        &mut self, ranges: &RangeSet, epoch: Epoch,\n' +
+      '        handshake_status: HandshakeStatus, now: Instant, trace_id: &str,\n' +
+      '    ) -> (usize, usize) {\n' +
+      '        let largest = ranges.last().unwrap_or(0);\n' +
+      '        let e = &mut self.epochs[epoch];\n' +
+      '        if e.in_flight_count == 0 || e.largest_acked_packet >= Some(largest) {\n' +
+      '            return (0, 0);\n        }\n' +
+      '        e.largest_acked_packet = Some(largest);\n\n' +
+      '        let lost = self.detect_lost_packets(epoch, now, trace_id);\n' +
+      '        self.set_loss_detection_timer(handshake_status, now);\n\n' +
+      '        lost\n    }\n\n' +
+      '    fn detect_lost_packets(\n        &mut self, epoch: Epoch, now: Instant, trace_id: &str,\n    ) -> (usize, usize) {\n',
+  },
+
+  // 3. quiche#2743: paths the connection left give up their connection IDs and are replaced.
+  {
+    file: 'src/path.rs',
+    find: '    pub needs_ack_eliciting: bool,\n}',
+    replace:
+      '    pub needs_ack_eliciting: bool,\n\n' +
+      '    /// The connection left this path and gave up its destination\n' +
+      '    /// Connection ID (nquic patch, quiche#2743).\n' +
+      '    pub left: bool,\n}',
+  },
+  {
+    file: 'src/path.rs',
+    find: '            needs_ack_eliciting: false,\n        }',
+    replace: '            needs_ack_eliciting: false,\n            left: false,\n        }',
+  },
+  {
+    file: 'src/path.rs',
+    find: '        // FIXME: we should check that there is nothing in the sent queue.\n' +
+      '        !self.active() && self.active_dcid_seq.is_none()\n',
+    replace:
+      '        // Nothing of it may be in flight or waiting to be sent again.\n' +
+      '        !self.active() &&\n            self.active_dcid_seq.is_none() &&\n' +
+      '            self.recovery.bytes_in_flight() == 0 &&\n' +
+      '            !self\n                .recovery\n' +
+      '                .has_lost_frames(crate::packet::Epoch::Application)\n',
+  },
+  {
+    file: 'src/path.rs',
+    find: '        new_active_path.active = true;\n',
+    replace: '        new_active_path.active = true;\n        new_active_path.left = false;\n',
+  },
+  {
+    file: 'src/lib.rs',
+    find: '            .filter(|(_, p)| p.active_dcid_seq.is_none());\n',
+    replace: '            .filter(|(_, p)| p.active_dcid_seq.is_none() && !p.left);\n',
+  },
+  {
+    file: 'src/lib.rs',
+    find: '    /// Processes path-specific events.\n',
+    replace:
+      '    /// Gives up the paths other than the active one (nquic patch,\n' +
+      '    /// quiche#2743): each loses its destination Connection ID, retired\n' +
+      '    /// unless the active path uses it too, and gets no new one, so that\n' +
+      '    /// the next new path can replace it once nothing of it is in flight.\n' +
+      '    /// Call once the active path has proved itself.\n' +
+      '    pub fn retire_left_paths(&mut self) {\n' +
+      '        let Ok(active) = self.paths.get_active_path_id() else {\n            return;\n        };\n' +
+      '        let active_seq = self.paths.get(active).ok().and_then(|p| p.active_dcid_seq);\n' +
+      '        for (pid, path) in self.paths.iter_mut() {\n' +
+      '            if pid == active {\n                continue;\n            }\n' +
+      '            path.left = true;\n' +
+      '            if let Some(seq) = path.active_dcid_seq.take() {\n' +
+      '                if Some(seq) != active_seq && !self.ids.zero_length_dcid() {\n' +
+      '                    // Only an unknown sequence number fails here.\n' +
+      '                    let _ = self.ids.retire_dcid(seq);\n' +
+      '                }\n            }\n        }\n    }\n\n' +
+      '    /// Processes path-specific events.\n',
   },
 ];
 
@@ -164,7 +325,7 @@ async function main() {
     fs.mkdirSync(path.dirname(DEST), { recursive: true });
     fs.cpSync(unpacked, DEST, { recursive: true });
     fs.writeFileSync(STAMP, wanted);
-    console.error(`patch-quiche: deps/quiche is quiche ${VERSION} with ${EDITS.length} edits (quiche#2525)`);
+    console.error(`patch-quiche: deps/quiche is quiche ${VERSION} with ${EDITS.length} edits (quiche#2525, quiche#2452, quiche#2743)`);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

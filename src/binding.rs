@@ -265,6 +265,9 @@ pub struct NativeStats {
     pub datagrams_dropped_on_receive: f64,
     /// Sent datagrams declared lost by loss detection.
     pub datagrams_lost: f64,
+    /// Validated changes of the active path (RFC 9000 §9): NAT rebindings
+    /// and migrations followed.
+    pub path_changes: f64,
 }
 
 /// `ssl_early_data_accepted` in BoringSSL's `ssl_early_data_reason_t`.
@@ -519,6 +522,7 @@ impl NativeEndpoint {
                 datagrams_dropped_on_send: c.datagrams_send_dropped as f64,
                 datagrams_dropped_on_receive: c.datagrams_recv_dropped() as f64,
                 datagrams_lost: datagrams_lost as f64,
+                path_changes: c.paths.changes() as f64,
             })
         })
     }

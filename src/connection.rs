@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use crate::close::{classify, CloseInfo, Ending};
 use crate::config::Config;
 use crate::events::{self, EventSink};
+use crate::paths::PathWatch;
 use crate::relay::link::{RelayLink, RelayPath};
+use crate::stall::StallProbe;
 use crate::streams::StreamTable;
 use crate::tls::verify;
 use crate::transmit::PacketSink;
@@ -71,6 +73,10 @@ pub struct Connection {
     pub(crate) relay_path: Option<RelayPath>,
     /// Why the relay path failed, ending the connection.
     relay_failure: Option<(&'static str, String)>,
+    /// The active path and its validated changes (`pathChanges`).
+    pub(crate) paths: PathWatch,
+    /// Client: PINGs a path that went quiet while streams wait for data.
+    pub(crate) stall: StallProbe,
 }
 
 impl Connection {
@@ -118,6 +124,8 @@ impl Connection {
             relay: None,
             relay_path: None,
             relay_failure: None,
+            paths: PathWatch::default(),
+            stall: StallProbe::new(now),
         }
     }
 
@@ -233,7 +241,24 @@ impl Connection {
                 consider(self.last_sent + ka);
             }
         }
+        if let Some(t) = self.stall_deadline() {
+            consider(t);
+        }
         next
+    }
+
+    /// When a client waiting for data on its streams next PINGs a path that
+    /// went quiet (see [`crate::stall`]).
+    fn stall_deadline(&self) -> Option<Instant> {
+        if self.is_server
+            || !self.established_reported
+            || self.streams.is_empty()
+            || self.is_ended()
+        {
+            return None;
+        }
+        let path = self.quic.path_stats().find(|p| p.active)?;
+        self.stall.deadline(path.rtt, path.rttvar)
     }
 
     pub fn on_timeout(&mut self, now: Instant) {
@@ -262,6 +287,10 @@ impl Connection {
                 let _ = self.quic.send_ack_eliciting();
             }
         }
+        if self.stall_deadline().is_some_and(|t| now >= t) {
+            let _ = self.quic.send_ack_eliciting();
+            self.stall.probed(now);
+        }
         self.quic.on_timeout();
     }
 
@@ -271,7 +300,9 @@ impl Connection {
         from: SocketAddr,
         to: SocketAddr,
     ) -> quiche::Result<usize> {
-        self.quic.recv(data, quiche::RecvInfo { from, to })
+        let read = self.quic.recv(data, quiche::RecvInfo { from, to })?;
+        self.stall.heard(Instant::now());
+        Ok(read)
     }
 
     /// Writes packets until quiche has nothing more or the sink is full.
@@ -357,6 +388,7 @@ impl Connection {
             self.established_reported = true;
         }
         if self.established_reported {
+            self.paths.observe(&mut self.quic);
             let session_len = self.quic.session().map_or(0, <[u8]>::len);
             if !self.is_server && session_len != self.session_len_reported {
                 if !sink.has_rows(1) {
@@ -453,6 +485,7 @@ impl Connection {
                     sink.commit_payload(n);
                     sink.push(events::DATAGRAM, self.id, offset as f64, n as f64, 0.0, 0.0);
                     self.datagrams_delivered += 1;
+                    self.stall.data_arrived();
                 }
                 Err(_) => break,
             }

@@ -673,6 +673,7 @@ impl Endpoint {
             from.insert(conn, routes);
             return Err(e);
         }
+        conn.paths.moved();
         let routes = std::mem::take(&mut conn.routes);
         self.insert(conn, routes);
         Ok(())

@@ -395,6 +395,7 @@ impl Connection {
                 match self.quic.stream_recv(stream, &mut space[..limit]) {
                     Ok((n, fin)) => {
                         sink.commit_payload(n);
+                        self.stall.data_arrived();
                         let fin_flag = if fin { 1.0 } else { 0.0 };
                         sink.push(
                             events::STREAM_DATA,

@@ -71,7 +71,14 @@ export function parseBindingResponse(data: Buffer): Address | undefined {
   return fallback;
 }
 
-/** A binding success response carrying XOR-MAPPED-ADDRESS (for tests and rendezvous peers). */
+/**
+ * A STUN Binding success response (RFC 8489 §3, §14.2) to `request`, carrying
+ * `mapped` as XOR-MAPPED-ADDRESS: how a rendezvous peer answers
+ * {@link QuicSocket.stun} on its own socket (send it back to `mapped`).
+ * IPv4 only: throws for an IPv6 `mapped` address.
+ *
+ * {@includeCode ../../examples/p2p.mjs#rendezvous}
+ */
 export function bindingResponse(request: Buffer, mapped: Address): Buffer {
   const v6 = mapped.family === 'IPv6';
   const value = Buffer.alloc(v6 ? 20 : 8);
@@ -94,7 +101,7 @@ export function bindingResponse(request: Buffer, mapped: Address): Buffer {
   return packet;
 }
 
-/** Whether a datagram is a binding request. */
+/** Whether a datagram (e.g. from a socket's `'message'` event) is a STUN Binding request (RFC 8489 §3: message type 0x0001, magic cookie 0x2112A442). */
 export function isBindingRequest(data: Buffer): boolean {
   return isStun(data) && data.readUInt16BE(0) === BINDING_REQUEST;
 }

@@ -5,22 +5,32 @@ import type { PemOrDer } from '../types';
 import { invalidArgValue } from '../errors';
 import { validateBytes, validateInteger, validateOptionalObject, validatePemOrDer, validateString } from '../validate';
 
+/** Options of {@link generateCertificate}. */
 export interface GenerateCertificateOptions {
-  /** DNS names and IP addresses; the first is also the common name. Default ['localhost']. */
+  /** DNS names and IP addresses for the subjectAltName extension; the first is also the subject's common name. Default `['localhost']`. */
   subjectAltNames?: string[];
+  /** Key algorithm. Default `'ecdsa-p256'`. `'ecdsa-p256'` with `days` ≤ 14 suits WebTransport's `serverCertificateHashes`. */
   keyType?: 'ed25519' | 'ecdsa-p256' | 'rsa-2048';
-  /** Validity in days. Default 365. */
+  /** Validity in days from now, 1-36500. Default 365. */
   days?: number;
   /** Sign with this CA instead of self-signing. */
-  ca?: { key: PemOrDer; cert: PemOrDer };
-  /** Make the new certificate a CA (for building test PKIs). */
+  ca?: {
+    /** The CA's private key. */
+    key: PemOrDer;
+    /** The CA's certificate (made with `isCa: true`). */
+    cert: PemOrDer;
+  };
+  /** Make the new certificate a CA (basicConstraints CA:TRUE, keyCertSign), for building test PKIs. Default false. */
   isCa?: boolean;
 }
 
+/** A new key and certificate from {@link generateCertificate}. */
 export interface GeneratedCertificate {
+  /** The private key, PEM (PKCS #8). */
   key: string;
+  /** The X.509 certificate, PEM. */
   cert: string;
-  /** SHA-256 of the certificate's DER, lowercase hex. */
+  /** SHA-256 of the certificate's DER, lowercase hex: what {@link RelayedConnectOptions.peer} and {@link PeerInfo.fingerprint} use. */
   fingerprint: string;
 }
 
@@ -30,7 +40,15 @@ function toBuffer(v: PemOrDer): Buffer {
   return typeof v === 'string' ? Buffer.from(v) : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 }
 
-/** Creates a private key and an X.509 certificate (PEM). */
+/**
+ * Creates a private key and an X.509 certificate (PEM), self-signed or signed
+ * by `opts.ca`: identities for peer-to-peer nodes, tests and demos. Bad
+ * options throw `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` /
+ * `ERR_OUT_OF_RANGE`; an unusable CA key or certificate throws
+ * `ERR_QUIC_INVALID_KEY` / `ERR_QUIC_INVALID_CERTIFICATE`.
+ *
+ * {@includeCode ../../examples/mutual-tls.mjs#pki}
+ */
 export function generateCertificate(opts: GenerateCertificateOptions = {}): GeneratedCertificate {
   validateOptionalObject(opts, 'options');
   const names = opts.subjectAltNames ?? ['localhost'];
@@ -57,7 +75,12 @@ export function generateCertificate(opts: GenerateCertificateOptions = {}): Gene
   );
 }
 
-/** SHA-256 of a DER certificate, lowercase hex. */
+/**
+ * SHA-256 of a DER certificate (e.g. one of {@link QuicConnection.peerCertificates}),
+ * as 64 lowercase hex digits: the fingerprint used to pin and name peers.
+ *
+ * {@includeCode ../../examples/pinning.mjs#pinning}
+ */
 export function certificateFingerprint(der: Uint8Array): string {
   validateBytes(der, 'der');
   return native.certificateFingerprint(der);

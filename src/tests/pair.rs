@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use crate::config::{Config, ConfigParams};
 use crate::endpoint::{Endpoint, SharedConfig};
@@ -110,6 +111,14 @@ pub struct Pair {
     pub client: Side,
     pub server: Side,
     pub client_config: SharedConfig,
+    /// The client's address as the server sees it (its NAT's outside
+    /// address). Changing it is a NAT rebinding: what the server still sends
+    /// to an earlier address is lost.
+    pub client_seen_as: SocketAddr,
+    /// Packets the server sent to an address the client no longer has.
+    pub lost_to_client: usize,
+    /// A rebinding due while the server's next packets are in flight.
+    rebind_to: Option<(SocketAddr, bool)>,
 }
 
 pub fn params(is_server: bool) -> ConfigParams {
@@ -155,6 +164,9 @@ impl Pair {
             client: Side::new(CLIENT_ADDR),
             server,
             client_config: shared(&cp),
+            client_seen_as: CLIENT_ADDR.parse().expect("addr"),
+            lost_to_client: 0,
+            rebind_to: None,
         }
     }
 
@@ -175,14 +187,28 @@ impl Pair {
     /// Returns the number of packets moved.
     pub fn step(&mut self) -> usize {
         let to_server = self.client.drain();
+        let from_client = self.client_seen_as;
         let to_client = self.server.drain();
+        // Where the client's NAT changes its mapping in this burst, if it does.
+        let rebind_at = match self.rebind_to {
+            Some((_, true)) if !to_client.is_empty() => 0,
+            Some(_) if to_client.len() >= 2 => to_client.len() / 2,
+            _ => usize::MAX,
+        };
         let moved = to_server.len() + to_client.len();
         for (mut p, _) in to_server {
-            self.server
-                .endpoint
-                .recv(&mut p, CLIENT_ADDR.parse().expect("addr"));
+            self.server.endpoint.recv(&mut p, from_client);
         }
-        for (mut p, _) in to_client {
+        for (i, (mut p, to)) in to_client.into_iter().enumerate() {
+            if i == rebind_at {
+                if let Some((to, _)) = self.rebind_to.take() {
+                    self.client_seen_as = to;
+                }
+            }
+            if to != self.client_seen_as {
+                self.lost_to_client += 1;
+                continue;
+            }
             self.client
                 .endpoint
                 .recv(&mut p, SERVER_ADDR.parse().expect("addr"));
@@ -190,6 +216,36 @@ impl Pair {
         self.client.poll();
         self.server.poll();
         moved
+    }
+
+    /// The client's NAT moves it to outside address `to` in the middle of
+    /// the server's next burst (or, with `whole_burst`, just before it): the
+    /// packets ahead of the change still reach the client, those behind it
+    /// reach the old port and are lost.
+    pub fn rebind_client(&mut self, to: SocketAddr, whole_burst: bool) {
+        self.rebind_to = Some((to, whole_burst));
+    }
+
+    /// Steps until `done` holds, running both sides' timers (in real time)
+    /// whenever no packet moves. Returns false if `budget` ran out first.
+    pub fn run_until(&mut self, budget: Duration, mut done: impl FnMut(&mut Pair) -> bool) -> bool {
+        let deadline = Instant::now() + budget;
+        while Instant::now() < deadline {
+            if done(self) {
+                return true;
+            }
+            if self.step() > 0 {
+                continue;
+            }
+            let wait = [&self.client, &self.server]
+                .iter()
+                .filter_map(|side| side.endpoint.next_timeout())
+                .fold(50.0_f64, f64::min);
+            std::thread::sleep(Duration::from_secs_f64(wait.max(0.0) / 1000.0));
+            self.client.endpoint.on_timeout();
+            self.server.endpoint.on_timeout();
+        }
+        done(self)
     }
 
     /// Steps until neither side sends anything (bounded).

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use super::pair::Pair;
 use crate::events;
 
-fn established(pair: &mut Pair) -> (u32, u32) {
+pub(super) fn established(pair: &mut Pair) -> (u32, u32) {
     let client = pair.connect();
     pair.settle();
     let c = pair.client.take_events(events::ESTABLISHED);

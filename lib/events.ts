@@ -1,0 +1,55 @@
+// The events of the public classes, one interface per class: event name →
+// listener signature. They document what `on(name, listener)` delivers (and
+// can type a listener); __test__/docs.test.ts checks that every event a class
+// emits is listed here, and nothing else.
+import type { QuicConnection } from './connection';
+import type { CloseInfo } from './errors';
+import type { QuicStream } from './stream';
+import type { Address } from './types';
+
+/** Events of a {@link QuicSocket}. */
+export interface QuicSocketEvents {
+  /**
+   * A received datagram that is not QUIC: its first byte has the QUIC fixed
+   * bit (0x40, RFC 9000 §17) clear, it is not a punch packet and not the
+   * answer to this socket's own `stun()` (demultiplexing in the spirit of
+   * RFC 7983). Keep your own datagrams' first byte below 0x40 or in 0x80-0xBF.
+   */
+  message: (data: Buffer, from: Address) => void;
+  /** A peer's hole-punching packet ({@link QuicSocket.punch}) arrived: its NAT is open toward this socket. */
+  punch: (from: Address) => void;
+  /**
+   * A fault of the UDP socket not tied to one connection (e.g. a failed send).
+   * Emitted only while someone listens: without a listener it is dropped (it
+   * never throws or crashes the process).
+   */
+  error: (err: Error) => void;
+  /** The socket is closed ({@link QuicSocket.close} completed). */
+  close: () => void;
+}
+
+/** Events of a {@link QuicServer}. */
+export interface QuicServerEvents {
+  /**
+   * A client completed its handshake, including every certificate check and
+   * the `verify` hook. A refused client never produces this event, nor
+   * anything else the application sees.
+   */
+  connection: (conn: QuicConnection) => void;
+  /** The server stopped ({@link QuicServer.close} completed). */
+  close: () => void;
+}
+
+/** Events of a {@link QuicConnection}. */
+export interface QuicConnectionEvents {
+  /** The peer opened a stream (announced when its first frame arrives; peer streams are announced in ID order). */
+  stream: (stream: QuicStream) => void;
+  /** An unreliable datagram (RFC 9221) from the peer; also readable through {@link QuicConnection.datagrams}. */
+  datagram: (data: Buffer) => void;
+  /** The TLS handshake completed (for a 0-RTT connection: after `connect()` resolved). */
+  handshake: () => void;
+  /** Client: the server sent a session ticket (RFC 8446 §4.6.1); the latest is also {@link QuicConnection.sessionTicket}. */
+  sessionTicket: (ticket: Uint8Array) => void;
+  /** The connection ended, gracefully or not; {@link QuicConnection.closed} resolves with the same value. */
+  close: (info: CloseInfo) => void;
+}

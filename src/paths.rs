@@ -1,0 +1,78 @@
+//! Path changes (RFC 9000 §9): which path a connection uses, how often that
+//! changed, and giving up the paths it left.
+//!
+//! A change counts once the new active path has proved itself: on the
+//! server when it is validated (a NAT rebinding or migration of the client
+//! followed), on the client (which moves with `migrate`) once a packet from
+//! the peer arrived on it. The paths left then give up their connection IDs
+//! (`retire_left_paths`, a patched-in quiche method), so that the next
+//! rebinding or migration finds a free path slot and a fresh ID.
+//!
+//! quiche reports path events in a queue that only grows unless read;
+//! [`PathWatch::observe`] reads it after every batch of packets or timers
+//! and looks at the paths only while a change may be under way.
+
+use std::net::SocketAddr;
+
+/// The active path's (local, peer) addresses.
+type Tuple = (SocketAddr, SocketAddr);
+
+#[derive(Default)]
+pub struct PathWatch {
+    /// The active path when it last proved itself.
+    active: Option<Tuple>,
+    /// A change may be under way: look at the paths on every observation.
+    pending: bool,
+    /// Validated changes of the active path.
+    changes: u64,
+}
+
+impl PathWatch {
+    /// Validated changes of the active path so far.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// The connection itself moved to another path (`migrate`).
+    pub fn moved(&mut self) {
+        self.pending = true;
+    }
+
+    /// Reads quiche's path events; counts a change, and gives up the paths
+    /// left, once a new active path has proved itself. Call after packets
+    /// were handled, timers ran or the connection migrated.
+    pub fn observe(&mut self, quic: &mut quiche::Connection) {
+        let mut look = self.pending || (self.active.is_none() && quic.is_established());
+        while let Some(event) = quic.path_event_next() {
+            look |= matches!(
+                event,
+                quiche::PathEvent::New(..)
+                    | quiche::PathEvent::Validated(..)
+                    | quiche::PathEvent::PeerMigrated(..)
+            );
+        }
+        if !look {
+            return;
+        }
+        let Some(path) = quic.path_stats().find(|p| p.active) else {
+            return;
+        };
+        let tuple = (path.local_addr, path.peer_addr);
+        if self.active == Some(tuple) {
+            self.pending = false;
+            return;
+        }
+        let proved = self.active.is_none()
+            || quic.is_path_validated(tuple.0, tuple.1) == Ok(true)
+            || (!quic.is_server() && path.recv > 0);
+        self.pending = !proved;
+        if !proved {
+            return;
+        }
+        if self.active.is_some() {
+            self.changes += 1;
+            quic.retire_left_paths();
+        }
+        self.active = Some(tuple);
+    }
+}
