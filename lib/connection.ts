@@ -204,12 +204,17 @@ export class QuicConnection extends EventEmitter {
 
   /**
    * Registers this socket with the peer of this connection, a rendezvous
-   * (`listen({ rendezvous })`), under this connection's certificate
-   * fingerprint: from then on other peers can `dial()` it through that
-   * rendezvous, by hole punching or relayed, and the resulting connections
+   * ({@link ServerOptions.rendezvous}), under this connection's certificate
+   * fingerprint: from then on other peers can {@link QuicSocket.dial} it
+   * through that rendezvous, by hole punching or relayed (it also becomes
+   * reachable through the rendezvous's relay, without
+   * {@link QuicConnection.acceptRelayed}), and the resulting connections
    * reach this socket's server as ordinary `'connection'` events. Resolves
    * once the rendezvous agreed; the registration lasts as long as this
-   * connection. `punchTtl` (default 2) is the IP TTL of the first punches.
+   * connection (give it `keepAlive`). Rejects with
+   * `ERR_QUIC_RENDEZVOUS_UNAVAILABLE`, `ERR_QUIC_RENDEZVOUS_FULL`,
+   * `ERR_QUIC_RELAY_CERT_REQUIRED`, `ERR_QUIC_RELAY_NO_SERVER` or the
+   * connection's close error.
    */
   register(opts: RegisterOptions = {}): Promise<void> {
     validateObject(opts, 'options');

@@ -93,8 +93,15 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
     return this.socket._endpoint.relayCounts();
   }
 
-  /** Rendezvous only: peers registered now (`register()`). */
-  rendezvousStats(): { peers: number } {
+  /**
+   * A rendezvous's counters ({@link ServerOptions.rendezvous}): `peers`
+   * registered now through {@link QuicConnection.register}. 0 on a server
+   * that is not a rendezvous.
+   */
+  rendezvousStats(): {
+    /** Peers registered now. */
+    peers: number;
+  } {
     return { peers: this._rendezvous?.peerCount ?? 0 };
   }
 

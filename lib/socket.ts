@@ -179,8 +179,14 @@ export class QuicSocket extends EventEmitter {
   /**
    * Reaches the peer whose leaf certificate has the SHA-256 fingerprint
    * `opts.peer`, through the rendezvous peers `opts.via` (connections of this
-   * socket): directly by coordinated hole punching where the NATs allow,
-   * else relayed through the rendezvous (see README, "Reaching peers").
+   * socket), ICE-style (RFC 8445 terms): host and server-reflexive
+   * candidates, low-TTL punches, then punches on the rendezvous's go; a
+   * direct connection where the NATs allow, else one relayed through the
+   * rendezvous, upgraded later when a direct path opens (README, "Reaching
+   * peers"). Resolves with the connection ({@link QuicConnection.path} says
+   * which). Rejects with `ERR_QUIC_PEER_UNKNOWN`, `ERR_QUIC_DIAL_REFUSED`,
+   * `ERR_QUIC_RENDEZVOUS_GONE`, `ERR_QUIC_RENDEZVOUS_UNAVAILABLE`,
+   * `ERR_QUIC_DIAL_FAILED` or `ABORT_ERR`; bad options throw synchronously.
    */
   dial(opts: DialOptions): Promise<QuicConnection> {
     validateDialOptions(this, opts, 'options');
