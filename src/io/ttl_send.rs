@@ -123,9 +123,20 @@ mod tests {
 
     use super::send;
 
-    /// The TTL a received IPv4 packet carried (IP_RECVTTL).
+    /// The TTL (IPv4, IP_RECVTTL) or hop limit (IPv6, IPV6_RECVHOPLIMIT) a
+    /// received packet carried.
     fn recv_ttl(rx: &UdpSocket) -> (Vec<u8>, i32) {
         use std::mem::{size_of, zeroed};
+        let v6 = rx.local_addr().is_ok_and(|a| a.is_ipv6());
+        let (level, option, kind) = if v6 {
+            (
+                libc::IPPROTO_IPV6,
+                libc::IPV6_RECVHOPLIMIT,
+                libc::IPV6_HOPLIMIT,
+            )
+        } else {
+            (libc::IPPROTO_IP, libc::IP_RECVTTL, libc::IP_TTL)
+        };
         let on: libc::c_int = 1;
         let mut buf = [0u8; 64];
         #[repr(C, align(8))]
@@ -135,8 +146,8 @@ mod tests {
         unsafe {
             libc::setsockopt(
                 rx.as_raw_fd(),
-                libc::IPPROTO_IP,
-                libc::IP_RECVTTL,
+                level,
+                option,
                 (&on as *const libc::c_int).cast(),
                 size_of::<libc::c_int>() as u32,
             );
@@ -154,7 +165,7 @@ mod tests {
             let mut ttl = -1;
             let mut c = libc::CMSG_FIRSTHDR(&msg);
             while !c.is_null() {
-                if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_TTL {
+                if (*c).cmsg_level == level && (*c).cmsg_type == kind {
                     let mut v = [0u8; 4];
                     std::ptr::copy_nonoverlapping(libc::CMSG_DATA(c), v.as_mut_ptr(), 4);
                     ttl = i32::from_ne_bytes(v);
@@ -197,6 +208,25 @@ mod tests {
         assert_eq!(
             send(-1, b"x", "127.0.0.1".parse().unwrap(), port, 2, false),
             -libc::EBADF
+        );
+    }
+
+    #[test]
+    fn ipv6_packets_carry_their_own_hop_limit() {
+        let (Ok(rx), Ok(tx)) = (UdpSocket::bind("[::1]:0"), UdpSocket::bind("[::1]:0")) else {
+            return; // no IPv6 loopback here
+        };
+        let port = rx.local_addr().expect("addr").port();
+        assert_eq!(
+            send(tx.as_raw_fd(), b"h", "::1".parse().unwrap(), port, 3, true),
+            1
+        );
+        assert_eq!(recv_ttl(&rx), (b"h".to_vec(), 3));
+        tx.send_to(b"i", ("::1", port)).expect("send");
+        assert_ne!(
+            recv_ttl(&rx).1,
+            3,
+            "the socket's own hop limit is untouched"
         );
     }
 }
