@@ -137,6 +137,32 @@ export declare class NativeEndpoint {
   relayCounts(): NativeRelayCounts
   /** Live connections, including those still draining (for leak checks). */
   connectionCount(): number
+  /**
+   * WebTransport, server: answers a session's request (`WT_REQUEST`)
+   * with an HTTP status; 2xx establishes it.
+   */
+  wtRespond(conn: number, session: number, status: number): void
+  /**
+   * WebTransport, client: opens a session at `https://{authority}{path}`
+   * with extra request headers (`[name, value, name, value, …]`); returns
+   * its ID. `WT_RESPONSE` answers.
+   */
+  wtConnect(conn: number, authority: string, path: string, headers: Array<string>): number
+  /** WebTransport: closes a session (CLOSE_WEBTRANSPORT_SESSION capsule). */
+  wtCloseSession(conn: number, session: number, code: number, reason: string): void
+  /**
+   * WebTransport: ties a just-opened local stream to a session; returns
+   * the header bytes the stream must start with.
+   */
+  wtBindStream(conn: number, stream: number, session: number): Buffer
+  /** WebTransport: sends a datagram of a session; false when the queue is full. */
+  wtSendDatagram(conn: number, session: number, data: Buffer): boolean
+  /** WebTransport: the largest datagram payload a session can send now. */
+  wtMaxDatagramSize(conn: number, session: number): number
+  /** WebTransport, server: sends GOAWAY (later requests are refused). */
+  wtGoaway(conn: number): void
+  /** WebTransport: live sessions of a connection (for leak checks). */
+  wtSessionCount(conn: number): number
 }
 
 /** SHA-256 of a DER certificate, lowercase hex. */
@@ -221,6 +247,10 @@ export interface NativeConfigOptions {
   retry?: boolean
   /** Server: new handshakes per source IP per second (0 = unlimited). */
   handshakeRateLimit?: number
+  /** WebTransport over HTTP/3 on connections that negotiate ALPN `h3`. */
+  webTransport?: boolean
+  /** Server: WebTransport sessions one connection may hold at once. */
+  webTransportMaxSessions?: number
 }
 
 export interface NativeConnectionInfo {
@@ -301,3 +331,9 @@ export declare function sendWithTtl(fd: number, data: Uint8Array, address: strin
 
 /** Installs the trust anchors clients use when no `ca` is given (PEM list). */
 export declare function setDefaultRoots(pems: Array<string>): number
+
+/**
+ * Why a DER certificate may not be pinned with WebTransport's
+ * `serverCertificateHashes` now (`null` when it may).
+ */
+export declare function webTransportCertificateProblem(der: Uint8Array): string | null

@@ -843,3 +843,4 @@ module.exports.generateCertificate = nativeBinding.generateCertificate
 module.exports.sendPackets = nativeBinding.sendPackets
 module.exports.sendWithTtl = nativeBinding.sendWithTtl
 module.exports.setDefaultRoots = nativeBinding.setDefaultRoots
+module.exports.webTransportCertificateProblem = nativeBinding.webTransportCertificateProblem

@@ -493,6 +493,15 @@ export class QuicConnection extends EventEmitter {
     return stream;
   }
 
+  /**
+   * @internal A peer stream that a capability routes itself (WebTransport
+   * announces its streams to sessions): tracked, but not a `'stream'` event.
+   */
+  _adoptRemoteStream(id: number): QuicStream | undefined {
+    if (this.#streams.has(id) || !this.#isRemote(id) || !this.#isNewRemote(id)) return undefined;
+    return this.#addStream(id, 'remote', (id & 2) === 0);
+  }
+
   /** @internal */
   _onStreamData(id: number, data: Buffer, fin: boolean): void {
     this.#streamFor(id)?._onData(data, fin);

@@ -2,6 +2,7 @@
 // to its connection. Payload bytes are copied out of the shared inbox, which
 // the next poll overwrites.
 import type { QuicSocket } from './socket';
+import { dispatchWebTransport, isWebTransportEvent } from './webtransport/dispatch';
 
 const STRIDE = 6;
 const ESTABLISHED = 1;
@@ -121,6 +122,7 @@ function dispatchRow(socket: QuicSocket, records: Float64Array, r: number, inbox
       conn._onSignal(copy(inbox, records[r + 2], records[r + 3]));
       break;
     default:
+      if (isWebTransportEvent(kind)) dispatchWebTransport(conn, kind, records, r, inbox);
       break;
   }
 }

@@ -4,6 +4,7 @@ import type { ConnectOptions, ListenOptions, ServerOptions } from './types';
 import { invalidArgType, invalidArgValue } from './errors';
 import { validateBoolean, validateFunction, validateInteger, validateObject, validatePort, validateString } from './validate';
 import { QuicConnectionClass } from './socket-class';
+import { validateWebTransportOptions } from './webtransport/options';
 
 const FINGERPRINT = /^[0-9a-fA-F]{64}$/;
 
@@ -67,6 +68,7 @@ export function validateServerOptions(opts: unknown, path: string): asserts opts
   validateCommonOptions(opts, path);
   validateRelayOptions(opts.relay, `${path}.relay`);
   validateRendezvousOptions(opts.rendezvous, `${path}.rendezvous`);
+  validateWebTransportOptions(opts, `${path}.webTransport`);
   validateBoolean(opts.retry, `${path}.retry`);
   validateBoolean(opts.earlyData, `${path}.earlyData`);
   validateInteger(opts.handshakeRateLimit, `${path}.handshakeRateLimit`, 0, 1_000_000);

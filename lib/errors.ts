@@ -58,6 +58,10 @@ export const ERROR_CODES = {
   ERR_QUIC_RENDEZVOUS_UNAVAILABLE: 'register() / dial(): the peer does not serve as a rendezvous, or did not answer.',
   ERR_QUIC_RENDEZVOUS_FULL: 'register(): the rendezvous already has `maxPeers` registered peers.',
   ERR_QUIC_DIAL_FAILED: 'dial(): all candidates failed: hole punching found no direct path within `punchTimeout`, and no relayed connection could be made (`relay: false`, or the rendezvous does not relay).',
+  ERR_QUIC_WEBTRANSPORT_SESSION_CLOSED: 'The WebTransport session is closed (by either side, or its connection ended).',
+  ERR_QUIC_WEBTRANSPORT_SESSION_RESET: "The WebTransport session ended abruptly: its CONNECT stream was reset or broke the protocol.",
+  ERR_QUIC_WEBTRANSPORT_REFUSED: 'The server answered the WebTransport request with an HTTP status other than 2xx (`status`).',
+  ERR_QUIC_WEBTRANSPORT_UNSUPPORTED: "The server's HTTP/3 SETTINGS do not offer WebTransport (or it did not negotiate ALPN h3).",
   ABORT_ERR: 'The operation was aborted through its AbortSignal.',
 } as const;
 

@@ -6,6 +6,7 @@ import type { QuicConnection } from './connection';
 import type { CloseInfo } from './errors';
 import type { QuicStream } from './stream';
 import type { Address } from './types';
+import type { WebTransportCloseInfo, WebTransportSession } from './webtransport/session';
 
 /** Events of a {@link QuicSocket}. */
 export interface QuicSocketEvents {
@@ -36,6 +37,12 @@ export interface QuicServerEvents {
    * anything else the application sees.
    */
   connection: (conn: QuicConnection) => void;
+  /**
+   * A WebTransport session was accepted (`listen({ webTransport })`): the
+   * browser's extended CONNECT passed `allow`, and the 200 response is on its
+   * way. HTTP/3 connections bring these instead of `'connection'` events.
+   */
+  session: (session: WebTransportSession) => void;
   /** The server stopped ({@link QuicServer.close} completed). */
   close: () => void;
 }
@@ -61,4 +68,20 @@ export interface QuicConnectionEvents {
    * `direct`, and this connection closed once its own streams are done.
    */
   upgrade: (direct: QuicConnection) => void;
+}
+
+/** Events of a {@link WebTransportSession}. */
+export interface WebTransportSessionEvents {
+  /**
+   * The peer opened a stream of this session (either kind), its WebTransport
+   * header already read. Without a listener such streams are refused
+   * (STOP_SENDING and RESET_STREAM with WebTransport code 0).
+   */
+  stream: (stream: QuicStream) => void;
+  /** An HTTP datagram (RFC 9297) of this session, its session prefix removed. */
+  datagram: (data: Buffer) => void;
+  /** The peer asks to wind the session down (GOAWAY or DRAIN_WEBTRANSPORT_SESSION); it still works. */
+  draining: () => void;
+  /** The session ended; {@link WebTransportSession.closed} resolves with the same value. */
+  close: (info: WebTransportCloseInfo) => void;
 }

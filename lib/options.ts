@@ -94,11 +94,13 @@ function verification(opts: TlsOptions, verifyPeer: boolean): Pick<NativeConfigO
   return { verifyPeer, verifyHook, ca: toBufferList(opts.ca), keylog: opts.keylog !== undefined, qlog: opts.qlog !== undefined };
 }
 
-export function clientConfig(opts: ConnectOptions): InstanceType<typeof native.NativeConfig> {
+/** `webTransport`: HTTP/3 and WebTransport when the server picks ALPN `h3` (the W3C client). */
+export function clientConfig(opts: ConnectOptions, webTransport = false): InstanceType<typeof native.NativeConfig> {
   return callNative(() => new native.NativeConfig({
     isServer: false,
     alpn: opts.alpn,
     earlyData: opts.earlyData ?? false,
+    webTransport,
     ...verification(opts, opts.verifyPeer ?? true),
     ...identity(opts),
     ...transport(opts),
@@ -115,6 +117,8 @@ export function serverConfig(opts: ServerOptions, ticketKey: Buffer): InstanceTy
     handshakeRateLimit: opts.handshakeRateLimit,
     // Relays and rendezvous name their peers by their certificates.
     requestCert: (opts.relay !== undefined && opts.relay !== false) || (opts.rendezvous !== undefined && opts.rendezvous !== false),
+    webTransport: opts.webTransport !== undefined && opts.webTransport !== false,
+    webTransportMaxSessions: typeof opts.webTransport === 'object' ? opts.webTransport.maxSessions : undefined,
     ...verification(opts, opts.verifyPeer ?? false),
     ...identity(opts),
     ...transport(opts),

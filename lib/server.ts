@@ -12,6 +12,8 @@ import type { QuicSocket } from './socket';
 import type { Address, PeerInfo, ServerOptions, TlsOptions } from './types';
 import { DEFAULT_MAX_PEERS, RendezvousService } from './p2p/rendezvous';
 import { validateObject } from './validate';
+import { acceptWebTransport, closeServerConnection } from './webtransport/server';
+import { webTransportOptions } from './webtransport/options';
 
 const DEFAULT_MAX_FLOWS = 256;
 const DEFAULT_MAX_FLOW_RATE = 16 * 1024 * 1024;
@@ -29,7 +31,8 @@ function relayPeer(conn: QuicConnection, options: ServerOptions): PeerInfo {
  * (`for await (const conn of server)`; connections arriving while nobody
  * listens or iterates are queued for the iterator).
  *
- * Events: {@link QuicServerEvents} (`'connection'`, `'close'`).
+ * Events: {@link QuicServerEvents} (`'connection'`, `'session'` for
+ * WebTransport, `'close'`).
  *
  * {@includeCode ../examples/mutual-tls.mjs#mutual-tls}
  */
@@ -165,6 +168,8 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
     this.#connections.add(conn);
     conn.once('close', () => this.#connections.delete(conn));
     conn._onEstablished();
+    // HTTP/3 connections of a WebTransport server bring 'session' events instead.
+    if (acceptWebTransport(this, conn, webTransportOptions(this.#options.webTransport))) return;
     debug('server accepted connection %d from %s:%d', handle, conn.remoteAddress.address, conn.remoteAddress.port);
     const reader = this.#readers.shift();
     if (reader) reader({ value: conn, done: false });
@@ -210,7 +215,7 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
     this._rendezvous?.close();
     this.socket._serverClosed();
     for (const reader of this.#readers.splice(0)) reader({ value: undefined, done: true });
-    await Promise.all([...this.#connections].map((c) => c.close()));
+    await Promise.all([...this.#connections].map(closeServerConnection));
     if (this.#ownsSocket) await this.socket.close();
     this.emit('close');
   }

@@ -217,8 +217,12 @@ export class QuicSocket extends EventEmitter {
     }
   }
 
-  /** @internal `pin`: the server's leaf certificate fingerprint replaces name verification (a dial by key). */
-  async _connect(opts: ConnectOptions, ownsSocket: boolean, pin?: string): Promise<QuicConnection> {
+  /**
+   * @internal `webTransport`: speak HTTP/3 and WebTransport if the server
+   * picks `h3` (the W3C client). `pin`: the server's leaf certificate
+   * fingerprint replaces name verification (a dial by key).
+   */
+  async _connect(opts: ConnectOptions, ownsSocket: boolean, webTransport = false, pin?: string): Promise<QuicConnection> {
     this.#assertOpen();
     opts.signal?.throwIfAborted();
     if (opts.via !== undefined) return this.#connectRelayed(opts);
@@ -231,7 +235,7 @@ export class QuicSocket extends EventEmitter {
     const serverName = opts.serverName ?? (isIP(opts.host) === 0 ? opts.host : undefined);
     const verifyName = serverName ?? opts.host;
     const ticket = opts.sessionTicket === undefined ? undefined : Buffer.from(opts.sessionTicket);
-    const config = clientConfig(opts);
+    const config = clientConfig(opts, webTransport);
     this.#assertOpen();
     const id = callNative(() =>
       pin === undefined

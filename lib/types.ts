@@ -1,6 +1,7 @@
 // Public option and record types (the API contract in shared/API.md).
 import type { QuicSocket } from './socket';
 import type { QuicConnection } from './connection';
+import type { WebTransportServerOptions } from './webtransport/options';
 
 /**
  * A UDP address, as `dgram` reports it but normalised: an IPv4 peer reached
@@ -293,6 +294,12 @@ export interface ServerOptions extends TlsOptions, TransportOptions {
    * so that dials can fall back to a relayed connection.
    */
   rendezvous?: boolean | RendezvousOptions;
+  /**
+   * WebTransport over HTTP/3 for browsers (needs `'h3'` in `alpn`):
+   * connections that negotiate `h3` bring `'session'` events (see README,
+   * "Browsers") instead of `'connection'`.
+   */
+  webTransport?: boolean | WebTransportServerOptions;
 }
 
 /** Options of `listen()`: a server and the socket it binds. */

@@ -91,6 +91,10 @@ pub struct NativeConfigOptions {
     pub retry: Option<bool>,
     /// Server: new handshakes per source IP per second (0 = unlimited).
     pub handshake_rate_limit: Option<u32>,
+    /// WebTransport over HTTP/3 on connections that negotiate ALPN `h3`.
+    pub web_transport: Option<bool>,
+    /// Server: WebTransport sessions one connection may hold at once.
+    pub web_transport_max_sessions: Option<u32>,
 }
 
 fn buffers(list: &Option<Vec<Buffer>>) -> Vec<Vec<u8>> {
@@ -144,6 +148,10 @@ impl NativeConfigOptions {
             ticket_key: self.ticket_key.as_ref().map(|k| k.to_vec()),
             retry: self.retry.unwrap_or(false),
             handshake_rate_limit: self.handshake_rate_limit.unwrap_or(d.handshake_rate_limit),
+            web_transport: self.web_transport.unwrap_or(false).then(|| {
+                self.web_transport_max_sessions
+                    .map_or(crate::webtransport::DEFAULT_MAX_SESSIONS, u64::from)
+            }),
         })
     }
 }
@@ -798,6 +806,118 @@ impl NativeEndpoint {
     pub fn connection_count(&self) -> u32 {
         self.inner.connection_count() as u32
     }
+
+    /// WebTransport, server: answers a session's request (`WT_REQUEST`)
+    /// with an HTTP status; 2xx establishes it.
+    #[napi]
+    pub fn wt_respond(
+        &mut self,
+        conn: u32,
+        session: f64,
+        status: u32,
+    ) -> napi::Result<(), ErrorCode> {
+        guarded(|| {
+            let session = stream_id(session)?;
+            let status = u16::try_from(status).unwrap_or(0);
+            self.inner.connection_mut(conn)?.wt_respond(session, status)
+        })
+    }
+
+    /// WebTransport, client: opens a session at `https://{authority}{path}`
+    /// with extra request headers (`[name, value, name, value, …]`); returns
+    /// its ID. `WT_RESPONSE` answers.
+    #[napi]
+    pub fn wt_connect(
+        &mut self,
+        conn: u32,
+        authority: String,
+        path: String,
+        headers: Vec<String>,
+    ) -> napi::Result<f64, ErrorCode> {
+        guarded(|| {
+            let pairs: Vec<(String, String)> = headers
+                .chunks(2)
+                .map(|p| (p[0].clone(), p.get(1).cloned().unwrap_or_default()))
+                .collect();
+            let c = self.inner.connection_mut(conn)?;
+            Ok(c.wt_connect(&authority, &path, &pairs)? as f64)
+        })
+    }
+
+    /// WebTransport: closes a session (CLOSE_WEBTRANSPORT_SESSION capsule).
+    #[napi]
+    pub fn wt_close_session(
+        &mut self,
+        conn: u32,
+        session: f64,
+        code: u32,
+        reason: String,
+    ) -> napi::Result<(), ErrorCode> {
+        guarded(|| {
+            let session = stream_id(session)?;
+            self.inner
+                .connection_mut(conn)?
+                .wt_close_session(session, code, &reason)
+        })
+    }
+
+    /// WebTransport: ties a just-opened local stream to a session; returns
+    /// the header bytes the stream must start with.
+    #[napi]
+    pub fn wt_bind_stream(
+        &mut self,
+        conn: u32,
+        stream: f64,
+        session: f64,
+    ) -> napi::Result<Buffer, ErrorCode> {
+        guarded(|| {
+            let (stream, session) = (stream_id(stream)?, stream_id(session)?);
+            let c = self.inner.connection_mut(conn)?;
+            Ok(Buffer::from(c.wt_bind_stream(stream, session)?))
+        })
+    }
+
+    /// WebTransport: sends a datagram of a session; false when the queue is full.
+    #[napi]
+    pub fn wt_send_datagram(
+        &mut self,
+        conn: u32,
+        session: f64,
+        data: BufferSlice,
+    ) -> napi::Result<bool, ErrorCode> {
+        guarded(|| {
+            let session = stream_id(session)?;
+            self.inner
+                .connection_mut(conn)?
+                .wt_send_datagram(session, &data)
+        })
+    }
+
+    /// WebTransport: the largest datagram payload a session can send now.
+    #[napi]
+    pub fn wt_max_datagram_size(
+        &mut self,
+        conn: u32,
+        session: f64,
+    ) -> napi::Result<u32, ErrorCode> {
+        guarded(|| {
+            let session = stream_id(session)?;
+            let c = self.inner.connection_mut(conn)?;
+            Ok(c.wt_max_datagram_size(session)? as u32)
+        })
+    }
+
+    /// WebTransport, server: sends GOAWAY (later requests are refused).
+    #[napi]
+    pub fn wt_goaway(&mut self, conn: u32) -> napi::Result<(), ErrorCode> {
+        guarded(|| self.inner.connection_mut(conn)?.wt_goaway())
+    }
+
+    /// WebTransport: live sessions of a connection (for leak checks).
+    #[napi]
+    pub fn wt_session_count(&self, conn: u32) -> napi::Result<u32, ErrorCode> {
+        guarded(|| Ok(self.inner.connection(conn)?.wt_session_count() as u32))
+    }
 }
 
 fn require_client_config(config: &NativeConfig) -> CoreResult<()> {
@@ -883,6 +1003,16 @@ pub fn generate_certificate(
 #[napi]
 pub fn debug_panic_for_tests() -> napi::Result<(), ErrorCode> {
     guarded(|| -> CoreResult<()> { panic!("deliberate panic for tests") })
+}
+
+/// Why a DER certificate may not be pinned with WebTransport's
+/// `serverCertificateHashes` now (`null` when it may).
+#[napi]
+pub fn web_transport_certificate_problem(der: Uint8Array) -> Option<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    crate::webtransport::certificate::hash_pinning_problem(&der, now)
 }
 
 /// SHA-256 of a DER certificate, lowercase hex.

@@ -41,6 +41,9 @@ pub struct ConfigParams {
     pub retry: bool,
     /// Server: new handshakes allowed per source IP per second (0 = no limit).
     pub handshake_rate_limit: u32,
+    /// WebTransport over HTTP/3 for connections that negotiate `h3`:
+    /// `Some(max_sessions)` enables it.
+    pub web_transport: Option<u64>,
 }
 
 impl Default for ConfigParams {
@@ -64,6 +67,7 @@ impl Default for ConfigParams {
             ticket_key: None,
             retry: false,
             handshake_rate_limit: 500,
+            web_transport: None,
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct Config {
     pub qlog: bool,
     pub retry: bool,
     pub handshake_rate_limit: u32,
+    /// `Some(max_sessions)`: WebTransport on connections that negotiate `h3`.
+    pub web_transport: Option<u64>,
 }
 
 fn out_of_range(name: &str, detail: &str) -> CoreError {
@@ -179,6 +185,7 @@ impl Config {
             qlog: params.qlog,
             retry: params.retry,
             handshake_rate_limit: params.handshake_rate_limit,
+            web_transport: params.web_transport,
         })
     }
 }

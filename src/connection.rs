@@ -77,6 +77,11 @@ pub struct Connection {
     pub(crate) paths: PathWatch,
     /// Client: PINGs a path that went quiet while streams wait for data.
     pub(crate) stall: StallProbe,
+    /// WebTransport over HTTP/3, once started (see `webtransport/`).
+    pub(crate) web_transport: Option<Box<crate::webtransport::WebTransport>>,
+    /// The config's WebTransport settings, until the connection is
+    /// established and HTTP/3 starts (if the ALPN is `h3`).
+    pub(crate) web_transport_config: Option<u64>,
 }
 
 impl Connection {
@@ -126,6 +131,8 @@ impl Connection {
             relay_failure: None,
             paths: PathWatch::default(),
             stall: StallProbe::new(now),
+            web_transport: None,
+            web_transport_config: None,
         }
     }
 
@@ -146,6 +153,7 @@ impl Connection {
         if config.qlog {
             conn.enable_qlog();
         }
+        conn.web_transport_config = config.web_transport;
         conn
     }
 
@@ -179,6 +187,7 @@ impl Connection {
                 .as_ref()
                 .is_some_and(|l| l.has_outcome() || l.has_signals())
             || (self.established_reported && !self.stops_unreported.is_empty())
+            || self.web_transport_has_news()
     }
 
     /// Ends a relayed connection whose path through the relay failed (no
@@ -312,6 +321,7 @@ impl Connection {
             return true;
         }
         self.release_held_bytes();
+        self.flush_web_transport();
         // A failed handshake step makes `send` return an error once; the
         // next call then produces the CONNECTION_CLOSE, so try a few times.
         let mut errors = 0;
@@ -401,10 +411,15 @@ impl Connection {
             // data is read, and the STOP_SENDING code with it.
             self.note_stopped_streams();
             if !self.poll_signals(sink)
+                || !self.poll_web_transport(sink)
                 || !self.poll_datagrams(sink)
                 || !self.poll_readable(sink)
                 || !self.poll_writable(sink)
             {
+                return false;
+            }
+            // Sessions that ended while streams were read end now.
+            if !self.poll_web_transport(sink) {
                 return false;
             }
             let credit = (
@@ -464,6 +479,9 @@ impl Connection {
     }
 
     fn poll_datagrams(&mut self, sink: &mut EventSink<'_>) -> bool {
+        if self.web_transport.is_some() {
+            return self.poll_web_transport_datagrams(sink);
+        }
         if let Some(link) = self.relay.as_mut() {
             let (delivered, all) =
                 drain_payloads(sink, events::DATAGRAM, self.id, &mut link.app_datagrams);
@@ -472,25 +490,39 @@ impl Connection {
                 return false;
             }
         }
-        while let Some(len) = self.quic.dgram_recv_front_len() {
-            if !sink.has_rows(1) {
-                return false;
-            }
-            let (offset, space) = sink.payload_space();
-            if space.len() < len {
-                return false;
-            }
-            match self.quic.dgram_recv(space) {
-                Ok(n) => {
+        loop {
+            match self.next_datagram(sink) {
+                NextDatagram::Full => return false,
+                NextDatagram::None => return true,
+                NextDatagram::At(offset, n) => {
                     sink.commit_payload(n);
                     sink.push(events::DATAGRAM, self.id, offset as f64, n as f64, 0.0, 0.0);
                     self.datagrams_delivered += 1;
-                    self.stall.data_arrived();
                 }
-                Err(_) => break,
             }
         }
-        true
+    }
+
+    /// Copies the next datagram quiche received into the sink's payload
+    /// space, without committing it there.
+    pub(crate) fn next_datagram(&mut self, sink: &mut EventSink<'_>) -> NextDatagram {
+        let Some(len) = self.quic.dgram_recv_front_len() else {
+            return NextDatagram::None;
+        };
+        if !sink.has_rows(1) {
+            return NextDatagram::Full;
+        }
+        let (offset, space) = sink.payload_space();
+        if space.len() < len {
+            return NextDatagram::Full;
+        }
+        match self.quic.dgram_recv(space) {
+            Ok(n) => {
+                self.stall.data_arrived();
+                NextDatagram::At(offset, n)
+            }
+            Err(_) => NextDatagram::None,
+        }
     }
 
     /// Datagrams received for the application: relay traffic carried by this
@@ -581,6 +613,15 @@ fn drain_payloads(
         moved += 1;
     }
     (moved, true)
+}
+
+/// What [`Connection::next_datagram`] found.
+pub(crate) enum NextDatagram {
+    /// A datagram of this many bytes at this payload offset.
+    At(usize, usize),
+    None,
+    /// The sink has no room for its row or its bytes.
+    Full,
 }
 
 /// Key-log bytes kept per connection at most (a handful of lines).

@@ -19,6 +19,7 @@ pub enum ErrorCode {
     DatagramTooLarge,
     DatagramsDisabled,
     Internal,
+    WebTransportSessionClosed,
 }
 
 impl ErrorCode {
@@ -37,6 +38,7 @@ impl ErrorCode {
             ErrorCode::DatagramTooLarge => "ERR_QUIC_DATAGRAM_TOO_LARGE",
             ErrorCode::DatagramsDisabled => "ERR_QUIC_DATAGRAMS_DISABLED",
             ErrorCode::Internal => "ERR_QUIC_INTERNAL",
+            ErrorCode::WebTransportSessionClosed => "ERR_QUIC_WEBTRANSPORT_SESSION_CLOSED",
         }
     }
 }

@@ -22,6 +22,13 @@
 //! | `RELAY_REQUEST` | flow key | target connection | – | – |
 //! | `RELAY_REGISTERED` | outcome (0 ok, 1 no certificate, 2 no answer) | – | – | – |
 //! | `SIGNAL` | inbox offset | length | – | – |
+//! | `WT_REQUEST` | session | inbox offset | length | – |
+//! | `WT_RESPONSE` | session | HTTP status (0: no WebTransport offered) | – | – |
+//! | `WT_STREAM` | stream id | session | – | – |
+//! | `WT_DATAGRAM` | inbox offset | length | session | – |
+//! | `WT_CLOSED` | session | WebTransport code | inbox offset | length |
+//! | `WT_RESET` | session | – | – | – |
+//! | `WT_DRAINING` | session | – | – | – |
 //!
 //! `KEYLOG` carries NSS key-log lines (newline-terminated). `EARLY_DATA`:
 //! a resuming client may send 0-RTT data now. `SESSION_TICKET`: a (new)
@@ -36,6 +43,15 @@
 //! `allow` policy about a new flow: answer with `relayVerdict(key, allow)`.
 //! `RELAY_REGISTERED` answers `relayRegister`. `SIGNAL` carries one
 //! rendezvous signalling message (`p2p::channel`), in order, once.
+//!
+//! The `WT_*` rows belong to WebTransport over HTTP/3 (`webtransport/`):
+//! `WT_REQUEST` (server) carries a session's CONNECT request as
+//! `name\0value\0` pairs, pseudo-headers first; answer with `wtRespond`.
+//! `WT_RESPONSE` (client) answers `wtConnect`. `WT_STREAM` announces a peer's
+//! stream of a session before its first `STREAM_DATA`. `WT_CLOSED` (reason
+//! in the inbox) and `WT_RESET` end a session, cleanly or abruptly; after a
+//! local close, `WT_CLOSED` says the peer finished too. `WT_DRAINING`: the
+//! peer asks to wind the session down.
 //!
 //! Numbers above 2^53 (possible only for application codes) lose precision.
 
@@ -57,6 +73,13 @@ pub const QLOG: f64 = 13.0;
 pub const RELAY_REQUEST: f64 = 14.0;
 pub const RELAY_REGISTERED: f64 = 15.0;
 pub const SIGNAL: f64 = 16.0;
+pub const WT_REQUEST: f64 = 32.0;
+pub const WT_RESPONSE: f64 = 33.0;
+pub const WT_STREAM: f64 = 34.0;
+pub const WT_DATAGRAM: f64 = 35.0;
+pub const WT_CLOSED: f64 = 36.0;
+pub const WT_RESET: f64 = 37.0;
+pub const WT_DRAINING: f64 = 38.0;
 
 /// Writes event rows and payloads into caller-owned buffers.
 pub struct EventSink<'a> {

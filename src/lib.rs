@@ -41,6 +41,7 @@ pub mod timers;
 pub mod tls;
 pub mod tokens;
 pub mod transmit;
+pub mod webtransport;
 
 #[cfg(test)]
 mod tests;

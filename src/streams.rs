@@ -53,6 +53,8 @@ pub struct StreamState {
     pub blocked: Option<usize>,
     /// The last byte of the latest write, not yet given to quiche.
     pub held: Option<u8>,
+    /// The WebTransport session this stream belongs to (HTTP/3 connections).
+    pub session: Option<u64>,
 }
 
 impl StreamState {
@@ -120,6 +122,18 @@ impl StreamTable {
         }
     }
 
+    /// Ties a stream not bound to a session yet to `session`; `false` if
+    /// there is no such stream.
+    pub(crate) fn set_session(&mut self, id: u64, session: u64) -> bool {
+        match self.map.get_mut(&id) {
+            Some(s) if s.session.is_none() => {
+                s.session = Some(session);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn ids_where(&self, pred: impl Fn(&StreamState) -> bool) -> Vec<u64> {
         self.map
             .iter()
@@ -129,8 +143,24 @@ impl StreamTable {
     }
 }
 
+impl crate::webtransport::SessionStreams for StreamTable {
+    fn adopt(&mut self, quic: &mut quiche::Connection, stream: u64, session: u64) {
+        let _ = quic.stream_priority(stream, DEFAULT_URGENCY, true);
+        self.insert(stream, is_bidi(stream), true);
+        self.update(stream, |s| s.session = Some(session));
+    }
+
+    fn take_session(&mut self, session: u64) -> Vec<u64> {
+        let ids = self.ids_where(|s| s.session == Some(session));
+        for id in &ids {
+            self.map.remove(id);
+        }
+        ids
+    }
+}
+
 impl Connection {
-    fn is_local_stream(&self, id: u64) -> bool {
+    pub(crate) fn is_local_stream(&self, id: u64) -> bool {
         opened_by_server(id) == self.is_server
     }
 
@@ -307,7 +337,9 @@ impl Connection {
         } else {
             quiche::Shutdown::Read
         };
-        let result = self.quic.stream_shutdown(stream, direction, code);
+        let result = self
+            .quic
+            .stream_shutdown(stream, direction, self.stream_code_to_wire(code));
         self.streams.update(stream, |s| {
             if write {
                 s.end_sending();
@@ -360,6 +392,13 @@ impl Connection {
     pub(crate) fn poll_readable(&mut self, sink: &mut EventSink<'_>) -> bool {
         let readable: Vec<u64> = self.quic.readable().collect();
         for stream in readable {
+            // On an HTTP/3 connection nquic reads its own streams, and the
+            // first bytes of WebTransport streams (see `webtransport/`).
+            match self.web_transport_intercept(stream, sink) {
+                crate::webtransport::Intercept::Application => {}
+                crate::webtransport::Intercept::Handled => continue,
+                crate::webtransport::Intercept::Full => return false,
+            }
             if self.streams.get(stream).is_none() && !self.is_local_stream(stream) {
                 // First sight of a peer-opened stream.
                 let _ = self.quic.stream_priority(stream, DEFAULT_URGENCY, true);
@@ -430,7 +469,7 @@ impl Connection {
             events::STREAM_RESET,
             self.id,
             stream as f64,
-            code as f64,
+            self.stream_code_from_wire(code) as f64,
             0.0,
             0.0,
         );
@@ -498,7 +537,7 @@ impl Connection {
                 events::STREAM_STOPPED,
                 self.id,
                 stream as f64,
-                code as f64,
+                self.stream_code_from_wire(code) as f64,
                 0.0,
                 0.0,
             );

@@ -13,7 +13,11 @@
 //!   packet protection is a no-op, so the mutations reach CRYPTO frames, the
 //!   TLS messages and the transport parameters);
 //! * [`session_ticket`] — a client connection resuming from an arbitrary
-//!   session ticket (`connect(..., sessionTicket)`).
+//!   session ticket (`connect(..., sessionTicket)`);
+//! * [`webtransport`] — an HTTP/3 server with WebTransport taking arbitrary
+//!   bytes on request streams, unidirectional streams (control, QPACK,
+//!   WebTransport and unknown types) and datagrams, next to real sessions
+//!   that open, get answered and close.
 //!
 //! Every harness checks the batch-buffer invariants of the driver API (event
 //! payloads and packets lie inside the caller's buffers, packets are at most
@@ -23,7 +27,7 @@ use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
 
-use nquic::certgen::{self, CertRequest, KeyType};
+use nquic::tls::certgen::{self, CertRequest, KeyType};
 use nquic::config::{Config, ConfigParams, MAX_SEND_UDP_PAYLOAD};
 use nquic::endpoint::{Endpoint, RecvOutcome, SharedConfig};
 use nquic::events;
@@ -88,6 +92,8 @@ struct Configs {
     server: SharedConfig,
     retry_server: SharedConfig,
     client: SharedConfig,
+    h3_server: SharedConfig,
+    h3_client: SharedConfig,
 }
 
 thread_local! {
@@ -108,10 +114,18 @@ thread_local! {
         let mut cp = params(false);
         cp.tls.verify_peer = true;
         cp.tls.ca = vec![cert.cert_pem.into_bytes()];
+        let h3 = |p: &ConfigParams| {
+            let mut p = p.clone();
+            p.alpn = vec!["h3".into()];
+            p.web_transport = Some(4);
+            Rc::new(RefCell::new(Config::new(&p).expect("h3 config")))
+        };
         Configs {
             server: Rc::new(RefCell::new(Config::new(&sp).expect("server config"))),
             retry_server: Rc::new(RefCell::new(Config::new(&rp).expect("retry server config"))),
             client: Rc::new(RefCell::new(Config::new(&cp).expect("client config"))),
+            h3_server: h3(&sp),
+            h3_client: h3(&cp),
         }
     };
 }
@@ -139,7 +153,18 @@ pub struct Side {
     out: Vec<u8>,
     meta: Vec<u32>,
     /// Event rows seen, by kind (index = kind).
-    pub seen: [usize; 16],
+    pub seen: [usize; 64],
+    /// Sessions of `WT_REQUEST` rows (server) and 2xx `WT_RESPONSE` rows (client).
+    pub sessions: Vec<u64>,
+    /// Connections of `ESTABLISHED` rows.
+    pub established: Vec<u32>,
+}
+
+/// Whether `kind` is an event kind of `events.rs`.
+fn known_kind(kind: f64) -> bool {
+    kind.fract() == 0.0
+        && ((events::ESTABLISHED..=events::RELAY_REGISTERED).contains(&kind)
+            || (events::WT_REQUEST..=events::WT_DRAINING).contains(&kind))
 }
 
 impl Side {
@@ -151,7 +176,9 @@ impl Side {
             records: vec![0.0; events::STRIDE * 32],
             out: vec![0; 16 * 1024],
             meta: vec![0; transmit::STRIDE * 16],
-            seen: [0; 16],
+            seen: [0; 64],
+            sessions: Vec::new(),
+            established: Vec::new(),
         }
     }
 
@@ -185,14 +212,23 @@ impl Side {
             }
             for r in self.records.chunks(events::STRIDE).take(rows) {
                 let kind = r[0];
-                assert!(
-                    (1.0..=12.0).contains(&kind) && kind.fract() == 0.0,
-                    "unknown event kind {kind}"
-                );
+                assert!(known_kind(kind), "unknown event kind {kind}");
                 self.seen[kind as usize] += 1;
-                let span = if kind == events::STREAM_DATA {
+                if kind == events::ESTABLISHED {
+                    self.established.push(r[1] as u32);
+                }
+                if kind == events::WT_REQUEST || (kind == events::WT_RESPONSE && r[3] == 200.0) {
+                    self.sessions.push(r[2] as u64);
+                }
+                let span = if kind == events::STREAM_DATA || kind == events::WT_REQUEST {
                     Some((r[3], r[4]))
-                } else if kind == events::DATAGRAM || kind == events::KEYLOG {
+                } else if kind == events::WT_CLOSED {
+                    Some((r[4], r[5]))
+                } else if kind == events::DATAGRAM
+                    || kind == events::KEYLOG
+                    || kind == events::QLOG
+                    || kind == events::WT_DATAGRAM
+                {
                     Some((r[2], r[3]))
                 } else {
                     None
@@ -396,7 +432,7 @@ pub fn handshake(data: &[u8]) {
         .connect(
             &client_config(),
             Some("localhost"),
-            Some(nquic::verify::Expected::Name("localhost".into())),
+            Some(nquic::tls::verify::Expected::Name("localhost".into())),
             None,
             server_addr,
         )
@@ -522,7 +558,7 @@ pub fn session_ticket(data: &[u8]) {
     let Ok(_conn) = client.endpoint.connect(
         &client_config(),
         Some("localhost"),
-        Some(nquic::verify::Expected::Name("localhost".into())),
+        Some(nquic::tls::verify::Expected::Name("localhost".into())),
         Some(data),
         server_addr,
     ) else {
@@ -539,6 +575,129 @@ pub fn session_ticket(data: &[u8]) {
         }
         for (mut p, _) in to_client {
             client.endpoint.recv(&mut p, server_addr);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// (e) webtransport
+
+/// An HTTP/3 client and server, both with WebTransport, established; then
+/// the input drives the client's raw actions and both sides' session
+/// commands. Each command is a control byte `ctl`, then its arguments:
+/// * `ctl % 8 == 0`: a new bidirectional stream, `1`: a new unidirectional
+///   stream, `2`: more on the latest of those — a length byte, that many
+///   bytes (raw: stream types, signals, frames, capsules), FIN when `ctl & 8`;
+/// * `3`: a datagram (length byte, bytes);
+/// * `4`: a well-formed session request (`ctl & 8`: with an extra header);
+/// * `5`: the server answers its oldest request (status byte: < 128 → 200);
+/// * `6`: a close of a known session by the client (`ctl & 8`) or the server,
+///   with a code byte and a reason of up to 8 input bytes;
+/// * `7`: a pair step (both sides turn, packets delivered).
+pub fn webtransport(data: &[u8]) {
+    let mut input = Input::new(data);
+    let mut client = Side::new(CLIENT_ADDR);
+    let mut server = Side::new(SERVER_ADDR);
+    server
+        .endpoint
+        .set_server(Some(CONFIGS.with(|c| c.h3_server.clone())), 16);
+    let server_addr: SocketAddr = SERVER_ADDR.parse().unwrap();
+    let client_addr: SocketAddr = CLIENT_ADDR.parse().unwrap();
+    let Ok(conn) = client.endpoint.connect(
+        &CONFIGS.with(|c| c.h3_client.clone()),
+        Some("localhost"),
+        Some(nquic::tls::verify::Expected::Name("localhost".into())),
+        None,
+        server_addr,
+    ) else {
+        return;
+    };
+    let mut step = |client: &mut Side, server: &mut Side| {
+        let to_server = client.turn();
+        let to_client = server.turn();
+        let moved = to_server.len() + to_client.len();
+        for (mut p, _) in to_server {
+            server.endpoint.recv(&mut p, client_addr);
+        }
+        for (mut p, _) in to_client {
+            client.endpoint.recv(&mut p, server_addr);
+        }
+        moved
+    };
+    for _ in 0..20 {
+        if step(&mut client, &mut server) == 0 {
+            break;
+        }
+    }
+    let server_conn = server.established.first().copied();
+    let mut latest: Option<u64> = None;
+    let mut answered = 0;
+    while !input.is_empty() {
+        let ctl = input.u8();
+        let fin = ctl & 8 != 0;
+        match ctl % 8 {
+            op @ (0..=2) => {
+                let len = usize::from(input.u8());
+                let bytes = input.bytes(len).to_vec();
+                let Ok(c) = client.endpoint.connection_mut(conn) else {
+                    return;
+                };
+                if op < 2 {
+                    latest = c.stream_open(op == 0).ok().flatten();
+                }
+                if let Some(id) = latest {
+                    let _ = c.stream_write(id, &bytes, fin);
+                }
+            }
+            3 => {
+                let len = usize::from(input.u8());
+                let bytes = input.bytes(len).to_vec();
+                if let Ok(c) = client.endpoint.connection_mut(conn) {
+                    let _ = c.datagram_send(&bytes);
+                }
+            }
+            4 => {
+                let headers = if fin {
+                    vec![("origin".to_string(), "https://fuzz.example".to_string())]
+                } else {
+                    Vec::new()
+                };
+                if let Ok(c) = client.endpoint.connection_mut(conn) {
+                    let _ = c.wt_connect("localhost", "/fuzz", &headers);
+                }
+            }
+            5 => {
+                let status = if input.u8() < 128 { 200 } else { 404 };
+                if let (Some(&session), Some(id)) = (server.sessions.get(answered), server_conn) {
+                    answered += 1;
+                    if let Ok(c) = server.endpoint.connection_mut(id) {
+                        let _ = c.wt_respond(session, status);
+                    }
+                }
+            }
+            6 => {
+                let code = u32::from(input.u8());
+                let reason = String::from_utf8_lossy(input.bytes(8)).into_owned();
+                let (side, id) = if fin {
+                    (&mut client, Some(conn))
+                } else {
+                    (&mut server, server_conn)
+                };
+                let session = side.sessions.first().copied();
+                if let (Some(session), Some(id)) = (session, id) {
+                    if let Ok(c) = side.endpoint.connection_mut(id) {
+                        let _ = c.wt_close_session(session, code, &reason);
+                    }
+                }
+            }
+            _ => {
+                step(&mut client, &mut server);
+            }
+        }
+    }
+    for _ in 0..50 {
+        if step(&mut client, &mut server) == 0 {
+            break;
         }
     }
 }
@@ -663,6 +822,16 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             vec![9, 0, 50, 0, 10, 0x81],
         ],
         "session_ticket" => vec![vec![], vec![0; 64], b"not a ticket".to_vec()],
+        "webtransport" => vec![
+            vec![],
+            // A session: request, step, answer 200, step, a WebTransport uni
+            // stream and bidi stream for session 0, a datagram, then a close.
+            vec![4, 7, 7, 5, 0, 7, 7, 1, 4, 0x40, 0x54, 0, b'x', 7, 0, 5, 0x40, 0x41, 0, b'h', b'i', 3, 2, 0, 7, 7, 7, 6, 9, b'b', b'y', b'e', 7],
+            // A plain request stream with garbage frames, a second control stream.
+            vec![8, 6, 1, 4, 0xff, 0xff, 0, 0, 1, 3, 0, 4, 0, 7, 7],
+            // A capsule on the session's stream before its answer, then a refusal.
+            vec![4, 7, 7, 5, 200, 7, 6, 1, b'x', 7],
+        ],
         _ => Vec::new(),
     }
 }

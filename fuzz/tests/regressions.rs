@@ -28,7 +28,7 @@ fn close_before_handshake_confirmed_with_pto_due_terminates() {
         .connect(
             &client_config(),
             Some("localhost"),
-            Some(nquic::verify::Expected::Name("localhost".into())),
+            Some(nquic::tls::verify::Expected::Name("localhost".into())),
             None,
             server_addr,
         )

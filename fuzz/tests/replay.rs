@@ -173,13 +173,18 @@ fn session_ticket() {
     run("session_ticket", nquic_fuzz::session_ticket, 1024, 8);
 }
 
+#[test]
+fn webtransport() {
+    run("webtransport", nquic_fuzz::webtransport, 1024, 20);
+}
+
 /// Writes the generated seeds into `fuzz/corpus/<target>/` for cargo-fuzz:
 /// `cargo test --release --manifest-path fuzz/Cargo.toml -- --ignored write_seed_corpus`
 #[test]
 #[ignore]
 fn write_seed_corpus() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    for target in ["coalesce", "endpoint_recv", "handshake", "session_ticket"] {
+    for target in ["coalesce", "endpoint_recv", "handshake", "session_ticket", "webtransport"] {
         let dir = root.join(target);
         std::fs::create_dir_all(&dir).expect("mkdir");
         for (i, seed) in nquic_fuzz::seeds(target).iter().enumerate() {

@@ -81,7 +81,7 @@ async function attempt(d: Dial, to: Address, ms: number): Promise<QuicConnection
   const onAbort = (): void => controller.abort();
   user?.addEventListener('abort', onAbort, { once: true });
   try {
-    return await d.socket._connect({ ...d.connect, host: to.address, port: to.port, timeout: Math.ceil(Math.max(ms, MIN_HANDSHAKE_MS)), signal: controller.signal }, false, d.peer);
+    return await d.socket._connect({ ...d.connect, host: to.address, port: to.port, timeout: Math.ceil(Math.max(ms, MIN_HANDSHAKE_MS)), signal: controller.signal }, false, false, d.peer);
   } catch (err) {
     if (user?.aborted) throw aborted();
     debug('p2p: direct attempt to %s:%d failed: %s', to.address, to.port, (err as Error).message);

@@ -8,3 +8,4 @@ mod paths;
 mod relay;
 mod scenarios;
 mod signalling;
+mod webtransport;

@@ -22,6 +22,7 @@ pub struct Event {
     pub conn: u32,
     pub a: f64,
     pub b: f64,
+    pub c: f64,
     pub payload: Vec<u8>,
     pub fin: bool,
 }
@@ -60,8 +61,17 @@ impl Side {
                 let (payload, fin) = if r[0] == events::STREAM_DATA {
                     let (o, l) = (r[3] as usize, r[4] as usize);
                     (self.inbox[o..o + l].to_vec(), r[5] == 1.0)
-                } else if r[0] == events::DATAGRAM || r[0] == events::SIGNAL {
+                } else if r[0] == events::DATAGRAM
+                    || r[0] == events::SIGNAL
+                    || r[0] == events::WT_DATAGRAM
+                {
                     let (o, l) = (r[2] as usize, r[3] as usize);
+                    (self.inbox[o..o + l].to_vec(), false)
+                } else if r[0] == events::WT_REQUEST {
+                    let (o, l) = (r[3] as usize, r[4] as usize);
+                    (self.inbox[o..o + l].to_vec(), false)
+                } else if r[0] == events::WT_CLOSED {
+                    let (o, l) = (r[4] as usize, r[5] as usize);
                     (self.inbox[o..o + l].to_vec(), false)
                 } else {
                     (Vec::new(), false)
@@ -71,6 +81,7 @@ impl Side {
                     conn: r[1] as u32,
                     a: r[2],
                     b: r[3],
+                    c: r[4],
                     payload,
                     fin,
                 });

@@ -115,9 +115,14 @@ pub fn generate(req: &CertRequest<'_>) -> CoreResult<GeneratedCert> {
     builder.set_subject_name(&name).map_err(fail)?;
     builder.set_pubkey(&key).map_err(fail)?;
     // Back-date a little so clocks that are slightly off still accept it.
-    let not_before = Asn1Time::from_unix((unix_now() - 3600) as _).map_err(fail)?;
+    // The validity period is exactly `days` long: browsers refuse
+    // certificates pinned by `serverCertificateHashes` that are valid for
+    // more than 14 days, back-dating included.
+    let start = unix_now() - 3600;
+    let not_before = Asn1Time::from_unix(start as _).map_err(fail)?;
     builder.set_not_before(&not_before).map_err(fail)?;
-    let not_after = Asn1Time::days_from_now(req.days).map_err(fail)?;
+    let not_after =
+        Asn1Time::from_unix((start + i64::from(req.days) * 86_400) as _).map_err(fail)?;
     builder.set_not_after(&not_after).map_err(fail)?;
 
     let mut constraints = BasicConstraints::new();
