@@ -11,6 +11,8 @@ import { withReflexive } from '../lib/p2p/candidates';
 import { Role, Type } from '../lib/p2p/signal';
 import { certFor, Credentials, QuicConnection, readAll, rejectionOf, sha256Hex, sleep, trackDgram, trackServer, withTimeout } from './helpers';
 import { ScriptedRendezvous } from './support/scripted-rendezvous';
+import { hashCredentials, nextSession, startWebTransportServer } from './support/webtransport';
+import { WebTransport } from '../lib';
 
 const RDV_ALPN = 'rdv';
 const P2P_ALPN = 'p2p';
@@ -324,6 +326,31 @@ describe('dial by key', () => {
     expect(() => other.dial({ peer: fp, via, alpn: [P2P_ALPN] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => via.register({ punchTtl: 300 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     await expect(Promise.resolve().then(() => a.socket.listen({ alpn: ['x'], rendezvous: { maxPeers: 0 } } as never))).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+  });
+});
+
+describe('a rendezvous beside other services', () => {
+  test('one server can be rendezvous, relay and WebTransport server: browsers still get their datagrams and streams', async () => {
+    const creds = hashCredentials();
+    const server = await startWebTransportServer(creds, { rendezvous: true, relay: true });
+    const sessionP = nextSession(server);
+    const wt = new WebTransport(`https://127.0.0.1:${server.address.port}/`, { serverCertificateHashes: creds.hashes });
+    try {
+      await withTimeout(wt.ready, 5000, 'ready');
+      const session = await sessionP;
+      session.on('datagram', (d: Uint8Array) => session.sendDatagram(d));
+      const reader = wt.datagrams.readable.getReader();
+      const writer = wt.datagrams.writable.getWriter();
+      const echoed: string[] = [];
+      for (let i = 0; i < 5 && echoed.length === 0; i++) {
+        await writer.write(Buffer.from('ping'));
+        const r = await Promise.race([reader.read(), sleep(500).then(() => undefined)]);
+        if (r?.value) echoed.push(Buffer.from(r.value).toString());
+      }
+      expect(echoed).toEqual(['ping']);
+    } finally {
+      wt.close();
+    }
   });
 });
 

@@ -475,20 +475,12 @@ impl Connection {
         if ended {
             link.signals.inbox.clear();
         }
-        drain_payloads(sink, events::SIGNAL, self.id, &mut link.signals.inbox).1
+        drain_payloads(sink, events::SIGNAL, self.id, &mut link.signals.inbox)
     }
 
     fn poll_datagrams(&mut self, sink: &mut EventSink<'_>) -> bool {
         if self.web_transport.is_some() {
             return self.poll_web_transport_datagrams(sink);
-        }
-        if let Some(link) = self.relay.as_mut() {
-            let (delivered, all) =
-                drain_payloads(sink, events::DATAGRAM, self.id, &mut link.app_datagrams);
-            self.datagrams_delivered += delivered as u64;
-            if !all {
-                return false;
-            }
         }
         loop {
             match self.next_datagram(sink) {
@@ -503,9 +495,27 @@ impl Connection {
         }
     }
 
-    /// Copies the next datagram quiche received into the sink's payload
-    /// space, without committing it there.
+    /// Copies the next datagram received for the application into the
+    /// sink's payload space, without committing it there: first those set
+    /// aside while relay traffic was taken out of quiche's queue (on
+    /// connections that carry it: to or at a relay or rendezvous), then
+    /// quiche's own.
     pub(crate) fn next_datagram(&mut self, sink: &mut EventSink<'_>) -> NextDatagram {
+        if let Some(set_aside) = self.relay.as_mut().map(|l| &mut l.app_datagrams) {
+            if let Some(datagram) = set_aside.front() {
+                if !sink.has_rows(1) {
+                    return NextDatagram::Full;
+                }
+                let (offset, space) = sink.payload_space();
+                if space.len() < datagram.len() {
+                    return NextDatagram::Full;
+                }
+                let n = datagram.len();
+                space[..n].copy_from_slice(datagram);
+                set_aside.pop_front();
+                return NextDatagram::At(offset, n);
+            }
+        }
         let Some(len) = self.quic.dgram_recv_front_len() else {
             return NextDatagram::None;
         };
@@ -589,30 +599,28 @@ impl Connection {
 }
 
 /// Moves queued payloads into `sink` as `kind` rows, oldest first. Returns
-/// how many moved and whether all of them fitted.
+/// whether all of them fitted.
 fn drain_payloads(
     sink: &mut EventSink<'_>,
     kind: f64,
     id: u32,
     queue: &mut VecDeque<Vec<u8>>,
-) -> (usize, bool) {
-    let mut moved = 0;
+) -> bool {
     while let Some(payload) = queue.front() {
         if !sink.has_rows(1) {
-            return (moved, false);
+            return false;
         }
         let (offset, space) = sink.payload_space();
         if space.len() < payload.len() {
-            return (moved, false);
+            return false;
         }
         let n = payload.len();
         space[..n].copy_from_slice(payload);
         sink.commit_payload(n);
         sink.push(kind, id, offset as f64, n as f64, 0.0, 0.0);
         queue.pop_front();
-        moved += 1;
     }
-    (moved, true)
+    true
 }
 
 /// What [`Connection::next_datagram`] found.
