@@ -93,7 +93,7 @@ export class RendezvousService {
   #watch(conn: QuicConnection): void {
     if (this.#watched.has(conn)) return;
     this.#watched.add(conn);
-    conn.once('close', () => this.#drop(conn));
+    void conn.closed.then(() => this.#drop(conn));
   }
 
   #register(conn: QuicConnection, candidates: Candidate[]): void {
