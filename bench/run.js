@@ -44,6 +44,7 @@ const CASES = [
   require('./cases/native'),
   require('./cases/relay'),
   require('./cases/webtransport'),
+  require('./cases/udp-gateway'),
   require('./cases/dial'),
   require('./cases/soak'),
 ];
