@@ -8,7 +8,7 @@ import { debug } from './debug';
 import { callNative, CloseInfo, connectionClosed, QuicError, toCloseInfo } from './errors';
 import type { QuicSocket } from './socket';
 import { QuicStream, STREAM_REFUSED } from './stream';
-import type { Address, CloseOptions, ConnectionStats, StreamOptions, TlsOptions, TransportOptions } from './types';
+import type { Address, CloseOptions, ConnectionStats, RegisterOptions, StreamOptions, TlsOptions, TransportOptions } from './types';
 import { DatagramQueue } from './datagram-queue';
 import { writeKeylog, writeQlog } from './keylog';
 import { runVerifyHook } from './tls/peer-verification';
@@ -207,6 +207,37 @@ export class QuicConnection extends EventEmitter {
   /** Whether this connection travels through a relay (its {@link remoteAddress} is then the relay's). */
   get relayed(): boolean {
     return this.#info?.relayed ?? (this.#tls as { via?: unknown }).via !== undefined;
+  }
+
+  /** `'relayed'` when this connection travels through a relay, else `'direct'` (on both ends). */
+  get path(): 'direct' | 'relayed' {
+    return this.relayed ? 'relayed' : 'direct';
+  }
+
+  /**
+   * Registers this socket with the peer of this connection, a rendezvous
+   * ({@link ServerOptions.rendezvous}), under this connection's certificate
+   * fingerprint: from then on other peers can {@link QuicSocket.dial} it
+   * through that rendezvous, by hole punching or relayed (it also becomes
+   * reachable through the rendezvous's relay, without
+   * {@link QuicConnection.acceptRelayed}), and the resulting connections
+   * reach this socket's server as ordinary `'connection'` events. Resolves
+   * once the rendezvous agreed; the registration lasts as long as this
+   * connection (give it `keepAlive`). Rejects with
+   * `ERR_QUIC_RENDEZVOUS_UNAVAILABLE`, `ERR_QUIC_RENDEZVOUS_FULL`,
+   * `ERR_QUIC_RELAY_CERT_REQUIRED`, `ERR_QUIC_RELAY_NO_SERVER` or the
+   * connection's close error.
+   */
+  register(opts: RegisterOptions = {}): Promise<void> {
+    validateObject(opts, 'options');
+    validateInteger(opts.punchTtl, 'options.punchTtl', 1, 255);
+    if (this.#closeInfo !== undefined) return Promise.reject(connectionClosed());
+    return this.#socket._p2p.register(this, opts.punchTtl);
+  }
+
+  /** @internal A rendezvous signalling message arrived on this connection. */
+  _onSignal(data: Buffer): void {
+    this.#socket._p2p.onSignal(this, data);
   }
 
   /**

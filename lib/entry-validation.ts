@@ -18,6 +18,11 @@ export function validateConnectOptions(opts: unknown, path: string): asserts opt
   } else {
     validateRelayedTarget(opts, path);
   }
+  validateClientOptions(opts, path);
+}
+
+/** The options every outgoing connection takes (TLS, transport, resumption, abort). */
+export function validateClientOptions(opts: Record<string, unknown>, path: string): void {
   validateCommonOptions(opts, path);
   if (opts.sessionTicket !== undefined && !(opts.sessionTicket instanceof Uint8Array)) {
     throw invalidArgType(`${path}.sessionTicket`, 'a Uint8Array', opts.sessionTicket);
@@ -28,10 +33,15 @@ export function validateConnectOptions(opts: unknown, path: string): asserts opt
   }
 }
 
+/** The SHA-256 fingerprint naming a peer (`options.peer`). */
+export function validateFingerprint(value: unknown, path: string): asserts value is string {
+  validateString(value, path);
+  if (!FINGERPRINT.test(value)) throw invalidArgValue(path, 'must be a SHA-256 fingerprint: 64 hexadecimal digits');
+}
+
 function validateRelayedTarget(opts: Record<string, unknown>, path: string): void {
   if (!(opts.via instanceof QuicConnectionClass())) throw invalidArgType(`${path}.via`, 'a QuicConnection', opts.via);
-  validateString(opts.peer, `${path}.peer`);
-  if (!FINGERPRINT.test(opts.peer)) throw invalidArgValue(`${path}.peer`, 'must be a SHA-256 fingerprint: 64 hexadecimal digits');
+  validateFingerprint(opts.peer, `${path}.peer`);
   if (opts.host !== undefined || opts.port !== undefined) {
     throw invalidArgValue(`${path}.via`, 'cannot be combined with host and port: a relayed connection goes through the relay');
   }
@@ -51,10 +61,18 @@ function validateRelayOptions(relay: unknown, path: string): void {
   validateFunction(relay.allow, `${path}.allow`);
 }
 
+function validateRendezvousOptions(rendezvous: unknown, path: string): void {
+  if (rendezvous === undefined || typeof rendezvous === 'boolean') return;
+  validateObject(rendezvous, path);
+  validateInteger(rendezvous.maxPeers, `${path}.maxPeers`, 1, 1_000_000);
+  validateFunction(rendezvous.allow, `${path}.allow`);
+}
+
 export function validateServerOptions(opts: unknown, path: string): asserts opts is ServerOptions {
   validateObject(opts, path);
   validateCommonOptions(opts, path);
   validateRelayOptions(opts.relay, `${path}.relay`);
+  validateRendezvousOptions(opts.rendezvous, `${path}.rendezvous`);
   validateWebTransportOptions(opts, `${path}.webTransport`);
   validateBoolean(opts.retry, `${path}.retry`);
   validateBoolean(opts.earlyData, `${path}.earlyData`);

@@ -66,6 +66,15 @@ export interface QuicConnectionEvents {
   sessionTicket: (ticket: Uint8Array) => void;
   /** The connection ended, gracefully or not; {@link QuicConnection.closed} resolves with the same value. */
   close: (info: CloseInfo) => void;
+  /**
+   * A relayed connection ({@link QuicConnection.path} `'relayed'`) has a
+   * direct successor to the same peer, opened by a background attempt after
+   * {@link QuicSocket.dial} ended relayed (on the target: when the dialer
+   * presented the same certificate on both). QUIC cannot migrate from a
+   * relayed flow to a UDP path, so the application moves over: new streams on
+   * `direct`, and this connection closed once its own streams are done.
+   */
+  upgrade: (direct: QuicConnection) => void;
 }
 
 /**

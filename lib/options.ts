@@ -122,7 +122,8 @@ export function serverConfig(opts: ServerOptions, ticketKey: Buffer): InstanceTy
     ticketKey,
     retry: opts.retry ?? false,
     handshakeRateLimit: opts.handshakeRateLimit,
-    requestCert: opts.relay !== undefined && opts.relay !== false,
+    // Relays and rendezvous name their peers by their certificates.
+    requestCert: (opts.relay !== undefined && opts.relay !== false) || (opts.rendezvous !== undefined && opts.rendezvous !== false),
     webTransport: opts.webTransport !== undefined && opts.webTransport !== false,
     webTransportMaxSessions: typeof opts.webTransport === 'object' ? opts.webTransport.maxSessions : undefined,
     ...verification(opts, opts.verifyPeer ?? false),

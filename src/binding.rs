@@ -360,6 +360,33 @@ impl NativeEndpoint {
         })
     }
 
+    /// Starts a client connection whose server is verified by the SHA-256
+    /// `fingerprint` (64 hex digits) of its leaf certificate instead of a
+    /// name (a dial by key); returns its handle.
+    #[napi]
+    pub fn connect_pinned(
+        &mut self,
+        config: &NativeConfig,
+        address: String,
+        port: u32,
+        fingerprint: String,
+        server_name: Option<String>,
+        session_ticket: Option<Buffer>,
+    ) -> napi::Result<u32, ErrorCode> {
+        guarded(|| {
+            require_client_config(config)?;
+            let peer = addr::parse(&address, port)?;
+            let expected = Expected::Fingerprint(parse_fingerprint(&fingerprint)?);
+            self.inner.connect(
+                &config.inner,
+                server_name.as_deref(),
+                Some(expected),
+                session_ticket.as_deref(),
+                peer,
+            )
+        })
+    }
+
     /// The built-in check of a peer waiting for the application's verdict
     /// (after a `VERIFY` event); `null` when there is none.
     #[napi]
@@ -745,6 +772,32 @@ impl NativeEndpoint {
             self.inner.relay_verdict(key, allow);
             Ok(())
         })
+    }
+
+    /// Makes this socket's server a rendezvous (`listen({ rendezvous })`):
+    /// connections it accepts carry signalling.
+    #[napi]
+    pub fn enable_rendezvous(&mut self, on: bool) {
+        self.inner.enable_rendezvous(on);
+    }
+
+    /// Sends one rendezvous signalling message on `conn`, reliably (a
+    /// `SIGNAL` event delivers it at the other end). `false` when too many
+    /// of its messages are still unacknowledged.
+    #[napi]
+    pub fn signal_send(
+        &mut self,
+        conn: u32,
+        message: BufferSlice,
+    ) -> napi::Result<bool, ErrorCode> {
+        guarded(|| self.inner.signal_send(conn, &message))
+    }
+
+    /// Rendezvous side: makes the registered peer at the other end of `conn`
+    /// reachable through this socket's relay too. Returns whether it is.
+    #[napi]
+    pub fn relay_add_target(&mut self, conn: u32) -> napi::Result<bool, ErrorCode> {
+        guarded(|| self.inner.relay_add_target(conn))
     }
 
     /// Flows this socket relays now and peers registered with it.

@@ -208,7 +208,10 @@ impl Connection {
         (self.is_ended() && !self.closed_reported)
             || self.verify_requested
             || (!self.early_reported && !self.is_server && self.quic.is_in_early_data())
-            || self.relay.as_ref().is_some_and(RelayLink::has_outcome)
+            || self
+                .relay
+                .as_ref()
+                .is_some_and(|l| l.has_outcome() || l.has_signals())
             || (self.established_reported && !self.stops_unreported.is_empty())
             || self.web_transport_has_news()
     }
@@ -294,9 +297,11 @@ impl Connection {
     }
 
     pub fn on_timeout(&mut self, now: Instant) {
-        if let Some(register) = self.relay.as_mut().and_then(|l| l.on_timeout(now)) {
-            // A full queue only delays this retry to the next one.
-            let _ = self.quic.dgram_send(&register);
+        if let Some(link) = self.relay.as_mut() {
+            for retry in link.retries(now) {
+                // A full queue only delays this retry to the next one.
+                let _ = self.quic.dgram_send(&retry);
+            }
         }
         if let Some(t) = self.close_deadline {
             if now >= t && !self.quic.is_draining() {
@@ -439,7 +444,8 @@ impl Connection {
             // Before any read: quiche forgets a stopped stream once its last
             // data is read, and the STOP_SENDING code with it.
             self.note_stopped_streams();
-            if !self.poll_web_transport(sink)
+            if !self.poll_signals(sink)
+                || !self.poll_web_transport(sink)
                 || !self.poll_datagrams(sink)
                 || !self.poll_readable(sink)
                 || !self.poll_writable(sink)
@@ -494,30 +500,21 @@ impl Connection {
                 .is_none_or(|b| b.drain_into(sink, events::QLOG, id, true))
     }
 
+    /// Rendezvous signalling messages, in order (`SIGNAL` rows).
+    fn poll_signals(&mut self, sink: &mut EventSink<'_>) -> bool {
+        let ended = self.is_ended();
+        let Some(link) = self.relay.as_mut() else {
+            return true;
+        };
+        if ended {
+            link.signals.inbox.clear();
+        }
+        drain_payloads(sink, events::SIGNAL, self.id, &mut link.signals.inbox)
+    }
+
     fn poll_datagrams(&mut self, sink: &mut EventSink<'_>) -> bool {
         if self.web_transport.is_some() {
             return self.poll_web_transport_datagrams(sink);
-        }
-        if let Some(link) = self.relay.as_mut() {
-            // All datagrams of a connection that carries relay traffic go
-            // through `drain_relay_datagrams`, which sets the application's
-            // aside here; none is read from quiche's queue directly.
-            while let Some(datagram) = link.app_datagrams.front() {
-                if !sink.has_rows(1) {
-                    return false;
-                }
-                let (offset, space) = sink.payload_space();
-                if space.len() < datagram.len() {
-                    return false;
-                }
-                let n = datagram.len();
-                space[..n].copy_from_slice(datagram);
-                sink.commit_payload(n);
-                sink.push(events::DATAGRAM, self.id, offset as f64, n as f64, 0.0, 0.0);
-                self.datagrams_delivered += 1;
-                link.app_datagrams.pop_front();
-            }
-            return true;
         }
         loop {
             match self.next_datagram(sink) {
@@ -532,9 +529,31 @@ impl Connection {
         }
     }
 
-    /// Copies the next datagram quiche received into the sink's payload
-    /// space, without committing it there.
+    /// Copies the next datagram received for the application into the
+    /// sink's payload space, without committing it there: first those set
+    /// aside while relay traffic was taken out of quiche's queue (on
+    /// connections that carry it: to or at a relay or rendezvous), then
+    /// quiche's own.
     pub(crate) fn next_datagram(&mut self, sink: &mut EventSink<'_>) -> NextDatagram {
+        if let Some(set_aside) = self.relay.as_mut().map(|l| &mut l.app_datagrams) {
+            // All datagrams of a connection that carries relay traffic go
+            // through `drain_relay_datagrams`, which sets the application's
+            // aside here; none is read from quiche's queue directly.
+            let Some(datagram) = set_aside.front() else {
+                return NextDatagram::None;
+            };
+            if !sink.has_rows(1) {
+                return NextDatagram::Full;
+            }
+            let (offset, space) = sink.payload_space();
+            if space.len() < datagram.len() {
+                return NextDatagram::Full;
+            }
+            let n = datagram.len();
+            space[..n].copy_from_slice(datagram);
+            set_aside.pop_front();
+            return NextDatagram::At(offset, n);
+        }
         let Some(len) = self.quic.dgram_recv_front_len() else {
             return NextDatagram::None;
         };
@@ -615,6 +634,31 @@ impl Connection {
         }
         info
     }
+}
+
+/// Moves queued payloads into `sink` as `kind` rows, oldest first. Returns
+/// whether all of them fitted.
+fn drain_payloads(
+    sink: &mut EventSink<'_>,
+    kind: f64,
+    id: u32,
+    queue: &mut VecDeque<Vec<u8>>,
+) -> bool {
+    while let Some(payload) = queue.front() {
+        if !sink.has_rows(1) {
+            return false;
+        }
+        let (offset, space) = sink.payload_space();
+        if space.len() < payload.len() {
+            return false;
+        }
+        let n = payload.len();
+        space[..n].copy_from_slice(payload);
+        sink.commit_payload(n);
+        sink.push(kind, id, offset as f64, n as f64, 0.0, 0.0);
+        queue.pop_front();
+    }
+    true
 }
 
 /// What [`Connection::next_datagram`] found.

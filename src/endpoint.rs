@@ -33,6 +33,7 @@ use crate::tokens::Secrets;
 use crate::transmit::TransmitSink;
 
 mod relaying;
+mod signalling;
 
 /// Length of the connection IDs this endpoint issues.
 pub const CID_LEN: usize = 16;
@@ -87,6 +88,8 @@ pub struct Endpoint {
     endpoint_events: VecDeque<[f64; crate::events::STRIDE]>,
     /// Scratch space for datagrams carrying relay traffic.
     relay_buf: Vec<u8>,
+    /// Set when this endpoint's server is a rendezvous (signalling).
+    rendezvous: bool,
 }
 
 impl Endpoint {
@@ -115,6 +118,7 @@ impl Endpoint {
             relay_timer: None,
             endpoint_events: VecDeque::new(),
             relay_buf: Vec::new(),
+            rendezvous: false,
         })
     }
 
@@ -402,7 +406,7 @@ impl Endpoint {
         };
         let mut conn = Connection::from_config(id, quic, &cfg);
         drop(cfg);
-        if self.relay.is_some() && relayed.is_none() {
+        if (self.relay.is_some() || self.rendezvous) && relayed.is_none() {
             conn.relay = Some(RelayLink::new(Role::Serving));
         }
         verify::serving(id, || conn.recv(data, from, local)).ok();

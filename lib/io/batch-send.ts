@@ -5,30 +5,11 @@
 // Set NQUIC_BATCH_SEND=0 to turn it off (portable path only).
 import type dgram from 'node:dgram';
 import native from '../binding';
+import { descriptorOf } from './descriptor';
+import { EINVAL, EIO, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP, NO_FAST_PATH } from './errno';
 
-const EIO = 5;
-const EBADF = 9;
-const EINVAL = 22;
-const ENOTSOCK = 88;
-const EMSGSIZE = 90;
-const ENOPROTOOPT = 92;
-const EOPNOTSUPP = 95;
-const ENOSYS = 38;
 /** Errors that mean "this socket or kernel cannot do GSO". */
 const GSO_ERRORS = new Set([EIO, EINVAL, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP]);
-/** Errors that mean "no fast path at all on this socket". */
-const FATAL_ERRORS = new Set([ENOSYS, EBADF, ENOTSOCK]);
-
-interface UdpHandle {
-  fd?: unknown;
-}
-
-/** Node keeps the socket's handle behind a symbol (`_handle` is deprecated). */
-function handleOf(udp: dgram.Socket): UdpHandle | undefined {
-  const state = Object.getOwnPropertySymbols(udp).find((s) => s.description === 'state symbol');
-  const value = state === undefined ? undefined : (udp as unknown as Record<symbol, { handle?: UdpHandle } | undefined>)[state];
-  return value?.handle ?? undefined;
-}
 
 export class BatchSender {
   readonly #udp: dgram.Socket;
@@ -42,12 +23,6 @@ export class BatchSender {
     this.#enabled = process.platform === 'linux' && process.env.NQUIC_BATCH_SEND !== '0' && typeof native.sendPackets === 'function';
   }
 
-  /** The socket's descriptor right now (-1 when unknown or closed). */
-  #fd(): number {
-    const fd = handleOf(this.#udp)?.fd;
-    return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : -1;
-  }
-
   /**
    * Sends a prefix of the `count` packets of a flush batch; returns its
    * length. The caller sends the rest with dgram.
@@ -55,7 +30,7 @@ export class BatchSender {
   send(out: Buffer, meta: Uint32Array, count: number): number {
     // Packets queued inside dgram (the kernel was full) go first.
     if (!this.#enabled || this.#udp.getSendQueueCount() > 0) return 0;
-    const fd = this.#fd();
+    const fd = descriptorOf(this.#udp);
     if (fd < 0) {
       this.#enabled = false;
       return 0;
@@ -65,7 +40,7 @@ export class BatchSender {
       this.#gso = false;
       sent = native.sendPackets(fd, out, meta, count, this.#ipv6, false);
     }
-    if (sent < 0 && FATAL_ERRORS.has(-sent)) this.#enabled = false;
+    if (sent < 0 && NO_FAST_PATH.has(-sent)) this.#enabled = false;
     return Math.max(0, sent);
   }
 }

@@ -3,3 +3,4 @@
 //! are turned off, `dgram` does the I/O). Nothing here opens a socket.
 
 pub mod batch_send;
+pub mod ttl_send;
