@@ -201,11 +201,16 @@ export async function runGatewayCli(cli: GatewayCliOptions, log: (line: string) 
 
 /** `nquic gateway …`: runs until SIGINT or SIGTERM, then prints the counters. */
 export async function gatewayCommand(args: string[]): Promise<void> {
-  const running = await runGatewayCli(parseGatewayArgs(args), (line) => process.stdout.write(`${line}\n`));
-  await new Promise<void>((resolve) => {
+  const cli = parseGatewayArgs(args);
+  // Listen for the signals before anything is printed: whoever reads the URL
+  // may stop the gateway at once, and an unhandled SIGTERM would kill the
+  // process without its closing counters.
+  const stopped = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  const running = await runGatewayCli(cli, (line) => process.stdout.write(`${line}\n`));
+  await stopped;
   const stats = running.gateway.stats();
   await running.close();
   process.stdout.write(`closed: ${JSON.stringify(stats)}\n`);
