@@ -23,6 +23,10 @@ export declare class NativeEndpoint {
   constructor(address: string, port: number)
   /** Accepts incoming connections with `config` (a server config). */
   listen(config: NativeConfig, maxConnections?: number | undefined | null): void
+  /**
+   * Stops accepting; server connections still in their handshake are
+   * refused (CONNECTION_REFUSED).
+   */
   stopListening(): void
   /**
    * Starts a client connection; returns its handle. `serverName` goes
@@ -30,6 +34,12 @@ export declare class NativeEndpoint {
    * server's certificate must name.
    */
   connect(config: NativeConfig, address: string, port: number, serverName?: string | undefined | null, verifyName?: string | undefined | null, sessionTicket?: Buffer | undefined | null): number
+  /**
+   * Starts a client connection whose server is verified by the SHA-256
+   * `fingerprint` (64 hex digits) of its leaf certificate instead of a
+   * name (a dial by key); returns its handle.
+   */
+  connectPinned(config: NativeConfig, address: string, port: number, fingerprint: string, serverName?: string | undefined | null, sessionTicket?: Buffer | undefined | null): number
   /**
    * The built-in check of a peer waiting for the application's verdict
    * (after a `VERIFY` event); `null` when there is none.
@@ -103,6 +113,11 @@ export declare class NativeEndpoint {
    * application has not seen yet.
    */
   closeAll(code: number, reason: string): void
+  /**
+   * Forgets every connection once the socket is closed (nothing can be
+   * sent or received any more).
+   */
+  shutdown(): void
   /** Makes this socket's server a relay; `null` stops relaying new flows. */
   enableRelay(options?: NativeRelayOptions | undefined | null): void
   /**
@@ -117,6 +132,22 @@ export declare class NativeEndpoint {
   connectRelayed(config: NativeConfig, via: number, fingerprint: string, serverName?: string | undefined | null, sessionTicket?: Buffer | undefined | null): number
   /** The relay policy's answer about a flow (after `RELAY_REQUEST`). */
   relayVerdict(key: number, allow: boolean): void
+  /**
+   * Makes this socket's server a rendezvous (`listen({ rendezvous })`):
+   * connections it accepts carry signalling.
+   */
+  enableRendezvous(on: boolean): void
+  /**
+   * Sends one rendezvous signalling message on `conn`, reliably (a
+   * `SIGNAL` event delivers it at the other end). `false` when too many
+   * of its messages are still unacknowledged.
+   */
+  signalSend(conn: number, message: Buffer): boolean
+  /**
+   * Rendezvous side: makes the registered peer at the other end of `conn`
+   * reachable through this socket's relay too. Returns whether it is.
+   */
+  relayAddTarget(conn: number): boolean
   /** Flows this socket relays now and peers registered with it. */
   relayCounts(): NativeRelayCounts
   /** Live connections, including those still draining (for leak checks). */
@@ -333,6 +364,13 @@ export interface NativeStats {
  * `dgram`), or a negative errno when none was.
  */
 export declare function sendPackets(fd: number, out: Buffer, meta: Uint32Array, count: number, ipv6: boolean, gso: boolean): number
+
+/**
+ * Sends `data` to `address:port` on socket `fd` (an IPv6 socket when
+ * `ipv6`) with IP TTL / hop limit `ttl`. Returns the bytes sent, or a
+ * negative errno (`-ENOSYS` where there is no fast path).
+ */
+export declare function sendWithTtl(fd: number, data: Uint8Array, address: string, port: number, ttl: number, ipv6: boolean): number
 
 /** Installs the trust anchors clients use when no `ca` is given (PEM list). */
 export declare function setDefaultRoots(pems: Array<string>): number

@@ -841,5 +841,6 @@ module.exports.certificateFingerprint = nativeBinding.certificateFingerprint
 module.exports.debugPanicForTests = nativeBinding.debugPanicForTests
 module.exports.generateCertificate = nativeBinding.generateCertificate
 module.exports.sendPackets = nativeBinding.sendPackets
+module.exports.sendWithTtl = nativeBinding.sendWithTtl
 module.exports.setDefaultRoots = nativeBinding.setDefaultRoots
 module.exports.webTransportCertificateProblem = nativeBinding.webTransportCertificateProblem

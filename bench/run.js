@@ -21,8 +21,8 @@
 // BENCH_PARALLEL_STREAMS (100), BENCH_PARALLEL_KB (1024), BENCH_RTT_COUNT (1000000),
 // BENCH_RTT_SECONDS (2), BENCH_RTT_BYTES (100), BENCH_DGRAM_SECONDS (2), BENCH_DGRAM_WINDOW (64),
 // BENCH_DGRAM_SIZE (256), BENCH_IDLE_CONNS (200), BENCH_RELAY_MB (16), BENCH_WT_MB (64),
-// BENCH_WT_SESSIONS (20), BENCH_NATIVE_BUILD (1; 0 = use the existing binary),
-// BENCH_NATIVE_BUILD_TIMEOUT_S (900); opt-in cases: soak (BENCH_SOAK_SECONDS) and scale
+// BENCH_WT_SESSIONS (20), BENCH_DIAL_COUNT (10), BENCH_DIAL_PUNCH_MS (1000), BENCH_NATIVE_BUILD (1; 0 = use
+// the existing binary), BENCH_NATIVE_BUILD_TIMEOUT_S (900); opt-in cases: soak (BENCH_SOAK_SECONDS) and scale
 // (BENCH_SCALE_CONNS 10000, BENCH_SCALE_CONCURRENCY 100, BENCH_SCALE_IDLE_S 5, BENCH_SCALE_PROBES 200).
 // After the table it judges the performance goals of bench/goals.js (ratios within the run).
 
@@ -47,6 +47,8 @@ const CASES = [
   require('./cases/native'),
   require('./cases/relay'),
   require('./cases/webtransport'),
+  require('./cases/udp-gateway'),
+  require('./cases/dial'),
   require('./cases/soak'),
   require('./cases/scale'),
 ];

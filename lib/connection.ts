@@ -7,8 +7,8 @@ import { toAddress } from './address';
 import { debug } from './debug';
 import { callNative, CloseInfo, connectionClosed, QuicError, toCloseInfo } from './errors';
 import type { QuicSocket } from './socket';
-import { QuicStream } from './stream';
-import type { Address, CloseOptions, ConnectionStats, StreamOptions, TlsOptions, TransportOptions } from './types';
+import { QuicStream, STREAM_REFUSED } from './stream';
+import type { Address, CloseOptions, ConnectionStats, RegisterOptions, StreamOptions, TlsOptions, TransportOptions } from './types';
 import { DatagramQueue } from './datagram-queue';
 import { writeKeylog, writeQlog } from './keylog';
 import { runVerifyHook } from './tls/peer-verification';
@@ -63,6 +63,14 @@ export class QuicConnection extends EventEmitter {
   #resolveClosed!: (info: CloseInfo) => void;
   #handshake: { resolve: (c: QuicConnection) => void; reject: (e: Error) => void } | undefined;
   #streamsOpened = 0;
+  #streamsRefused = 0;
+  /**
+   * Peer-opened streams that arrived before the application had the
+   * connection (and a turn to listen for 'stream'); `undefined` once they
+   * have been offered. See `_handOut`.
+   */
+  #held: QuicStream[] | undefined = [];
+  #releaseScheduled = false;
   /** Next peer-opened stream ID not yet seen, bidirectional and unidirectional. */
   readonly #nextRemote: [number, number];
   /** Peer stream IDs skipped over (their frames arrived out of order), not yet seen. */
@@ -177,16 +185,12 @@ export class QuicConnection extends EventEmitter {
    */
   get sessionTicket(): Uint8Array | undefined {
     if (this.side !== 'client' || this.#closeInfo !== undefined) return this.#lastTicket;
-    let ticket: Buffer | undefined;
     try {
-      ticket = callNative(() => this.socket._endpoint.sessionTicket(this.handle)) ?? undefined;
-    } catch (err) {
-      // Closed natively in the batch being dispatched (a ticket and the
-      // close arrived together): its 'close' event follows.
-      if ((err as QuicError).code === 'ERR_QUIC_CONNECTION_CLOSED') return this.#lastTicket;
-      throw err;
+      const ticket = this.socket._endpoint.sessionTicket(this.handle) ?? undefined;
+      if (ticket) this.#lastTicket = ticket;
+    } catch {
+      // Freed natively; its CLOSED event is being dispatched.
     }
-    if (ticket) this.#lastTicket = ticket;
     return this.#lastTicket;
   }
 
@@ -203,6 +207,37 @@ export class QuicConnection extends EventEmitter {
   /** Whether this connection travels through a relay (its {@link remoteAddress} is then the relay's). */
   get relayed(): boolean {
     return this.#info?.relayed ?? (this.#tls as { via?: unknown }).via !== undefined;
+  }
+
+  /** `'relayed'` when this connection travels through a relay, else `'direct'` (on both ends). */
+  get path(): 'direct' | 'relayed' {
+    return this.relayed ? 'relayed' : 'direct';
+  }
+
+  /**
+   * Registers this socket with the peer of this connection, a rendezvous
+   * ({@link ServerOptions.rendezvous}), under this connection's certificate
+   * fingerprint: from then on other peers can {@link QuicSocket.dial} it
+   * through that rendezvous, by hole punching or relayed (it also becomes
+   * reachable through the rendezvous's relay, without
+   * {@link QuicConnection.acceptRelayed}), and the resulting connections
+   * reach this socket's server as ordinary `'connection'` events. Resolves
+   * once the rendezvous agreed; the registration lasts as long as this
+   * connection (give it `keepAlive`). Rejects with
+   * `ERR_QUIC_RENDEZVOUS_UNAVAILABLE`, `ERR_QUIC_RENDEZVOUS_FULL`,
+   * `ERR_QUIC_RELAY_CERT_REQUIRED`, `ERR_QUIC_RELAY_NO_SERVER` or the
+   * connection's close error.
+   */
+  register(opts: RegisterOptions = {}): Promise<void> {
+    validateObject(opts, 'options');
+    validateInteger(opts.punchTtl, 'options.punchTtl', 1, 255);
+    if (this.#closeInfo !== undefined) return Promise.reject(connectionClosed());
+    return this.#socket._p2p.register(this, opts.punchTtl);
+  }
+
+  /** @internal A rendezvous signalling message arrived on this connection. */
+  _onSignal(data: Buffer): void {
+    this.#socket._p2p.onSignal(this, data);
   }
 
   /**
@@ -357,6 +392,7 @@ export class QuicConnection extends EventEmitter {
       ...s,
       datagramsDroppedOnReceive: s.datagramsDroppedOnReceive + this.#datagramsDroppedByReaders,
       streamsOpened: this.#streamsOpened,
+      streamsRefused: this.#streamsRefused,
     };
   }
 
@@ -378,7 +414,13 @@ export class QuicConnection extends EventEmitter {
     const reason = opts.reason ?? '';
     if (this.#closeInfo === undefined) {
       this.socket._flushPending();
-      callNative(() => this.socket._endpoint.close(this.handle, true, code, reason));
+      try {
+        callNative(() => this.socket._endpoint.close(this.handle, true, code, reason));
+      } catch (err) {
+        // Ended natively, its CLOSED event not dispatched yet (a handler
+        // earlier in the same batch closing it): `closed` settles with it.
+        if ((err as QuicError).code !== 'ERR_QUIC_CONNECTION_CLOSED') throw err;
+      }
       this.socket._schedule();
     }
     return this.closed;
@@ -396,14 +438,24 @@ export class QuicConnection extends EventEmitter {
   }
 
   /** @internal */
-  _onEstablished(): void {
-    this.#info = callNative(() => this.socket._endpoint.connectionInfo(this.handle));
+  _onEstablished(): boolean {
+    try {
+      this.#info = this.socket._endpoint.connectionInfo(this.handle);
+    } catch {
+      // Established and freed within one batch of events: its CLOSED
+      // event follows, and there is nothing to announce.
+      return false;
+    }
     this.#lastRemote = toAddress(this.#info.remoteAddress, this.#info.remotePort);
     debug('connection %d (%s) established, alpn %s', this.handle, this.side, this.#info.alpn);
     const handshake = this.#handshake;
     this.#handshake = undefined;
-    handshake?.resolve(this);
+    if (handshake) {
+      handshake.resolve(this);
+      this._handOut();
+    }
     this.emit('handshake');
+    return true;
   }
 
   /** @internal A resuming client may send 0-RTT data: `connect()` resolves now. */
@@ -411,7 +463,10 @@ export class QuicConnection extends EventEmitter {
     debug('connection %d sends 0-RTT data', this.handle);
     const handshake = this.#handshake;
     this.#handshake = undefined;
-    handshake?.resolve(this);
+    if (handshake) {
+      handshake.resolve(this);
+      this._handOut();
+    }
   }
 
   /** @internal */
@@ -461,14 +516,68 @@ export class QuicConnection extends EventEmitter {
     if (this.#ownsSocket) void this.socket.close();
   }
 
-  /** The stream `id`, announcing a peer-opened one on first sight. */
-  #streamFor(id: number): QuicStream | undefined {
-    let stream = this.#streams.get(id);
-    if (stream === undefined && this.#isRemote(id) && this.#isNewRemote(id)) {
-      stream = this.#addStream(id, 'remote', (id & 2) === 0);
-      this.emit('stream', stream);
+  /**
+   * @internal The application has been handed this connection (`connect()`
+   * resolved, or the server's 'connection' event or iterator gave it out).
+   * Peer streams held until now are offered once the application has had a
+   * turn to listen for 'stream' (its reactions to the hand-out, promise
+   * continuations included, all run before the next `setImmediate`).
+   */
+  _handOut(): void {
+    if (this.#releaseScheduled || this.#held === undefined) return;
+    this.#releaseScheduled = true;
+    setImmediate(() => {
+      const held = this.#held ?? [];
+      this.#held = undefined;
+      for (const stream of held) if (!stream.destroyed) this.#offer(stream);
+    });
+  }
+
+  /**
+   * Whether anybody takes peer-opened streams now: any 'stream' listener
+   * counts, the application's or a protocol layer's (WebTransport).
+   */
+  #acceptsStreams(): boolean {
+    return this.listenerCount('stream') > 0;
+  }
+
+  /** Hands a peer-opened stream to the 'stream' listeners, or refuses it. */
+  #offer(stream: QuicStream): void {
+    if (!this.#acceptsStreams()) {
+      this.#streamsRefused++;
+      stream._refuse();
+      return;
     }
-    return stream;
+    stream._handOut();
+    this.emit('stream', stream);
+  }
+
+  /**
+   * Applies an event row to stream `id`, announcing a peer-opened one on
+   * first sight: offered to 'stream' listeners, held until the application
+   * has the connection, or refused (STOP_SENDING and RESET_STREAM with
+   * STREAM_REFUSED) when nobody listens, so that no object the application
+   * never saw can fail. The row is applied before the 'stream' event, so a
+   * throwing listener cannot lose it.
+   */
+  #incoming(id: number, apply: (stream: QuicStream) => void): void {
+    const known = this.#streams.get(id);
+    if (known !== undefined) {
+      apply(known);
+      return;
+    }
+    if (!this.#isRemote(id) || !this.#isNewRemote(id)) return;
+    const bidirectional = (id & 2) === 0;
+    if (this.#held === undefined && !this.#acceptsStreams()) {
+      this.#streamsRefused++;
+      this._streamShutdown(id, false, STREAM_REFUSED);
+      if (bidirectional) this._streamShutdown(id, true, STREAM_REFUSED);
+      return;
+    }
+    const stream = this.#addStream(id, 'remote', bidirectional);
+    apply(stream);
+    if (this.#held !== undefined) this.#held.push(stream);
+    else this.#offer(stream);
   }
 
   /**
@@ -477,12 +586,17 @@ export class QuicConnection extends EventEmitter {
    */
   _adoptRemoteStream(id: number): QuicStream | undefined {
     if (this.#streams.has(id) || !this.#isRemote(id) || !this.#isNewRemote(id)) return undefined;
-    return this.#addStream(id, 'remote', (id & 2) === 0);
+    const stream = this.#addStream(id, 'remote', (id & 2) === 0);
+    // The capability takes it: it is handed out (or refused) there.
+    stream._handOut();
+    return stream;
   }
 
   /** @internal */
   _onStreamData(id: number, data: Buffer, fin: boolean): void {
-    this.#streamFor(id)?._onData(data, fin);
+    const known = this.#streams.get(id);
+    if (known !== undefined) known._onData(data, fin); // the hot path: no closure
+    else this.#incoming(id, (s) => s._onData(data, fin));
   }
 
   /** Whether a peer stream ID is seen for the first time (a closed one never is). */
@@ -504,12 +618,12 @@ export class QuicConnection extends EventEmitter {
 
   /** @internal */
   _onStreamReset(id: number, code: number): void {
-    this.#streamFor(id)?._onReset(code);
+    this.#incoming(id, (s) => s._onReset(code));
   }
 
   /** @internal */
   _onStreamStopped(id: number, code: number): void {
-    this.#streamFor(id)?._onStopped(code);
+    this.#incoming(id, (s) => s._onStopped(code));
   }
 
   /** @internal */

@@ -20,6 +20,7 @@ const SESSION_TICKET = 12;
 const QLOG = 13;
 const RELAY_REQUEST = 14;
 const RELAY_REGISTERED = 15;
+const SIGNAL = 16;
 
 function copy(inbox: Buffer, offset: number, length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
@@ -63,7 +64,8 @@ function dispatchRow(socket: QuicSocket, records: Float64Array, r: number, inbox
   if (kind === ESTABLISHED) {
     const existing = socket._connection(id);
     if (existing) existing._onEstablished();
-    else socket._server?._accept(id);
+    else if (socket._server) socket._server._accept(id);
+    else socket._refuseConnection(id); // its server stopped accepting meanwhile
     return;
   }
   const conn = socket._connection(id);
@@ -116,6 +118,9 @@ function dispatchRow(socket: QuicSocket, records: Float64Array, r: number, inbox
       break;
     case RELAY_REGISTERED:
       conn._onRelayRegistered(records[r + 2]);
+      break;
+    case SIGNAL:
+      conn._onSignal(copy(inbox, records[r + 2], records[r + 3]));
       break;
     default:
       if (isWebTransportEvent(kind)) dispatchWebTransport(conn, kind, records, r, inbox);

@@ -3,8 +3,8 @@
 // can type a listener); __test__/docs.test.ts checks that every event a class
 // emits is listed here, and nothing else.
 import type { QuicConnection } from './connection';
-import type { CloseInfo } from './errors';
-import type { QuicStream } from './stream';
+import type { CloseInfo, QuicError } from './errors';
+import type { QuicStream, STREAM_REFUSED } from './stream';
 import type { Address } from './types';
 import type { WebTransportCloseInfo, WebTransportSession } from './webtransport/session';
 
@@ -50,7 +50,14 @@ export interface QuicServerEvents {
 
 /** Events of a {@link QuicConnection}. */
 export interface QuicConnectionEvents {
-  /** The peer opened a stream (announced when its first frame arrives; peer streams are announced in ID order). */
+  /**
+   * The peer opened a stream (announced when its first frame arrives; peer
+   * streams are announced in ID order). A peer stream that arrives while the
+   * connection has no `'stream'` listener is refused (STOP_SENDING /
+   * RESET_STREAM with {@link STREAM_REFUSED}, counted in
+   * `stats().streamsRefused`); one that arrives before the application has
+   * the connection waits until it has had a turn to listen.
+   */
   stream: (stream: QuicStream) => void;
   /** An unreliable datagram (RFC 9221) from the peer; also readable through {@link QuicConnection.datagrams}. */
   datagram: (data: Buffer) => void;
@@ -60,6 +67,38 @@ export interface QuicConnectionEvents {
   sessionTicket: (ticket: Uint8Array) => void;
   /** The connection ended, gracefully or not; {@link QuicConnection.closed} resolves with the same value. */
   close: (info: CloseInfo) => void;
+  /**
+   * A relayed connection ({@link QuicConnection.path} `'relayed'`) has a
+   * direct successor to the same peer, opened by a background attempt after
+   * {@link QuicSocket.dial} ended relayed (on the target: when the dialer
+   * presented the same certificate on both). QUIC cannot migrate from a
+   * relayed flow to a UDP path, so the application moves over: new streams on
+   * `direct`, and this connection closed once its own streams are done.
+   */
+  upgrade: (direct: QuicConnection) => void;
+}
+
+/**
+ * Events of a {@link QuicStream} beyond those of a Node `Duplex` (`'data'`,
+ * `'end'`, `'drain'`, `'finish'`, `'error'`, `'close'`). Listening for one of
+ * them also changes what a peer's abort does: only that direction ends
+ * (RFC 9000 §3) instead of the whole stream failing with `'error'`.
+ */
+export interface QuicStreamEvents {
+  /**
+   * The peer abandoned its sending side (RESET_STREAM, RFC 9000 §19.4):
+   * `err` is `ERR_QUIC_STREAM_RESET` with the peer's `appCode`. The readable
+   * side then ends (`'end'` after the data that did arrive); the writable
+   * side carries on, so an answer can still be sent.
+   */
+  reset: (err: QuicError) => void;
+  /**
+   * The peer asked this side to stop sending (STOP_SENDING, RFC 9000 §19.5):
+   * `err` is `ERR_QUIC_STREAM_STOPPED` with the peer's `appCode`. Writes are
+   * dropped from then on (their callbacks succeed) until the stream is ended
+   * or destroyed; the readable side carries on.
+   */
+  stopSending: (err: QuicError) => void;
 }
 
 /** Events of a {@link WebTransportSession}. */

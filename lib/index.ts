@@ -3,7 +3,7 @@ export { listen, connect } from './api';
 export { QuicSocket } from './socket';
 export { QuicServer } from './server';
 export { QuicConnection } from './connection';
-export { QuicStream } from './stream';
+export { QuicStream, STREAM_REFUSED, STREAM_ABORTED } from './stream';
 export { QuicError, ERROR_CODES } from './errors';
 export type { CloseInfo, QuicErrorCode, QuicErrorDetails } from './errors';
 export { generateCertificate, certificateFingerprint } from './tls/certificates';
@@ -19,6 +19,9 @@ export type { WebTransportRequest, WebTransportServerOptions } from './webtransp
 export type { WebTransportBidirectionalStream } from './webtransport/web-streams';
 export type { WebTransportDatagramDuplexStream } from './webtransport/datagrams';
 export type * from './events';
+export { createUdpGateway, UdpGateway } from './gateway/gateway';
+export { UDP_GATEWAY_CLOSE_CODES } from './gateway/options';
+export type { AddressRange, UdpGatewayAllow, UdpGatewayDrops, UdpGatewayOptions, UdpGatewaySessionInfo, UdpGatewayStats, UdpGatewayTarget } from './gateway/options';
 export { bindingResponse as stunBindingResponse, isBindingRequest as isStunBindingRequest } from './p2p/stun';
 import native from './binding';
 /**

@@ -17,6 +17,13 @@ import { invalidArgValue } from './errors';
 
 const MAX_U32 = 0xffffffff;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+/**
+ * The smallest flow-control window that lets data flow: the receiver grants
+ * more credit once less than half of its window is left unused, and half of
+ * a 1-byte window is 0, so a 1-byte window stops after the first byte (and a
+ * 0-byte one before it). From 2 bytes up, windows also grow by auto-tuning.
+ */
+export const MIN_FLOW_WINDOW = 2;
 const CONGESTION_CONTROLS = ['cubic', 'reno', 'bbr2'];
 
 /** Validates the TLS and transport options shared by clients and servers. */
@@ -35,8 +42,8 @@ export function validateCommonOptions(opts: Record<string, unknown>, path: strin
   validateInteger(opts.timeout, `${path}.timeout`, 1, MAX_U32);
   validateInteger(opts.maxStreamsBidi, `${path}.maxStreamsBidi`, 0, MAX_SAFE);
   validateInteger(opts.maxStreamsUni, `${path}.maxStreamsUni`, 0, MAX_SAFE);
-  validateInteger(opts.streamWindow, `${path}.streamWindow`, 0, MAX_SAFE);
-  validateInteger(opts.connectionWindow, `${path}.connectionWindow`, 0, MAX_SAFE);
+  validateInteger(opts.streamWindow, `${path}.streamWindow`, MIN_FLOW_WINDOW, MAX_SAFE);
+  validateInteger(opts.connectionWindow, `${path}.connectionWindow`, MIN_FLOW_WINDOW, MAX_SAFE);
   validateBoolean(opts.datagrams, `${path}.datagrams`);
   validateInteger(opts.datagramQueueLength, `${path}.datagramQueueLength`, 1, 1 << 20);
   if (opts.congestionControl !== undefined) {
@@ -115,7 +122,8 @@ export function serverConfig(opts: ServerOptions, ticketKey: Buffer): InstanceTy
     ticketKey,
     retry: opts.retry ?? false,
     handshakeRateLimit: opts.handshakeRateLimit,
-    requestCert: opts.relay !== undefined && opts.relay !== false,
+    // Relays and rendezvous name their peers by their certificates.
+    requestCert: (opts.relay !== undefined && opts.relay !== false) || (opts.rendezvous !== undefined && opts.rendezvous !== false),
     webTransport: opts.webTransport !== undefined && opts.webTransport !== false,
     webTransportMaxSessions: typeof opts.webTransport === 'object' ? opts.webTransport.maxSessions : undefined,
     ...verification(opts, opts.verifyPeer ?? false),

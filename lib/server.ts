@@ -10,6 +10,7 @@ import { callNative, QuicError } from './errors';
 import { serverConfig } from './options';
 import type { QuicSocket } from './socket';
 import type { Address, PeerInfo, ServerOptions, TlsOptions } from './types';
+import { DEFAULT_MAX_PEERS, RendezvousService } from './p2p/rendezvous';
 import { validateObject } from './validate';
 import { acceptWebTransport, closeServerConnection } from './webtransport/server';
 import { webTransportOptions } from './webtransport/options';
@@ -46,6 +47,8 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
   #closing: Promise<void> | undefined;
   readonly #queue: QuicConnection[] = [];
   readonly #readers: Array<(r: IteratorResult<QuicConnection>) => void> = [];
+  /** @internal Set when this server is a rendezvous (`listen({ rendezvous })`). */
+  _rendezvous: RendezvousService | undefined;
 
   /** @internal */
   constructor(socket: QuicSocket, options: ServerOptions, ownsSocket: boolean) {
@@ -61,6 +64,13 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
     callNative(() => this.socket._endpoint.listen(config, this.#options.maxConnections));
     const relay = this.#options.relay;
     const limits = relay === undefined || relay === false ? null : relay === true ? {} : relay;
+    const rendezvous = this.#options.rendezvous;
+    if (rendezvous !== undefined && rendezvous !== false) {
+      const hooks = { allow: rendezvous === true ? undefined : rendezvous.allow, maxPeers: (rendezvous === true ? undefined : rendezvous.maxPeers) ?? DEFAULT_MAX_PEERS, verifyPeer: this.#options.verifyPeer === true };
+      if (this._rendezvous) this._rendezvous.configure(hooks);
+      else this._rendezvous = new RendezvousService(hooks);
+    }
+    this.socket._endpoint.enableRendezvous(this._rendezvous !== undefined);
     callNative(() =>
       this.socket._endpoint.enableRelay(
         limits && {
@@ -84,6 +94,18 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
     peers: number;
   } {
     return this.socket._endpoint.relayCounts();
+  }
+
+  /**
+   * A rendezvous's counters ({@link ServerOptions.rendezvous}): `peers`
+   * registered now through {@link QuicConnection.register}. 0 on a server
+   * that is not a rendezvous.
+   */
+  rendezvousStats(): {
+    /** Peers registered now. */
+    peers: number;
+  } {
+    return { peers: this._rendezvous?.peerCount ?? 0 };
   }
 
   /** @internal A new relayed flow from connection `from` to `to` awaits the `allow` policy. */
@@ -140,19 +162,43 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
 
   /** @internal A handshake completed on a connection nobody knew yet. */
   _accept(handle: number): void {
-    if (this.#closing) return;
+    if (this.#closing) {
+      // Stopped accepting: the peer must not believe it is connected.
+      this.socket._refuseConnection(handle);
+      return;
+    }
     const conn = new QuicConnection(this.socket, handle, 'server', false, this.#options);
+    if (!conn._onEstablished()) return; // it ended at once: nothing to announce
     this.socket._addConnection(conn);
     this.#connections.add(conn);
-    conn.once('close', () => this.#connections.delete(conn));
-    conn._onEstablished();
-    // HTTP/3 connections of a WebTransport server bring 'session' events instead.
-    if (acceptWebTransport(this, conn, webTransportOptions(this.#options.webTransport))) return;
+    conn.once('close', () => {
+      this.#connections.delete(conn);
+      // A connection nobody took from the queue is of no use once closed.
+      const queued = this.#queue.indexOf(conn);
+      if (queued >= 0) this.#queue.splice(queued, 1);
+    });
+    // HTTP/3 connections of a WebTransport server bring 'session' events
+    // instead; the WebTransport layer has the connection (and its streams).
+    if (acceptWebTransport(this, conn, webTransportOptions(this.#options.webTransport))) {
+      conn._handOut();
+      return;
+    }
     debug('server accepted connection %d from %s:%d', handle, conn.remoteAddress.address, conn.remoteAddress.port);
     const reader = this.#readers.shift();
-    if (reader) reader({ value: conn, done: false });
-    else if (this.listenerCount('connection') === 0) this.#queue.push(conn);
-    this.emit('connection', conn);
+    if (reader) {
+      reader({ value: conn, done: false });
+      conn._handOut();
+    } else if (this.listenerCount('connection') === 0) {
+      this.#queue.push(conn);
+    }
+    if (this.listenerCount('connection') > 0) conn._handOut();
+    try {
+      this.emit('connection', conn);
+    } finally {
+      // After the application has set the connection up: it may be the
+      // direct successor of a relayed one ('upgrade').
+      this.socket._p2p.onAccepted(conn);
+    }
   }
 
   /** @internal A client's certificate awaits the `verify` hook. */
@@ -184,6 +230,7 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
 
   async #close(): Promise<void> {
     this.socket._endpoint.stopListening();
+    this._rendezvous?.close();
     this.socket._serverClosed();
     for (const reader of this.#readers.splice(0)) reader({ value: undefined, done: true });
     await Promise.all([...this.#connections].map(closeServerConnection));
@@ -196,7 +243,10 @@ export class QuicServer extends EventEmitter implements AsyncIterable<QuicConnec
     return {
       next: (): Promise<IteratorResult<QuicConnection>> => {
         const queued = this.#queue.shift();
-        if (queued) return Promise.resolve({ value: queued, done: false });
+        if (queued) {
+          queued._handOut();
+          return Promise.resolve({ value: queued, done: false });
+        }
         if (this.#closing) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => this.#readers.push(resolve));
       },

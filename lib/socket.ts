@@ -16,13 +16,17 @@ import { callNative, invalidArgValue, QuicError } from './errors';
 import { dispatchEvents } from './dispatch';
 import { clientConfig } from './options';
 import { QuicServer } from './server';
-import type { Address, BindOptions, ConnectOptions, RelayedConnectOptions, ServerOptions } from './types';
-import { validateBoolean, validateInteger, validateOptionalObject, validatePort, validateString } from './validate';
-import { isPunch, PUNCH_PACKET } from './p2p/punch';
+import type { Address, BindOptions, ConnectOptions, DialOptions, RelayedConnectOptions, ServerOptions } from './types';
+import { validateBoolean, validateInteger, validateOptionalObject, validatePort, validateRemotePort, validateString } from './validate';
+import { isPunch, PUNCH_PACKET, punchToken } from './p2p/punch';
+import { P2pAgent } from './p2p/agent';
+import { dial } from './p2p/dial';
+import { validateDialOptions } from './p2p/validation';
 import { bindingRequest, isStun, parseBindingResponse, transactionOf } from './p2p/stun';
 import { validateConnectOptions, validateServerOptions } from './entry-validation';
 import { BatchSender } from './io/batch-send';
 import { BatchReceiver } from './io/batch-recv';
+import { TtlSender } from './io/ttl-send';
 
 type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
 
@@ -50,7 +54,8 @@ const shared = {
 /** Bounds on one drive, so a flood can never pin the event loop. */
 const MAX_BATCHES = 1024;
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
-const DEFAULT_TTL = 64;
+/** QUIC transport error CONNECTION_REFUSED (RFC 9000 §20.1). */
+const CONNECTION_REFUSED = 0x2;
 
 /** Resolves IP literals synchronously so that dgram sends right away. */
 function lookup(hostname: string, options: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
@@ -83,6 +88,8 @@ export class QuicSocket extends EventEmitter {
   readonly #receiver: BatchReceiver;
   /** Datagrams dgram delivered this turn (see `#onMessage`). */
   #turnMessages = 0;
+  readonly #ttl: TtlSender;
+  #p2p: P2pAgent | undefined;
   #server: QuicServer | undefined;
   #driveScheduled = false;
   #flushQueued = false;
@@ -140,6 +147,7 @@ export class QuicSocket extends EventEmitter {
     this.#endpoint = callNative(() => new native.NativeEndpoint(local.address, local.port));
     this.#batch = new BatchSender(udp, local.family === 'IPv6');
     this.#receiver = new BatchReceiver(udp, this.#endpoint, (err) => this.#onError(err));
+    this.#ttl = new TtlSender(udp, local.family === 'IPv6');
     udp.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
     udp.on('error', (err) => this.#onError(err));
     debug('socket bound to %s:%d', local.address, local.port);
@@ -178,8 +186,53 @@ export class QuicSocket extends EventEmitter {
     return this._connect(opts, false);
   }
 
-  /** @internal `webTransport`: speak HTTP/3 and WebTransport if the server picks `h3` (the W3C client). */
-  async _connect(opts: ConnectOptions, ownsSocket: boolean, webTransport = false): Promise<QuicConnection> {
+  /**
+   * Reaches the peer whose leaf certificate has the SHA-256 fingerprint
+   * `opts.peer`, through the rendezvous peers `opts.via` (connections of this
+   * socket), ICE-style (RFC 8445 terms): host and server-reflexive
+   * candidates, low-TTL punches, then punches on the rendezvous's go; a
+   * direct connection where the NATs allow, else one relayed through the
+   * rendezvous, upgraded later when a direct path opens (README, "Reaching
+   * peers"). Resolves with the connection ({@link QuicConnection.path} says
+   * which). Rejects with `ERR_QUIC_PEER_UNKNOWN`, `ERR_QUIC_DIAL_REFUSED`,
+   * `ERR_QUIC_RENDEZVOUS_GONE`, `ERR_QUIC_RENDEZVOUS_UNAVAILABLE`,
+   * `ERR_QUIC_DIAL_FAILED` or `ABORT_ERR`; bad options throw synchronously.
+   */
+  dial(opts: DialOptions): Promise<QuicConnection> {
+    validateDialOptions(this, opts, 'options');
+    this.#assertOpen();
+    opts.signal?.throwIfAborted();
+    return dial(this, this._p2p, opts);
+  }
+
+  /** @internal This socket's peer-to-peer agent (registrations, dials, punch requests). */
+  get _p2p(): P2pAgent {
+    this.#p2p ??= new P2pAgent(this);
+    return this.#p2p;
+  }
+
+  /** @internal One punch packet (of a dial), with a TTL if given; false when it could not be sent. */
+  _sendPunch(packet: Buffer, to: Address, ttl?: number): boolean {
+    if (this.#closed || this.#closing) return false;
+    const host = to.address;
+    if (to.family === 'IPv6' && this.address.family === 'IPv4') return false;
+    try {
+      if (ttl === undefined) this.#udp.send(packet, to.port, this.#toSocketFamily(host));
+      else if (this.#ttl.supports(host)) this.#ttl.send(packet, to.port, host, ttl);
+      else return false;
+      return true;
+    } catch (err) {
+      debug('punch to %s:%d not sent: %s', host, to.port, (err as Error).message);
+      return false;
+    }
+  }
+
+  /**
+   * @internal `webTransport`: speak HTTP/3 and WebTransport if the server
+   * picks `h3` (the W3C client). `pin`: the server's leaf certificate
+   * fingerprint replaces name verification (a dial by key).
+   */
+  async _connect(opts: ConnectOptions, ownsSocket: boolean, webTransport = false, pin?: string): Promise<QuicConnection> {
     this.#assertOpen();
     opts.signal?.throwIfAborted();
     if (opts.via !== undefined) return this.#connectRelayed(opts);
@@ -194,7 +247,11 @@ export class QuicSocket extends EventEmitter {
     const ticket = opts.sessionTicket === undefined ? undefined : Buffer.from(opts.sessionTicket);
     const config = clientConfig(opts, webTransport);
     this.#assertOpen();
-    const id = callNative(() => this.#endpoint.connect(config, ip, opts.port, serverName, verifyName, ticket));
+    const id = callNative(() =>
+      pin === undefined
+        ? this.#endpoint.connect(config, ip, opts.port, serverName, verifyName, ticket)
+        : this.#endpoint.connectPinned(config, ip, opts.port, pin, opts.serverName, ticket),
+    );
     const conn = new QuicConnection(this, id, 'client', ownsSocket, opts);
     this.#connections.set(id, conn);
     this._schedule();
@@ -223,7 +280,7 @@ export class QuicSocket extends EventEmitter {
    */
   send(data: Uint8Array, port: number, host: string): Promise<void> {
     if (!(data instanceof Uint8Array)) throw Object.assign(new TypeError('The "data" argument must be a Uint8Array'), { code: 'ERR_INVALID_ARG_TYPE' });
-    validatePort(port, 'port', false);
+    validateRemotePort(port, 'port');
     validateString(host, 'host');
     this.#assertOpen();
     return new Promise((resolve, reject) => {
@@ -251,6 +308,7 @@ export class QuicSocket extends EventEmitter {
 
   async #close(): Promise<void> {
     this.#endpoint.stopListening();
+    this.#p2p?.close();
     const closing = Promise.all([...this.#connections.values()].map((c) => c.close()));
     // Connections still in their handshake are unknown to JavaScript; close
     // them too, and put every CONNECTION_CLOSE on the wire now.
@@ -260,6 +318,8 @@ export class QuicSocket extends EventEmitter {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    // Draining connections would wait for a timer that no longer runs.
+    this.#endpoint.shutdown();
     await new Promise<void>((resolve) => this.#udp.close(() => resolve()));
     debug('socket %s:%d closed', this.address.address, this.address.port);
     this.emit('close');
@@ -314,6 +374,20 @@ export class QuicSocket extends EventEmitter {
   /** @internal */
   _addConnection(conn: QuicConnection): void {
     this.#connections.set(conn.handle, conn);
+  }
+
+  /**
+   * @internal Closes a server connection that completed its handshake after
+   * its server stopped accepting (CONNECTION_REFUSED), so that its peer does
+   * not believe it is connected.
+   */
+  _refuseConnection(id: number): void {
+    try {
+      this.#endpoint.close(id, false, CONNECTION_REFUSED, 'the server is not accepting connections');
+    } catch {
+      // Already gone.
+    }
+    this._schedule();
   }
 
   /** @internal */
@@ -376,7 +450,10 @@ export class QuicSocket extends EventEmitter {
     // (QUIC packets still reach closing connections).
     if (this.#closing !== undefined) return;
     if (isPunch(msg)) {
-      this.emit('punch', from);
+      // Punches of a dial by key carry its token and are nquic's own.
+      const token = punchToken(msg);
+      if (token === undefined) this.emit('punch', from);
+      else this.#p2p?.onPunch(token, from);
       return;
     }
     if (isStun(msg)) {
@@ -399,17 +476,17 @@ export class QuicSocket extends EventEmitter {
    * an IPv6 (dual-stack) socket, which cannot set the IPv4 TTL.
    */
   punch(port: number, host: string, opts: { count?: number; interval?: number; ttl?: number } = {}): Promise<void> {
-    validatePort(port, 'port', false);
+    validateRemotePort(port, 'port');
     validateString(host, 'host');
     validateOptionalObject(opts, 'options');
     validateInteger(opts.count, 'options.count', 1, 1000);
     validateInteger(opts.interval, 'options.interval', 0, 60_000);
     validateInteger(opts.ttl, 'options.ttl', 1, 255);
     this.#assertOpen();
-    if (opts.ttl !== undefined && this.address.family === 'IPv6' && isIP(host) === 4) {
+    if (opts.ttl !== undefined && !this.#ttl.supports(host)) {
       // Node sets only the IPv6 hop limit on an IPv6 socket; IPv4 packets
       // from it would silently keep the default TTL.
-      throw new QuicError('ERR_QUIC_TTL_UNSUPPORTED', 'options.ttl cannot limit IPv4 packets from an IPv6 (dual-stack) socket; bind the socket to an IPv4 address such as 0.0.0.0');
+      throw new QuicError('ERR_QUIC_TTL_UNSUPPORTED', 'options.ttl cannot limit IPv4 packets from an IPv6 (dual-stack) socket here; bind the socket to an IPv4 address such as 0.0.0.0');
     }
     const count = opts.count ?? 5;
     const interval = opts.interval ?? 20;
@@ -418,24 +495,10 @@ export class QuicSocket extends EventEmitter {
       for (let i = 0; i < count && !this.#closed; i++) {
         if (i > 0 && interval > 0) await new Promise((r) => setTimeout(r, interval));
         if (this.#closed) return;
-        this.#sendWithTtl(PUNCH_PACKET, port, target, opts.ttl);
+        if (opts.ttl === undefined) this.#udp.send(PUNCH_PACKET, port, target);
+        else this.#ttl.send(PUNCH_PACKET, port, host, opts.ttl);
       }
     })();
-  }
-
-  #sendWithTtl(data: Buffer, port: number, host: string, ttl: number | undefined): void {
-    if (ttl === undefined) {
-      this.#udp.send(data, port, host);
-      return;
-    }
-    // Sends to IP literals happen synchronously (see `lookup`), so the TTL
-    // applies to exactly this packet.
-    this.#udp.setTTL(ttl);
-    try {
-      this.#udp.send(data, port, host);
-    } finally {
-      this.#udp.setTTL(DEFAULT_TTL);
-    }
   }
 
   /**
@@ -447,7 +510,7 @@ export class QuicSocket extends EventEmitter {
    * socket closes first.
    */
   stun(port: number, host: string, opts: { timeout?: number } = {}): Promise<Address> {
-    validatePort(port, 'port', false);
+    validateRemotePort(port, 'port');
     validateString(host, 'host');
     validateOptionalObject(opts, 'options');
     validateInteger(opts.timeout, 'options.timeout', 1, 600_000);

@@ -183,6 +183,76 @@ export interface RelayedConnectOptions extends ConnectOptionsBase {
 /** Options of `connect()` and {@link QuicSocket.connect}: to an address, or through a relay. */
 export type ConnectOptions = DirectConnectOptions | RelayedConnectOptions;
 
+/**
+ * Options of {@link QuicSocket.dial}: reach a peer by its key, the SHA-256
+ * fingerprint of its certificate, through rendezvous peers (README,
+ * "Reaching peers"). The connection options (`alpn`, `key`/`cert` to be
+ * named by, `verify`, transport options, `timeout` for each handshake,
+ * `signal`) apply to the connection made; `ca` and `serverName` are not
+ * needed: the target is verified by `peer` on every path.
+ */
+export interface DialOptions extends Omit<ConnectOptionsBase, 'socket'> {
+  /**
+   * The target's leaf certificate fingerprint: SHA-256 of its DER, 64 hex
+   * digits ({@link certificateFingerprint}). Every path is checked against it;
+   * another certificate fails that path (`ERR_QUIC_CERT_FINGERPRINT_MISMATCH`).
+   */
+  peer: string;
+  /**
+   * This socket's connections to rendezvous peers (servers listening with
+   * {@link ServerOptions.rendezvous}), tried in order until one works; at most
+   * 16. They must be connections of this very socket: the address the
+   * rendezvous sees is the NAT mapping that punching uses.
+   */
+  via: QuicConnection | QuicConnection[];
+  /**
+   * Milliseconds of hole punching, counted from the rendezvous's answer,
+   * before falling back to a relayed connection; 0 = relayed at once, with
+   * direct attempts in the background ({@link QuicConnectionEvents.upgrade}).
+   * 0 to 60000, default 3000.
+   */
+  punchTimeout?: number;
+  /**
+   * Fall back to a connection relayed by the rendezvous (which must also
+   * listen with {@link ServerOptions.relay}). Default true; with false a dial
+   * without a direct path fails with `ERR_QUIC_DIAL_FAILED`.
+   */
+  relay?: boolean;
+  /**
+   * IP TTL (IPv6: hop limit) of the first, low-TTL punches: enough hops to
+   * leave this side's NAT, too few to reach the peer's. 1 to 255, default 2.
+   */
+  punchTtl?: number;
+  /** After a relayed result, keep trying for a direct path and emit `'upgrade'` on the relayed connection. Default true. */
+  upgrade?: boolean;
+  /** Not with a dial: the rendezvous finds the peer. */
+  host?: undefined;
+  /** Not with a dial: the rendezvous finds the peer. */
+  port?: undefined;
+}
+
+/** Options of {@link QuicConnection.register}. */
+export interface RegisterOptions {
+  /** IP TTL (IPv6: hop limit) of this side's first, low-TTL punches when it is dialed. 1 to 255, default 2. */
+  punchTtl?: number;
+}
+
+/**
+ * `listen({ rendezvous })`: introduce registered peers to the peers that dial
+ * them and coordinate their hole punching (README, "Reaching peers").
+ */
+export interface RendezvousOptions {
+  /**
+   * Decides about each dial: `from` is the dialer, `to` the registered target
+   * (each with `fingerprint` when it presented a certificate). Returning
+   * false, throwing, rejecting or not answering within 30 s refuses: the
+   * dialer gets `ERR_QUIC_DIAL_REFUSED`.
+   */
+  allow?: (from: PeerInfo, to: PeerInfo) => boolean | Promise<boolean>;
+  /** Registered peers at most; further registrations fail with `ERR_QUIC_RENDEZVOUS_FULL`. 1 to 1000000, default 1024. */
+  maxPeers?: number;
+}
+
 /** `listen({ relay })`: serve as a relay for peers that cannot reach each other. */
 export interface RelayOptions {
   /** Flows relayed at once at most; further ones are refused (`ERR_QUIC_RELAY_LIMIT`). Default 256. */
@@ -216,6 +286,14 @@ export interface ServerOptions extends TlsOptions, TransportOptions {
    * fingerprint). Default off.
    */
   relay?: boolean | RelayOptions;
+  /**
+   * Serve as a rendezvous for peers that register
+   * ({@link QuicConnection.register}) and dial each other by key
+   * ({@link QuicSocket.dial}); see README, "Reaching peers". Clients are
+   * asked for a certificate, which names them. Usually together with `relay`,
+   * so that dials can fall back to a relayed connection.
+   */
+  rendezvous?: boolean | RendezvousOptions;
   /**
    * WebTransport over HTTP/3 for browsers (needs `'h3'` in `alpn`):
    * connections that negotiate `h3` bring `'session'` events (see README,
@@ -274,6 +352,8 @@ export interface ConnectionStats {
   packetsLost: number;
   /** Streams this side opened. */
   streamsOpened: number;
+  /** Peer-opened streams refused because nobody listened for 'stream' (STOP_SENDING / RESET_STREAM with `STREAM_REFUSED`). */
+  streamsRefused: number;
   /** Datagrams sent, including relay traffic this connection carries (to or at a relay). */
   datagramsSent: number;
   /** Datagrams received for the application (relay traffic is not counted). */

@@ -33,8 +33,14 @@ export function validateInteger(value: unknown, path: string, min: number, max: 
   }
 }
 
+/** A local port to bind: 0 (any free port) to 65535. */
 export function validatePort(value: unknown, path: string, optional: boolean): asserts value is number | undefined {
   validateInteger(value, path, 0, 65535, optional);
+}
+
+/** A port to send to: 1 to 65535 (nothing can be reached at port 0). */
+export function validateRemotePort(value: unknown, path: string): asserts value is number {
+  validateInteger(value, path, 1, 65535, false);
 }
 
 export function validateAlpn(value: unknown, path: string): asserts value is string[] {

@@ -29,6 +29,14 @@
 //    (retiring those the active path does not share, so that the peer issues fresh ones) and marks
 //    them left, so that they get no new ID; such a path is replaced by the next new one once
 //    nothing of it is in flight or waiting to be sent again.
+// 4. An application close goes out once 1-RTT keys exist (cloudflare/quiche#1433). quiche 0.30.0
+//    picks the packet space of a closing connection like any other: the earliest with something
+//    to send. A client that closes right after its handshake completed, before the server's
+//    HANDSHAKE_DONE, still owes Handshake acknowledgements, so every packet it builds is an
+//    ACK-only Handshake packet (which the server, whose Handshake keys are gone, drops) and the
+//    application CONNECTION_CLOSE, allowed in 1-RTT packets only, never leaves: the server kept
+//    the connection until its idle timeout. Now an application close is sent in a 1-RTT packet as
+//    soon as there are 1-RTT keys.
 //
 // The crate comes from the Cargo cache; when it is not there, cargo itself fetches it (so any
 // registry mirror or proxy cargo is configured with applies), and as a last resort it is downloaded
@@ -48,6 +56,21 @@ const STAMP = path.join(DEST, '.nquic-patched');
 
 /** Exact edits: each `find` must occur exactly once in its file. */
 const EDITS = [
+  // 4. quiche#1433: an application close leaves in a 1-RTT packet as soon as it can.
+  {
+    file: 'src/lib.rs',
+    find: '            return Ok(Type::from_epoch(epoch));\n        }\n\n        for &epoch in packet::Epoch::epochs(\n',
+    replace:
+      '            return Ok(Type::from_epoch(epoch));\n        }\n\n' +
+      '        // An application close can only be sent in 1-RTT packets: send it\n' +
+      '        // there as soon as possible, or pending Handshake ACKs or probes\n' +
+      '        // would keep it from ever leaving (nquic patch, quiche#1433).\n' +
+      '        if self.local_error.as_ref().is_some_and(|e| e.is_app) &&\n' +
+      '            self.crypto_ctx[packet::Epoch::Application].crypto_seal.is_some()\n' +
+      '        {\n            return Ok(Type::Short);\n        }\n\n' +
+      '        for &epoch in packet::Epoch::epochs(\n',
+  },
+
   // 1. quiche#2525: a stream's sending side is complete only once its FIN is acknowledged.
   {
     file: 'src/stream/send_buf.rs',
@@ -325,7 +348,7 @@ async function main() {
     fs.mkdirSync(path.dirname(DEST), { recursive: true });
     fs.cpSync(unpacked, DEST, { recursive: true });
     fs.writeFileSync(STAMP, wanted);
-    console.error(`patch-quiche: deps/quiche is quiche ${VERSION} with ${EDITS.length} edits (quiche#2525, quiche#2452, quiche#2743)`);
+    console.error(`patch-quiche: deps/quiche is quiche ${VERSION} with ${EDITS.length} edits (quiche#2525, quiche#2452, quiche#2743, quiche#1433)`);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 // Writes dist/index.mjs (and its types) so that `import { … } from 'nquic'`
 // works with named exports. The ESM entry re-exports the CommonJS build, so
-// both share one loaded addon.
+// both share one loaded addon. Also marks dist/browser/ as ES modules.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -16,3 +16,7 @@ const esm = [
 ].join('\n');
 fs.writeFileSync(path.join(dist, 'index.mjs'), esm);
 fs.writeFileSync(path.join(dist, 'index.d.mts'), "export * from './index.js';\n");
+
+// The browser module (`nquic/udp-gateway-client`, built by tsconfig.browser.json)
+// is an ES module in a .js file: this package.json says so to Node.
+fs.writeFileSync(path.join(dist, 'browser', 'package.json'), '{ "type": "module" }\n');

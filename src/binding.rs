@@ -324,9 +324,11 @@ impl NativeEndpoint {
         })
     }
 
+    /// Stops accepting; server connections still in their handshake are
+    /// refused (CONNECTION_REFUSED).
     #[napi]
     pub fn stop_listening(&mut self) {
-        self.inner.set_server(None, usize::MAX);
+        self.inner.stop_listening();
     }
 
     /// Starts a client connection; returns its handle. `serverName` goes
@@ -353,6 +355,33 @@ impl NativeEndpoint {
                 &config.inner,
                 server_name.as_deref(),
                 expected,
+                session_ticket.as_deref(),
+                peer,
+            )
+        })
+    }
+
+    /// Starts a client connection whose server is verified by the SHA-256
+    /// `fingerprint` (64 hex digits) of its leaf certificate instead of a
+    /// name (a dial by key); returns its handle.
+    #[napi]
+    pub fn connect_pinned(
+        &mut self,
+        config: &NativeConfig,
+        address: String,
+        port: u32,
+        fingerprint: String,
+        server_name: Option<String>,
+        session_ticket: Option<Buffer>,
+    ) -> napi::Result<u32, ErrorCode> {
+        guarded(|| {
+            require_client_config(config)?;
+            let peer = addr::parse(&address, port)?;
+            let expected = Expected::Fingerprint(parse_fingerprint(&fingerprint)?);
+            self.inner.connect(
+                &config.inner,
+                server_name.as_deref(),
+                Some(expected),
                 session_ticket.as_deref(),
                 peer,
             )
@@ -693,6 +722,13 @@ impl NativeEndpoint {
         })
     }
 
+    /// Forgets every connection once the socket is closed (nothing can be
+    /// sent or received any more).
+    #[napi]
+    pub fn shutdown(&mut self) {
+        self.inner.shutdown();
+    }
+
     /// Makes this socket's server a relay; `null` stops relaying new flows.
     #[napi]
     pub fn enable_relay(
@@ -752,6 +788,32 @@ impl NativeEndpoint {
             self.inner.relay_verdict(key, allow);
             Ok(())
         })
+    }
+
+    /// Makes this socket's server a rendezvous (`listen({ rendezvous })`):
+    /// connections it accepts carry signalling.
+    #[napi]
+    pub fn enable_rendezvous(&mut self, on: bool) {
+        self.inner.enable_rendezvous(on);
+    }
+
+    /// Sends one rendezvous signalling message on `conn`, reliably (a
+    /// `SIGNAL` event delivers it at the other end). `false` when too many
+    /// of its messages are still unacknowledged.
+    #[napi]
+    pub fn signal_send(
+        &mut self,
+        conn: u32,
+        message: BufferSlice,
+    ) -> napi::Result<bool, ErrorCode> {
+        guarded(|| self.inner.signal_send(conn, &message))
+    }
+
+    /// Rendezvous side: makes the registered peer at the other end of `conn`
+    /// reachable through this socket's relay too. Returns whether it is.
+    #[napi]
+    pub fn relay_add_target(&mut self, conn: u32) -> napi::Result<bool, ErrorCode> {
+        guarded(|| self.inner.relay_add_target(conn))
     }
 
     /// Flows this socket relays now and peers registered with it.

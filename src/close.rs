@@ -195,6 +195,50 @@ mod tests {
         );
     }
 
+    /// The README's Errors table, for the codes no end-to-end test can
+    /// provoke through the public API.
+    #[test]
+    fn transport_errors_and_endings_map_to_the_documented_codes() {
+        let code = |info: CloseInfo| info.error.map(|e| e.code);
+        assert_eq!(
+            code(classify(Ending::Remote(&frame(false, 0x1)))),
+            Some("ERR_QUIC_INTERNAL_PEER_ERROR")
+        );
+        assert_eq!(
+            code(classify(Ending::Remote(&frame(false, 0x2)))),
+            Some("ERR_QUIC_CONNECTION_REFUSED")
+        );
+        assert_eq!(
+            code(classify(Ending::Remote(&frame(false, 0xa)))),
+            Some("ERR_QUIC_TRANSPORT_ERROR")
+        );
+        assert_eq!(
+            code(classify(Ending::Remote(&frame(false, 0x100 + 40)))),
+            Some("ERR_QUIC_TLS_HANDSHAKE_FAILED")
+        );
+        assert_eq!(
+            code(classify(Ending::Local(&frame(false, 0x100 + 45)))),
+            Some("ERR_QUIC_CERT_EXPIRED")
+        );
+        assert_eq!(
+            code(classify(Ending::Remote(&frame(false, 0x100 + 116)))),
+            Some("ERR_QUIC_CERT_REQUIRED")
+        );
+        assert_eq!(
+            code(classify(Ending::Lost)),
+            Some("ERR_QUIC_CONNECTION_LOST")
+        );
+        assert_eq!(
+            code(classify(Ending::IdleTimeout)),
+            Some("ERR_QUIC_IDLE_TIMEOUT")
+        );
+        assert_eq!(
+            code(classify(Ending::HandshakeTimeout)),
+            Some("ERR_QUIC_HANDSHAKE_TIMEOUT")
+        );
+        assert_eq!(code(classify(Ending::Remote(&frame(false, 0)))), None);
+    }
+
     #[test]
     fn application_error_carries_its_code() {
         let info = classify(Ending::Local(&frame(true, 7)));

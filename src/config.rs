@@ -85,6 +85,8 @@ pub struct Config {
     pub qlog: bool,
     pub retry: bool,
     pub handshake_rate_limit: u32,
+    /// Checks the peer of a resumed session as the handshake would have.
+    pub verifier: Option<tls::verify::Verifier>,
     /// `Some(max_sessions)`: WebTransport on connections that negotiate `h3`.
     pub web_transport: Option<u64>,
 }
@@ -98,6 +100,21 @@ fn check_max(name: &str, value: u64, max: u64) -> CoreResult<u64> {
         return Err(out_of_range(name, &format!("must be at most {max}")));
     }
     Ok(value)
+}
+
+/// The smallest flow-control window that lets data flow: quiche grants more
+/// credit once less than half of the window is left unused, and half of a
+/// 1-byte window is 0 (see `MIN_FLOW_WINDOW` in lib/options.ts).
+pub const MIN_FLOW_WINDOW: u64 = 2;
+
+fn check_window(name: &str, value: u64, max: u64) -> CoreResult<u64> {
+    if value < MIN_FLOW_WINDOW {
+        return Err(out_of_range(
+            name,
+            &format!("must be at least {MIN_FLOW_WINDOW} (no data could ever flow)"),
+        ));
+    }
+    check_max(name, value, max)
 }
 
 impl Config {
@@ -120,11 +137,11 @@ impl Config {
         let varint_max = (1u64 << 62) - 1;
         let max_streams_bidi = check_max("maxStreamsBidi", params.max_streams_bidi, 1 << 60)?;
         let max_streams_uni = check_max("maxStreamsUni", params.max_streams_uni, 1 << 60)?;
-        let stream_window = check_max("streamWindow", params.stream_window, varint_max)?;
+        let stream_window = check_window("streamWindow", params.stream_window, varint_max)?;
         let connection_window =
-            check_max("connectionWindow", params.connection_window, varint_max)?;
+            check_window("connectionWindow", params.connection_window, varint_max)?;
 
-        let builder = tls::build_context(&params.tls)?;
+        let (builder, verifier) = tls::build_context(&params.tls)?;
         let mut q = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, builder)
             .map_err(|e| CoreError::new(ErrorCode::Tls, format!("quiche config: {e}")))?;
 
@@ -188,7 +205,43 @@ impl Config {
             qlog: params.qlog,
             retry: params.retry,
             handshake_rate_limit: params.handshake_rate_limit,
+            verifier,
             web_transport: params.web_transport,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults the README's Options table and Guarantees section state.
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let d = ConfigParams::default();
+        assert_eq!(d.idle_timeout_ms, 30_000);
+        assert_eq!(d.keep_alive_ms, 0);
+        assert_eq!(d.handshake_timeout_ms, 10_000);
+        assert_eq!((d.max_streams_bidi, d.max_streams_uni), (100, 100));
+        assert_eq!(d.stream_window, 1024 * 1024);
+        assert_eq!(d.connection_window, 4 * 1024 * 1024);
+        assert_eq!(d.datagram_queue_len, 1024);
+        assert_eq!(d.congestion_control, "bbr2");
+        assert_eq!(d.handshake_rate_limit, 500);
+        assert_eq!(crate::tokens::RETRY_TOKEN_LIFETIME.as_secs(), 10);
+    }
+
+    #[test]
+    fn windows_below_two_bytes_are_refused() {
+        for (stream_window, connection_window) in [(0, 4096), (1, 4096), (4096, 0), (4096, 1)] {
+            let params = ConfigParams {
+                stream_window,
+                connection_window,
+                alpn: vec!["x".into()],
+                ..ConfigParams::default()
+            };
+            let err = Config::new(&params).err().map(|e| e.code);
+            assert_eq!(err, Some(ErrorCode::OutOfRange));
+        }
     }
 }

@@ -13,6 +13,7 @@ use crate::paths::PathWatch;
 use crate::relay::link::{RelayLink, RelayPath};
 use crate::stall::StallProbe;
 use crate::streams::StreamTable;
+use crate::tls::resumption::{Admission, SessionCheck};
 use crate::tls::verify;
 use crate::transmit::PacketSink;
 
@@ -73,6 +74,8 @@ pub struct Connection {
     pub(crate) relay_path: Option<RelayPath>,
     /// Why the relay path failed, ending the connection.
     relay_failure: Option<(&'static str, String)>,
+    /// Checks the peer of a resumed session (see `tls/resumption.rs`).
+    pub(crate) session_check: SessionCheck,
     /// The active path and its validated changes (`pathChanges`).
     pub(crate) paths: PathWatch,
     /// Client: PINGs a path that went quiet while streams wait for data.
@@ -131,6 +134,7 @@ impl Connection {
             relay: None,
             relay_path: None,
             relay_failure: None,
+            session_check: SessionCheck::default(),
             paths: PathWatch::default(),
             stall: StallProbe::new(now),
             web_transport: None,
@@ -156,6 +160,7 @@ impl Connection {
         if config.qlog {
             conn.enable_qlog();
         }
+        conn.session_check = SessionCheck::new(config.verifier.clone());
         conn.web_transport_config = config.web_transport;
         conn.datagram_queue_len = config.datagram_queue_len;
         conn
@@ -180,13 +185,37 @@ impl Connection {
         self.qlog = Some(buffer);
     }
 
+    /// Whether the peer may be announced now (see `tls/resumption.rs`); may
+    /// ask the verify hook (a `VERIFY` event follows) or close the connection.
+    fn session_admitted(&mut self) -> bool {
+        match self
+            .session_check
+            .admit(self.id, &self.quic, self.is_server)
+        {
+            Admission::Admitted => true,
+            Admission::Waiting => false,
+            Admission::AskHook => {
+                self.verify_requested = true;
+                false
+            }
+            Admission::Refuse(alert) => {
+                // CRYPTO_ERROR codes carry the TLS alert (RFC 9001 §4.8).
+                self.close(false, 0x100 + u64::from(alert), b"");
+                false
+            }
+        }
+    }
+
     /// Whether `poll_events` has something to report that a `send` may have
     /// brought about (a close, 0-RTT becoming possible, a verify request).
     pub fn has_news(&self) -> bool {
         (self.is_ended() && !self.closed_reported)
             || self.verify_requested
             || (!self.early_reported && !self.is_server && self.quic.is_in_early_data())
-            || self.relay.as_ref().is_some_and(RelayLink::has_outcome)
+            || self
+                .relay
+                .as_ref()
+                .is_some_and(|l| l.has_outcome() || l.has_signals())
             || (self.established_reported && !self.stops_unreported.is_empty())
             || self.web_transport_has_news()
     }
@@ -272,9 +301,11 @@ impl Connection {
     }
 
     pub fn on_timeout(&mut self, now: Instant) {
-        if let Some(register) = self.relay.as_mut().and_then(|l| l.on_timeout(now)) {
-            // A full queue only delays this retry to the next one.
-            let _ = self.quic.dgram_send(&register);
+        if let Some(link) = self.relay.as_mut() {
+            for retry in link.retries(now) {
+                // A full queue only delays this retry to the next one.
+                let _ = self.quic.dgram_send(&retry);
+            }
         }
         if let Some(t) = self.close_deadline {
             if now >= t && !self.quic.is_draining() {
@@ -360,6 +391,12 @@ impl Connection {
     /// were written, `false` when the sink filled up first.
     pub fn poll_events(&mut self, sink: &mut EventSink<'_>) -> bool {
         let id = self.id;
+        // A resumed session's peer is checked before it is announced (and
+        // may need a VERIFY event first): see tls/resumption.rs.
+        let announcing = !self.is_ended()
+            && ((!self.established_reported && self.quic.is_established())
+                || (!self.is_server && !self.early_reported && self.quic.is_in_early_data()));
+        let admitted = !announcing || self.session_admitted();
         if self.verify_requested && !self.is_ended() {
             if !sink.has_rows(1) {
                 return false;
@@ -382,6 +419,7 @@ impl Connection {
             && !self.is_server
             && self.quic.is_in_early_data()
             && !self.is_ended()
+            && admitted
         {
             if !sink.has_rows(1) {
                 return false;
@@ -389,7 +427,8 @@ impl Connection {
             sink.push(events::EARLY_DATA, id, 0.0, 0.0, 0.0, 0.0);
             self.early_reported = true;
         }
-        if !self.established_reported && self.quic.is_established() && !self.is_ended() {
+        if !self.established_reported && self.quic.is_established() && !self.is_ended() && admitted
+        {
             if !sink.has_rows(1) {
                 return false;
             }
@@ -409,7 +448,8 @@ impl Connection {
             // Before any read: quiche forgets a stopped stream once its last
             // data is read, and the STOP_SENDING code with it.
             self.note_stopped_streams();
-            if !self.poll_web_transport(sink)
+            if !self.poll_signals(sink)
+                || !self.poll_web_transport(sink)
                 || !self.poll_datagrams(sink)
                 || !self.poll_readable(sink)
                 || !self.poll_writable(sink)
@@ -464,26 +504,21 @@ impl Connection {
                 .is_none_or(|b| b.drain_into(sink, events::QLOG, id, true))
     }
 
+    /// Rendezvous signalling messages, in order (`SIGNAL` rows).
+    fn poll_signals(&mut self, sink: &mut EventSink<'_>) -> bool {
+        let ended = self.is_ended();
+        let Some(link) = self.relay.as_mut() else {
+            return true;
+        };
+        if ended {
+            link.signals.inbox.clear();
+        }
+        drain_payloads(sink, events::SIGNAL, self.id, &mut link.signals.inbox)
+    }
+
     fn poll_datagrams(&mut self, sink: &mut EventSink<'_>) -> bool {
         if self.web_transport.is_some() {
             return self.poll_web_transport_datagrams(sink);
-        }
-        if let Some(link) = self.relay.as_mut() {
-            while let Some(datagram) = link.app_datagrams.front() {
-                if !sink.has_rows(1) {
-                    return false;
-                }
-                let (offset, space) = sink.payload_space();
-                if space.len() < datagram.len() {
-                    return false;
-                }
-                let n = datagram.len();
-                space[..n].copy_from_slice(datagram);
-                sink.commit_payload(n);
-                sink.push(events::DATAGRAM, self.id, offset as f64, n as f64, 0.0, 0.0);
-                self.datagrams_delivered += 1;
-                link.app_datagrams.pop_front();
-            }
         }
         loop {
             match self.next_datagram(sink) {
@@ -498,9 +533,31 @@ impl Connection {
         }
     }
 
-    /// Copies the next datagram quiche received into the sink's payload
-    /// space, without committing it there.
+    /// Copies the next datagram received for the application into the
+    /// sink's payload space, without committing it there: first those set
+    /// aside while relay traffic was taken out of quiche's queue (on
+    /// connections that carry it: to or at a relay or rendezvous), then
+    /// quiche's own.
     pub(crate) fn next_datagram(&mut self, sink: &mut EventSink<'_>) -> NextDatagram {
+        if let Some(set_aside) = self.relay.as_mut().map(|l| &mut l.app_datagrams) {
+            // All datagrams of a connection that carries relay traffic go
+            // through `drain_relay_datagrams`, which sets the application's
+            // aside here; none is read from quiche's queue directly.
+            let Some(datagram) = set_aside.front() else {
+                return NextDatagram::None;
+            };
+            if !sink.has_rows(1) {
+                return NextDatagram::Full;
+            }
+            let (offset, space) = sink.payload_space();
+            if space.len() < datagram.len() {
+                return NextDatagram::Full;
+            }
+            let n = datagram.len();
+            space[..n].copy_from_slice(datagram);
+            set_aside.pop_front();
+            return NextDatagram::At(offset, n);
+        }
         let Some(len) = self.quic.dgram_recv_front_len() else {
             return NextDatagram::None;
         };
@@ -594,6 +651,31 @@ impl Connection {
         }
         info
     }
+}
+
+/// Moves queued payloads into `sink` as `kind` rows, oldest first. Returns
+/// whether all of them fitted.
+fn drain_payloads(
+    sink: &mut EventSink<'_>,
+    kind: f64,
+    id: u32,
+    queue: &mut VecDeque<Vec<u8>>,
+) -> bool {
+    while let Some(payload) = queue.front() {
+        if !sink.has_rows(1) {
+            return false;
+        }
+        let (offset, space) = sink.payload_space();
+        if space.len() < payload.len() {
+            return false;
+        }
+        let n = payload.len();
+        space[..n].copy_from_slice(payload);
+        sink.commit_payload(n);
+        sink.push(kind, id, offset as f64, n as f64, 0.0, 0.0);
+        queue.pop_front();
+    }
+    true
 }
 
 /// What [`Connection::next_datagram`] found.

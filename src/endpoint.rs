@@ -36,6 +36,7 @@ use crate::tokens::Secrets;
 use crate::transmit::TransmitSink;
 
 mod relaying;
+mod signalling;
 
 /// Length of the connection IDs this endpoint issues.
 pub const CID_LEN: usize = 16;
@@ -45,6 +46,8 @@ const SPARE_CIDS: usize = 2;
 const RELAY_TIMER: u32 = 0;
 /// Clients must pad Initial packets to this size (RFC 9000 §14.1).
 const MIN_INITIAL_SIZE: usize = 1200;
+/// QUIC transport error CONNECTION_REFUSED (RFC 9000 §20.1).
+const CONNECTION_REFUSED: u64 = 0x2;
 
 /// What happened to one received datagram (for debug logging and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +93,8 @@ pub struct Endpoint {
     relay_buf: Vec<u8>,
     /// Set by `recv` when a connection has a backlog of received datagrams.
     datagram_backlog: bool,
+    /// Set when this endpoint's server is a rendezvous (signalling).
+    rendezvous: bool,
 }
 
 impl Endpoint {
@@ -119,6 +124,7 @@ impl Endpoint {
             endpoint_events: VecDeque::new(),
             relay_buf: Vec::new(),
             datagram_backlog: false,
+            rendezvous: false,
         })
     }
 
@@ -140,16 +146,45 @@ impl Endpoint {
         self.server.is_some()
     }
 
+    /// Whether the server already serves `maxConnections` connections (its
+    /// own: outgoing connections on the same socket do not count).
+    fn serving_at_most(&self) -> bool {
+        self.conns.len() >= self.max_connections
+            && self.conns.values().filter(|c| c.is_server).count() >= self.max_connections
+    }
+
+    /// Stops accepting: no new connection starts, and server connections
+    /// still in their handshake (or waiting for a `verify` verdict) are
+    /// refused with CONNECTION_REFUSED, so that none completes afterwards.
+    pub fn stop_listening(&mut self) {
+        self.set_server(None, usize::MAX);
+        let handshaking: Vec<u32> = self
+            .conns
+            .values()
+            .filter(|c| c.is_server && !c.is_established() && !c.is_ended())
+            .map(|c| c.id)
+            .collect();
+        for id in handshaking {
+            if let Some(conn) = self.conns.get_mut(&id) {
+                conn.close(
+                    false,
+                    CONNECTION_REFUSED,
+                    b"the server stopped accepting connections",
+                );
+            }
+            self.touch(id);
+        }
+    }
+
     pub fn connection_count(&self) -> usize {
         self.conns.len()
     }
 
+    /// A connection for a getter: also one whose end was reported in the
+    /// current batch of events (JavaScript may still be dispatching rows
+    /// that came before its `CLOSED`), as long as it is not freed.
     pub fn connection(&self, id: u32) -> CoreResult<&Connection> {
-        self.conns
-            .get(&id)
-            .map(|c| &**c)
-            .filter(|c| !c.closed_reported())
-            .ok_or_else(|| unknown(id))
+        self.conns.get(&id).map(|c| &**c).ok_or_else(|| unknown(id))
     }
 
     /// A connection for a command: marks it for the next flush and poll.
@@ -320,11 +355,16 @@ impl Endpoint {
                     }
                 });
                 conn.verify_requested |= verify::new_request(id);
-                self.datagram_backlog |= conn.datagram_backlog();
-                let relaying = conn.relay.is_some();
+                // Relay traffic is acted on only once the peer is admitted
+                // (handshake, verify hook and resumption checks passed).
+                let relaying = conn.relay.is_some() && conn.is_established();
                 self.touch(id);
                 if relaying {
                     self.drain_relay_datagrams(id);
+                }
+                // After relay traffic was taken out of the datagram queue.
+                if let Some(conn) = self.conns.get(&id) {
+                    self.datagram_backlog |= conn.datagram_backlog();
                 }
                 return RecvOutcome::Delivered;
             }
@@ -349,7 +389,7 @@ impl Endpoint {
                 Err(_) => RecvOutcome::Dropped,
             };
         }
-        if data.len() < MIN_INITIAL_SIZE || self.conns.len() >= self.max_connections {
+        if data.len() < MIN_INITIAL_SIZE || self.serving_at_most() {
             return RecvOutcome::Dropped;
         }
         let retry = server.borrow().retry && relayed.is_none();
@@ -368,7 +408,13 @@ impl Endpoint {
                 Err(_) => return RecvOutcome::Dropped,
             }
         };
-        if relayed.is_none() && !self.limiter.allow(from.ip(), Instant::now()) {
+        // A relayed handshake counts against the relay's address: every
+        // flow through one relay comes from there.
+        let source = match relayed {
+            None => Some(from.ip()),
+            Some((via, _)) => self.network_peer(via).map(|p| p.ip()),
+        };
+        if source.is_some_and(|ip| !self.limiter.allow(ip, Instant::now())) {
             return RecvOutcome::Dropped;
         }
         let id = self.allocate_id();
@@ -392,7 +438,7 @@ impl Endpoint {
         };
         let mut conn = Connection::from_config(id, quic, &cfg);
         drop(cfg);
-        if self.relay.is_some() && relayed.is_none() {
+        if (self.relay.is_some() || self.rendezvous) && relayed.is_none() {
             conn.relay = Some(RelayLink::new(Role::Serving));
         }
         verify::serving(id, || conn.recv(data, from, local)).ok();
@@ -480,6 +526,7 @@ impl Endpoint {
                 continue;
             };
             let was_reported = conn.closed_reported();
+            let was_admitted = conn.is_established();
             let complete = conn.poll_events(&mut sink);
             // Reading may owe the peer flow-control credit: the next flush
             // sends it, whatever queued this connection for events.
@@ -488,6 +535,9 @@ impl Endpoint {
                 self.send_queue.push_back(id);
             }
             let ended_now = !was_reported && conn.closed_reported();
+            // Relay traffic that arrived before the peer was admitted waited
+            // in quiche's queue (see `recv_on`).
+            let relaying_now = !was_admitted && conn.is_established() && conn.relay.is_some();
             if ended_now && conn.reports_close() {
                 self.close_infos.insert(id, conn.close_info());
             }
@@ -496,6 +546,10 @@ impl Endpoint {
             }
             if ended_now {
                 self.relay_connection_ended(id);
+            }
+            if relaying_now {
+                self.drain_relay_datagrams(id);
+                self.touch_events(id);
             }
             if !complete {
                 break;
@@ -735,11 +789,34 @@ impl Endpoint {
         }
     }
 
+    /// Forgets every connection: the socket is closed, so none can send or
+    /// receive again (a draining connection would never be reaped without
+    /// its timer). Call after [`close_all`](Self::close_all) was flushed.
+    pub fn shutdown(&mut self) {
+        self.set_server(None, usize::MAX);
+        self.relay = None;
+        for id in self.conns.keys() {
+            verify::forget(*id);
+        }
+        self.conns.clear();
+        self.routes.clear();
+        self.relay_paths.clear();
+        self.timers = Default::default();
+        self.relay_timer = None;
+        self.send_queue.clear();
+        self.event_queue.clear();
+        self.endpoint_events.clear();
+        self.stateless.clear();
+        self.close_infos.clear();
+    }
+
     /// The application's decision about a peer whose check is pending.
     /// `refusal` is `None` to accept.
     pub fn set_verdict(&mut self, id: u32, refusal: Option<verify::Refusal>) -> CoreResult<()> {
-        self.connection_mut(id)?;
-        verify::set_verdict(id, refusal);
+        let conn = self.connection_mut(id)?;
+        if !conn.session_check.answer(refusal.clone()) {
+            verify::set_verdict(id, refusal);
+        }
         Ok(())
     }
 }

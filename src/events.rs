@@ -21,6 +21,7 @@
 //! | `QLOG` | inbox offset | length | – | – |
 //! | `RELAY_REQUEST` | flow key | target connection | – | – |
 //! | `RELAY_REGISTERED` | outcome (0 ok, 1 no certificate, 2 no answer) | – | – | – |
+//! | `SIGNAL` | inbox offset | length | – | – |
 //! | `WT_REQUEST` | session | inbox offset | length | – |
 //! | `WT_RESPONSE` | session | HTTP status (0: no WebTransport offered) | – | – |
 //! | `WT_STREAM` | stream id | session | – | – |
@@ -40,7 +41,8 @@
 //!
 //! `RELAY_REQUEST` (relay side; its connection is the dialer's) asks the
 //! `allow` policy about a new flow: answer with `relayVerdict(key, allow)`.
-//! `RELAY_REGISTERED` answers `relayRegister`.
+//! `RELAY_REGISTERED` answers `relayRegister`. `SIGNAL` carries one
+//! rendezvous signalling message (`p2p::channel`), in order, once.
 //!
 //! The `WT_*` rows belong to WebTransport over HTTP/3 (`webtransport/`):
 //! `WT_REQUEST` (server) carries a session's CONNECT request as
@@ -70,6 +72,7 @@ pub const SESSION_TICKET: f64 = 12.0;
 pub const QLOG: f64 = 13.0;
 pub const RELAY_REQUEST: f64 = 14.0;
 pub const RELAY_REGISTERED: f64 = 15.0;
+pub const SIGNAL: f64 = 16.0;
 pub const WT_REQUEST: f64 = 32.0;
 pub const WT_RESPONSE: f64 = 33.0;
 pub const WT_STREAM: f64 = 34.0;

@@ -36,6 +36,7 @@ pub mod error;
 pub mod events;
 pub mod io;
 pub mod limits;
+pub mod p2p;
 pub mod paths;
 pub mod relay;
 pub mod stall;

@@ -507,7 +507,8 @@ impl Connection {
             match self.quic.stream_capacity(stream) {
                 Ok(cap) => {
                     let wanted = self.streams.get(stream).and_then(|s| s.blocked);
-                    if wanted.is_some_and(|w| cap >= w.clamp(1, WRITABLE_LOW_WATER)) {
+                    let low_water = self.writable_low_water(stream);
+                    if wanted.is_some_and(|w| cap >= w.clamp(1, low_water)) {
                         if !sink.has_rows(1) {
                             return false;
                         }
@@ -544,6 +545,25 @@ impl Connection {
             self.stops_unreported.pop_front();
         }
         true
+    }
+
+    /// The capacity a blocked writer of `stream` waits for: a packet's worth,
+    /// or less when the peer's flow-control windows are smaller than that
+    /// (their credit could then never reach a packet's worth, and the writer
+    /// would wait forever).
+    fn writable_low_water(&self, stream: u64) -> usize {
+        let Some(params) = self.quic.peer_transport_params() else {
+            return 1;
+        };
+        let stream_window = if !is_bidi(stream) {
+            params.initial_max_stream_data_uni
+        } else if self.is_local_stream(stream) {
+            params.initial_max_stream_data_bidi_remote
+        } else {
+            params.initial_max_stream_data_bidi_local
+        };
+        let window = stream_window.min(params.initial_max_data);
+        usize::try_from(window).map_or(WRITABLE_LOW_WATER, |w| w.clamp(1, WRITABLE_LOW_WATER))
     }
 
     /// Sends an unreliable datagram. `Ok(false)` when the send queue is full.

@@ -22,15 +22,18 @@ import {
   type QuicStream,
 } from '../helpers';
 
-jest.setTimeout(60_000);
+jest.setTimeout(180_000);
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 const WAVE = 100;
-// Closed connections drain for 3 PTOs; with RTTs inflated by handshake waves
-// on a busy 2-core machine this measured up to ~1.9 s, so allow 5 s.
-const DRAIN_MS = 5000;
+// Closed connections drain for three PTOs (RFC 9000 §10.2), and the PTO grows
+// with the round-trip time the connections measure: on a 2-core machine shared
+// with other work the event loop answers late, RTTs inflate, and draining took
+// over 5 s at a load average of 8. The wait ends as soon as both counts are 0,
+// so this bound only decides how long a real leak takes to be reported.
+const DRAIN_MS = 30_000;
 
 interface Mem {
   rss: number;
@@ -177,7 +180,7 @@ describe('many idle connections on one client socket', () => {
     }
     const t1 = Date.now();
     // Server 'connection' events may trail the client's handshake completion.
-    const deadline = Date.now() + 3000;
+    const deadline = Date.now() + 30_000;
     while (f.accepted.size < 1000 && Date.now() < deadline) await sleep(10);
     expect(f.accepted.size).toBe(1000);
 
@@ -194,7 +197,7 @@ describe('many idle connections on one client socket', () => {
     expect(closedEarly).toBe(0);
 
     const t2 = Date.now();
-    await withTimeout(Promise.all(conns.map((c) => c.close())), 10_000, 'closing 1000 connections');
+    await withTimeout(Promise.all(conns.map((c) => c.close())), 30_000, 'closing 1000 connections');
     const after = await drained(f.serverSocket, f.client);
     const t3 = Date.now();
     console.log(

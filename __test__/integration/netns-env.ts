@@ -39,8 +39,20 @@ export function sweepStale(suite: NetnsSuite): void {
   for (const prefix of stale) run('bash', [suite.script, 'down', prefix]);
 }
 
-/** Why the suite cannot run here, or undefined when it can. */
+/**
+ * Why the suite cannot run here, or undefined when it can. Where the suites
+ * must run (`NQUIC_REQUIRE_NETNS=1`, set by .ci/run), a reason is an error
+ * instead: the suite fails rather than being reported as skipped.
+ */
 export function probe(suite: NetnsSuite): string | undefined {
+  const reason = whyNot(suite);
+  if (reason !== undefined && process.env.NQUIC_REQUIRE_NETNS === '1') {
+    throw new Error(`the network-namespace suites must run here (NQUIC_REQUIRE_NETNS=1) but cannot: ${reason}`);
+  }
+  return reason;
+}
+
+function whyNot(suite: NetnsSuite): string | undefined {
   if (process.platform !== 'linux') return `network namespaces need Linux (platform is ${process.platform})`;
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'not running as root (network namespaces need CAP_SYS_ADMIN/CAP_NET_ADMIN)';
   if (!run('ip', ['-V']).ok) return '`ip` (iproute2) is not installed';

@@ -33,7 +33,9 @@ const SUITE: NetnsSuite = {
   script: NETNS,
   masquerade: { nft: 'masquerade fully-random', iptables: ['-j', 'MASQUERADE', '--random-fully'] },
 };
-const skipReason = probe(SUITE) ?? (run('conntrack', ['--version']).ok ? undefined : 'the conntrack tool is not installed (apt-get install -y conntrack)');
+const noConntrack = run('conntrack', ['--version']).ok ? undefined : 'the conntrack tool is not installed (apt-get install -y conntrack)';
+if (noConntrack !== undefined && process.env.NQUIC_REQUIRE_NETNS === '1') throw new Error(`this suite must run here (NQUIC_REQUIRE_NETNS=1) but cannot: ${noConntrack}`);
+const skipReason = probe(SUITE) ?? noConntrack;
 
 interface Child {
   proc: ChildProcess;

@@ -12,7 +12,7 @@
 //
 // The children (relay-nat/relay.js in the public namespace, relay-nat/peer.js
 // in each private one) are driven step by step by this file over a line
-// protocol on stdin/stdout (relay-nat/rpc.js); the test process plays the
+// protocol on stdin/stdout (netns-rpc.js); the test process plays the
 // rendezvous, passing the STUN-learned addresses between the peers.
 //
 //   1. symmetric NATs: STUN to two public addresses gives two different
@@ -28,8 +28,8 @@
 //
 // Needs root (network namespaces, nftables or iptables). Where that is not
 // available the tests are reported as SKIPPED with the reason.
-import { ChildProcess, spawn } from 'node:child_process';
 import { NetnsSuite, probe, run, sweepStale } from './netns-env';
+import { Child, killAll as killChildren } from './netns-driver';
 import { conntrack as sharedConntrack, counters as sharedCounters } from './netns-env';
 import { join } from 'node:path';
 import { generateCertificate, GeneratedCertificate } from '../../lib';
@@ -67,99 +67,20 @@ const SUITE: NetnsSuite = {
 const skipReason = probe(SUITE);
 
 // ---------------------------------------------------------------------------
-// Child processes driven over stdin/stdout (see relay-nat/rpc.js)
-
-interface Reply {
-  id: number;
-  ok: boolean;
-  value?: unknown;
-  error?: { code?: string; message: string };
-}
-
-class Child {
-  readonly proc: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<number | null>;
-  #nextId = 1;
-  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  #buf = '';
-
-  constructor(
-    readonly label: string,
-    ns: string,
-    script: string,
-    cfg: object,
-  ) {
-    this.proc = spawn('ip', ['netns', 'exec', `${PREFIX}-${ns}`, process.execPath, script, JSON.stringify(cfg)], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    this.proc.stdin!.on('error', () => {}); // EPIPE once the child is gone
-    this.proc.stdout!.setEncoding('utf8').on('data', (d: string) => this.#onStdout(d));
-    this.proc.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
-    const killer = setTimeout(() => this.proc.kill('SIGKILL'), CHILD_KILL_MS);
-    this.exited = new Promise((resolve) => {
-      const done = (code: number | null) => {
-        clearTimeout(killer);
-        children.delete(this);
-        for (const [, p] of this.#pending) {
-          clearTimeout(p.timer);
-          p.reject(new Error(`${this.label} exited (code ${code}, signal ${this.proc.signalCode}) before answering\nstderr:\n${this.stderr}`));
-        }
-        this.#pending.clear();
-        resolve(code);
-      };
-      this.proc.on('exit', done);
-      this.proc.on('error', (err) => {
-        this.stderr += `spawn error: ${err.message}\n`;
-        done(null);
-      });
-    });
-    children.add(this);
-  }
-
-  #onStdout(d: string): void {
-    this.stdout += d;
-    this.#buf += d;
-    let nl: number;
-    while ((nl = this.#buf.indexOf('\n')) >= 0) {
-      const text = this.#buf.slice(0, nl);
-      this.#buf = this.#buf.slice(nl + 1);
-      if (!text.startsWith('REPLY ')) continue;
-      const reply = JSON.parse(text.slice(6)) as Reply;
-      const p = this.#pending.get(reply.id);
-      if (!p) continue;
-      this.#pending.delete(reply.id);
-      clearTimeout(p.timer);
-      if (reply.ok) p.resolve(reply.value);
-      else p.reject(Object.assign(new Error(`${this.label}: ${reply.error?.code ?? ''} ${reply.error?.message ?? ''}`), { code: reply.error?.code }));
-    }
-  }
-
-  /** Runs one command in the child; rejects after `ms`. */
-  call<T>(cmd: string, args: object = {}, ms = 10_000): Promise<T> {
-    const id = this.#nextId++;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Error(`${this.label}: no answer to ${cmd} within ${ms} ms\nstderr:\n${this.stderr}`));
-      }, ms);
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
-      this.proc.stdin!.write(`${JSON.stringify({ id, cmd, ...args })}\n`);
-    });
-  }
-}
+// Child processes driven over stdin/stdout (see netns-driver.ts)
 
 const children = new Set<Child>();
+
+function spawnChild(label: string, ns: string, script: string, cfg: object): Child {
+  return new Child(children, label, `${PREFIX}-${ns}`, script, cfg, CHILD_KILL_MS);
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-async function killAll(): Promise<void> {
-  const all = [...children];
-  for (const child of all) if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
-  await Promise.all(all.map((c) => c.exited));
+function killAll(): Promise<void> {
+  return killChildren(children);
 }
 
 // ---------------------------------------------------------------------------
@@ -221,13 +142,13 @@ interface World {
 async function world(mode: 'symmetric' | 'cone'): Promise<World> {
   const up = run('bash', [NETNS, 'up', PREFIX, mode]);
   if (!up.ok) throw new Error(`netns-nat.sh up failed: ${up.out}`);
-  const relay = new Child('relay', 'pub', RELAY_SCRIPT, {
+  const relay = spawnChild('relay', 'pub', RELAY_SCRIPT, {
     relay: { address: RELAY.host, port: RELAY.port },
     stun2: { address: STUN2.host, port: STUN2.port },
     deadlineMs: CHILD_DEADLINE_MS,
   });
-  const a = new Child('peer a', 'a', PEER, { name: 'a', deadlineMs: CHILD_DEADLINE_MS });
-  const b = new Child('peer b', 'b', PEER, { name: 'b', deadlineMs: CHILD_DEADLINE_MS });
+  const a = spawnChild('peer a', 'a', PEER, { name: 'a', deadlineMs: CHILD_DEADLINE_MS });
+  const b = spawnChild('peer b', 'b', PEER, { name: 'b', deadlineMs: CHILD_DEADLINE_MS });
   await relay.call('start', { key: certs.relay.key, cert: certs.relay.cert });
   await Promise.all([a.call('bind'), b.call('bind')]);
   // b is the target: its server answers direct and relayed connections alike.

@@ -1,6 +1,6 @@
 // nquic's W3C WebTransport client against a second, independent stack:
 // aioquic's HTTP/3 + WebTransport (interop/aioquic/wt_server.py), in a venv
-// that `.ci/run` creates (`npm run interop:aioquic`).
+// that `npm test` creates first (scripts/test-prerequisites.js).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,7 +37,7 @@ function open(path: string): WebTransport {
 
 beforeAll(async () => {
   if (!existsSync(PYTHON)) {
-    throw new Error('aioquic is not installed: run `npm run interop:aioquic` (a venv in interop/aioquic/.venv; .ci/run does this)');
+    throw new Error('aioquic is not installed: `npm test` makes it (scripts/test-prerequisites.js: a venv in interop/aioquic/.venv)');
   }
   dir = tempDir('nquic-aioquic-');
   writeFileSync(join(dir, 'key.pem'), creds.key);

@@ -2,20 +2,18 @@
 // Chromium, driven by playwright-core, on a page served from
 // http://127.0.0.1 (a secure context), reaching the server by
 // serverCertificateHashes. `.ci/run` installs Chromium.
-import { existsSync, readFileSync } from 'node:fs';
-import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { WebTransport, WebTransportSession } from '../../lib';
 import { withTimeout, type QuicServer } from '../helpers';
+import { chromiumSite, inPage as inTab, type ChromiumSite } from '../support/chromium';
 import { hashCredentials, MiB, pattern, serveEcho, sha256, startWebTransportServer, type HashCredentials } from '../support/webtransport';
 
-const CHROMIUM = process.env.NQUIC_CHROMIUM ?? '/usr/bin/chromium';
 const PAGE = readFileSync(join(__dirname, '../support/webtransport-page.html'), 'utf8');
 
-let browser: Browser;
+let site: ChromiumSite;
 let page: Page;
-let web: http.Server;
 let server: QuicServer;
 const creds = hashCredentials(10);
 const sessions: WebTransportSession[] = [];
@@ -65,31 +63,21 @@ type WritableLike = { getWriter(): unknown };
 
 /** Runs `fn` in the page with a bound on both sides. */
 function inPage<T, A>(fn: (arg: A) => Promise<T>, arg: A, ms = 20000, label = 'page work'): Promise<T> {
-  return withTimeout(page.evaluate(fn as never, arg) as Promise<T>, ms, label);
+  return inTab(page, fn, arg, ms, label);
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install it with \`apt-get install chromium\` (.ci/run does)`);
   process.on('uncaughtException', onUncaught);
   server = await startWebTransportServer(creds, { webTransport: { allow: (req) => req.path !== '/refused' || 403 } }, false);
   server.on('session', serve);
-  web = http.createServer((_req, res) => {
-    res.setHeader('content-type', 'text/html; charset=utf-8');
-    res.end(PAGE);
-  });
-  await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
-  const { chromium } = await import('playwright-core');
-  browser = await withTimeout(chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless=new'] }), 30000, 'Chromium launch');
-  page = await browser.newPage();
-  const { port } = web.address() as { port: number };
-  await withTimeout(page.goto(`http://127.0.0.1:${port}/`), 10000, 'page load');
+  site = await chromiumSite({ '/': { type: 'text/html; charset=utf-8', body: PAGE } });
+  page = await site.open('/');
 }, 60000);
 
 afterAll(async () => {
   process.off('uncaughtException', onUncaught);
-  await browser?.close();
+  await site?.close();
   await server?.close();
-  await new Promise((resolve) => web?.close(resolve));
 });
 
 afterEach(() => {

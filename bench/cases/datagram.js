@@ -6,10 +6,9 @@
 // the median round-trip time of echoed datagrams. node:tls (TCP) and @matrixai/quic 2.0.9 (no
 // datagram API, only a config flag) have no datagrams: reported as n/a.
 
-const { envInt, nowMs, percentile, median, skip, asBuffer } = require('../lib/util');
+const { envInt, percentile, median, skip, asBuffer } = require('../lib/util');
+const { echoWindow } = require('../lib/echo-window');
 const peers = require('../lib/peers');
-
-const LOSS_AFTER_MS = 200;
 
 function config() {
   const seconds = envInt('BENCH_DGRAM_SECONDS', 2);
@@ -30,55 +29,16 @@ async function nquicDatagrams(ctx, cfg) {
   }
 
   const payload = Buffer.alloc(cfg.size, 0x5a);
-  const sentAt = new Map(); // seq -> ms
-  const rtts = [];
-  let seq = 0;
-  let lost = 0;
-  let refused = 0;
-  let stopped = false;
-  const start = nowMs();
-  const stopAt = start + cfg.seconds * 1000;
-
-  const fill = () => {
-    while (!stopped && sentAt.size < cfg.window) {
-      payload.writeUInt32LE(seq >>> 0, 0);
-      payload.writeUInt32LE(Math.floor(seq / 2 ** 32), 4);
-      if (!conn.sendDatagram(payload)) { refused++; return; } // send queue full: retry on next echo/tick
-      sentAt.set(seq, nowMs());
-      seq++;
-    }
-  };
+  const flight = echoWindow(ctx, cfg, (seq) => {
+    payload.writeUInt32LE(seq >>> 0, 0);
+    payload.writeUInt32LE(Math.floor(seq / 2 ** 32), 4);
+    return conn.sendDatagram(payload); // false: send queue full, retried on the next echo or tick
+  });
   conn.on('datagram', (d) => {
     const b = asBuffer(d);
-    if (b.length < 8) return;
-    const s = b.readUInt32LE(0) + b.readUInt32LE(4) * 2 ** 32;
-    const t = sentAt.get(s);
-    if (t === undefined) return; // already counted lost
-    sentAt.delete(s);
-    if (!stopped) rtts.push(nowMs() - t);
-    fill();
+    if (b.length >= 8) flight.echoed(b.readUInt32LE(0) + b.readUInt32LE(4) * 2 ** 32);
   });
-
-  await new Promise((resolve, reject) => {
-    const onAbort = () => { clearInterval(tick); reject(ctx.signal.reason); };
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
-    const tick = setInterval(() => {
-      const now = nowMs();
-      for (const [s, t] of sentAt) { // insertion order = oldest first
-        if (now - t <= LOSS_AFTER_MS) break;
-        sentAt.delete(s);
-        lost++;
-      }
-      if (now >= stopAt) {
-        stopped = true;
-        clearInterval(tick);
-        ctx.signal.removeEventListener('abort', onAbort);
-        resolve();
-      } else fill();
-    }, 10);
-    fill();
-  });
-  const seconds = (nowMs() - start) / 1000;
+  const { rtts, sent: seq, lost, refused, seconds } = await flight.done;
   const extra = { size: cfg.size, window: cfg.window, sent: seq, echoes: rtts.length, lost, queueFull: refused, rttP99: percentile(rtts, 99) };
   try {
     const st = conn.stats();

@@ -1,10 +1,11 @@
 // The loopback demo behind `npm start` / `nquic demo`: a server and a client
 // in one process exchanging streams and datagrams, then a bulk transfer, then
-// the same through a relay to a second peer, with live progress and a summary.
+// the same through a relay to a second peer, then a third peer reached by its
+// key (the demo server is its rendezvous), with live progress and a summary.
 import { performance } from 'node:perf_hooks';
 import { connect, listen } from '../api';
 import { QuicSocket } from '../socket';
-import { generateCertificate } from '../tls/certificates';
+import { generateCertificate, type GeneratedCertificate } from '../tls/certificates';
 import type { QuicConnection } from '../connection';
 import type { QuicServer } from '../server';
 import type { QuicStream } from '../stream';
@@ -33,6 +34,10 @@ export interface DemoResult {
   relayedStreamsEchoed: number;
   relayedBulkBytes: number;
   relayedBulkMBps: number;
+  /** A peer registered with the demo server (a rendezvous too), dialed by its certificate fingerprint. */
+  dialMs: number;
+  dialPath: 'direct' | 'relayed';
+  dialStreamsEchoed: number;
 }
 
 const ALPN = ['nquic-demo'];
@@ -132,16 +137,27 @@ interface RelayedRun {
   bulkMBps: number;
 }
 
+/** Another peer of the demo: its own socket, identity and serving server, connected to the demo server with its certificate. */
+async function demoPeer(name: string, serverPort: number, serverCert: string): Promise<{ identity: GeneratedCertificate; socket: QuicSocket; toServer: QuicConnection }> {
+  const identity = generateCertificate({ subjectAltNames: [name] });
+  const socket = await QuicSocket.bind({ address: '127.0.0.1' });
+  try {
+    serve(socket.listen({ alpn: ALPN, key: identity.key, cert: identity.cert }));
+    const toServer = await socket.connect({ host: '127.0.0.1', port: serverPort, alpn: ALPN, ca: serverCert, serverName: 'localhost', key: identity.key, cert: identity.cert });
+    return { identity, socket, toServer };
+  } catch (err) {
+    await socket.close();
+    throw err;
+  }
+}
+
 /**
  * A second peer registers with the demo server, which also relays; the
  * client then reaches that peer through the relay on its existing connection.
  */
 async function relayed(via: QuicConnection, relayPort: number, relayCert: string, bytes: number, log: (l: string) => void): Promise<RelayedRun> {
-  const identity = generateCertificate({ subjectAltNames: ['demo-peer'] });
-  const peerSocket = await QuicSocket.bind({ address: '127.0.0.1' });
+  const { identity, socket: peerSocket, toServer: toRelay } = await demoPeer('demo-peer', relayPort, relayCert);
   try {
-    serve(peerSocket.listen({ alpn: ALPN, key: identity.key, cert: identity.cert }));
-    const toRelay = await peerSocket.connect({ host: '127.0.0.1', port: relayPort, alpn: ALPN, ca: relayCert, serverName: 'localhost', key: identity.key, cert: identity.cert });
     await toRelay.acceptRelayed();
     const t0 = performance.now();
     const conn = await via.socket.connect({ via, peer: identity.fingerprint, alpn: ALPN });
@@ -157,11 +173,39 @@ async function relayed(via: QuicConnection, relayPort: number, relayCert: string
   }
 }
 
+interface DialRun {
+  ms: number;
+  path: 'direct' | 'relayed';
+  streamsEchoed: number;
+}
+
+/**
+ * A third peer registers with the demo server, which is also a rendezvous;
+ * the client dials it by its certificate's fingerprint through its existing
+ * connection (README, "Reaching peers").
+ */
+async function dialByKey(via: QuicConnection, rendezvousPort: number, rendezvousCert: string, log: (l: string) => void): Promise<DialRun> {
+  const { identity, socket: peerSocket, toServer: toRendezvous } = await demoPeer('demo-peer-2', rendezvousPort, rendezvousCert);
+  try {
+    await toRendezvous.register();
+    const t0 = performance.now();
+    const conn = await via.socket.dial({ peer: identity.fingerprint, via, alpn: ALPN });
+    const ms = performance.now() - t0;
+    log(`  dial by key: reached peer ${identity.fingerprint.slice(0, 16)}… (${conn.path}) through the rendezvous in ${ms.toFixed(2)} ms`);
+    const streams = await echoStreams(conn, 20);
+    log(`  dial by key: ${streams.ok} streams echoed`);
+    await conn.close();
+    return { ms, path: conn.path, streamsEchoed: streams.ok };
+  } finally {
+    await peerSocket.close();
+  }
+}
+
 export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const log = opts.log ?? ((line: string) => console.log(line));
   const bulkBytes = opts.bulkBytes ?? 64 * 2 ** 20;
   const { key, cert } = generateCertificate({ subjectAltNames: ['localhost'] });
-  const server = await listen({ address: '127.0.0.1', port: 0, alpn: ALPN, key, cert, relay: true });
+  const server = await listen({ address: '127.0.0.1', port: 0, alpn: ALPN, key, cert, relay: true, rendezvous: true });
   serve(server);
   log(`nquic demo: server on 127.0.0.1:${server.address.port}`);
   try {
@@ -182,6 +226,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const stats = conn.stats();
     const relayedBulkBytes = Math.max(1, Math.floor(bulkBytes / 4));
     const relay = await relayed(conn, server.address.port, cert, relayedBulkBytes, log);
+    const dialed = await dialByKey(conn, server.address.port, cert, log);
     await conn.close({ code: 0, reason: 'demo done' });
     const result: DemoResult = {
       handshakeMs,
@@ -196,6 +241,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       relayedStreamsEchoed: relay.streamsEchoed,
       relayedBulkBytes,
       relayedBulkMBps: relay.bulkMBps,
+      dialMs: dialed.ms,
+      dialPath: dialed.path,
+      dialStreamsEchoed: dialed.streamsEchoed,
     };
     log('');
     log('summary');
@@ -204,6 +252,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     log(`  datagrams            ${result.datagramsEchoed}/${result.datagramsSent} echoed, median RTT ${result.datagramRttMedianMs.toFixed(3)} ms`);
     log(`  bulk throughput      ${result.bulkMBps.toFixed(1)} MB/s (${(bulkBytes / 2 ** 20).toFixed(0)} MiB)`);
     log(`  relayed connection   ${result.relayedConnectMs.toFixed(2)} ms to connect, ${result.relayedStreamsEchoed} streams echoed, ${result.relayedBulkMBps.toFixed(1)} MB/s (${(relayedBulkBytes / 2 ** 20).toFixed(0)} MiB)`);
+    log(`  dial by key          ${result.dialMs.toFixed(2)} ms to a ${result.dialPath} connection, ${result.dialStreamsEchoed} streams echoed`);
     log(`  client packets       ${stats.packetsSent} sent, ${stats.packetsReceived} received, ${stats.packetsLost} lost; rtt ${stats.rtt.toFixed(2)} ms`);
     return result;
   } finally {

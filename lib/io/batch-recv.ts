@@ -9,7 +9,8 @@
 import type dgram from 'node:dgram';
 import { getSystemErrorName } from 'node:util';
 import native from '../binding';
-import { Descriptor, EAGAIN, UNAVAILABLE } from './descriptor';
+import { descriptorOf } from './descriptor';
+import { EAGAIN, EBUSY, ENOMEM, NO_FAST_PATH } from './errno';
 
 type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
 export type ReceivedDatagram = { data: Buffer; address: string; port: number };
@@ -23,13 +24,11 @@ const MAX_DATAGRAMS = 1024;
  */
 const TURN_BUDGET = 4096;
 const NONE: readonly ReceivedDatagram[] = Object.freeze([]);
-const ENOMEM = 12;
-const EBUSY = 16;
 /** Nothing read, and nothing to report: an empty queue, or no buffer this time. */
 const QUIET = new Set([EAGAIN, ENOMEM, EBUSY]);
 
 export class BatchReceiver {
-  readonly #descriptor: Descriptor;
+  readonly #udp: dgram.Socket;
   readonly #endpoint: NativeEndpoint;
   readonly #onError: (err: Error) => void;
   #enabled: boolean;
@@ -41,7 +40,7 @@ export class BatchReceiver {
 
   /** `onError` gets what a read reports (as dgram's 'error' would). */
   constructor(udp: dgram.Socket, endpoint: NativeEndpoint, onError: (err: Error) => void) {
-    this.#descriptor = new Descriptor(udp);
+    this.#udp = udp;
     this.#endpoint = endpoint;
     this.#onError = onError;
     this.#enabled = process.platform === 'linux' && process.env.NQUIC_BATCH_RECV !== '0' && typeof endpoint.recvBatch === 'function';
@@ -64,7 +63,7 @@ export class BatchReceiver {
    */
   drain(): readonly ReceivedDatagram[] | undefined {
     if (!this.#enabled || this.#turnLeft <= 0) return undefined;
-    const fd = this.#descriptor.fd;
+    const fd = descriptorOf(this.#udp);
     if (fd < 0) return undefined; // closed: dgram is done with it too
     const asked = Math.min(MAX_DATAGRAMS, this.#turnLeft);
     const batch = this.#endpoint.recvBatch(fd, asked);
@@ -77,7 +76,7 @@ export class BatchReceiver {
     this.#turnLeft = batch.read < asked ? 0 : this.#turnLeft - batch.read;
     if (batch.backlog) this.#pause = true;
     if (batch.errno !== 0 && !QUIET.has(batch.errno)) {
-      if (UNAVAILABLE.has(batch.errno)) this.#enabled = false;
+      if (NO_FAST_PATH.has(batch.errno)) this.#enabled = false;
       // Another error (a queued ICMP error, say) was taken from the socket
       // by this read: report it as dgram's own read would have.
       else this.#onError(Object.assign(new Error(`recvmmsg ${getSystemErrorName(-batch.errno)}`), { errno: -batch.errno, code: getSystemErrorName(-batch.errno), syscall: 'recvmmsg' }));

@@ -5,21 +5,20 @@
 // Set NQUIC_BATCH_SEND=0 to turn it off (portable path only).
 import type dgram from 'node:dgram';
 import native from '../binding';
-import { Descriptor, EINVAL, EIO, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP, UNAVAILABLE } from './descriptor';
+import { descriptorOf } from './descriptor';
+import { EINVAL, EIO, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP, NO_FAST_PATH } from './errno';
 
 /** Errors that mean "this socket or kernel cannot do GSO". */
 const GSO_ERRORS = new Set([EIO, EINVAL, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP]);
 
 export class BatchSender {
   readonly #udp: dgram.Socket;
-  readonly #descriptor: Descriptor;
   readonly #ipv6: boolean;
   #gso = true;
   #enabled: boolean;
 
   constructor(udp: dgram.Socket, ipv6: boolean) {
     this.#udp = udp;
-    this.#descriptor = new Descriptor(udp);
     this.#ipv6 = ipv6;
     this.#enabled = process.platform === 'linux' && process.env.NQUIC_BATCH_SEND !== '0' && typeof native.sendPackets === 'function';
   }
@@ -31,7 +30,7 @@ export class BatchSender {
   send(out: Buffer, meta: Uint32Array, count: number): number {
     // Packets queued inside dgram (the kernel was full) go first.
     if (!this.#enabled || this.#udp.getSendQueueCount() > 0) return 0;
-    const fd = this.#descriptor.fd;
+    const fd = descriptorOf(this.#udp);
     if (fd < 0) {
       this.#enabled = false;
       return 0;
@@ -41,7 +40,7 @@ export class BatchSender {
       this.#gso = false;
       sent = native.sendPackets(fd, out, meta, count, this.#ipv6, false);
     }
-    if (sent < 0 && UNAVAILABLE.has(-sent)) this.#enabled = false;
+    if (sent < 0 && NO_FAST_PATH.has(-sent)) this.#enabled = false;
     return Math.max(0, sent);
   }
 }

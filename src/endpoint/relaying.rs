@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::{Endpoint, SharedConfig, RELAY_TIMER};
+use crate::connection::Connection;
 use crate::error::{CoreError, CoreResult, ErrorCode};
 use crate::events;
 use crate::relay::link::{RelayLink, RelayPath, Role, QUEUED_PACKETS_MAX};
@@ -98,20 +99,27 @@ impl Endpoint {
             .map_or((0, 0), |s| (s.flow_count(), s.target_count()))
     }
 
-    fn relay_link(&mut self, id: u32) -> CoreResult<&mut RelayLink> {
+    /// Connection `id` for a command that sends relay traffic (`what`) on
+    /// it: established, with datagrams, not itself relayed.
+    pub(super) fn carrier(&mut self, id: u32, what: &str) -> CoreResult<&mut Connection> {
         let conn = self.connection_mut(id)?;
         if !conn.quic.is_established() || !conn.datagrams {
             return Err(CoreError::new(
                 ErrorCode::InvalidArgValue,
-                "a connection to a relay must be established and have datagrams enabled",
+                format!("{what} needs an established connection with datagrams enabled"),
             ));
         }
         if conn.relay_path.is_some() {
             return Err(CoreError::new(
                 ErrorCode::InvalidArgValue,
-                "a relayed connection cannot itself carry relay traffic",
+                format!("a relayed connection cannot itself carry {what}"),
             ));
         }
+        Ok(conn)
+    }
+
+    fn relay_link(&mut self, id: u32) -> CoreResult<&mut RelayLink> {
+        let conn = self.carrier(id, "relay traffic")?;
         let link = conn
             .relay
             .get_or_insert_with(|| RelayLink::new(Role::Using));
@@ -236,7 +244,11 @@ impl Endpoint {
                 continue;
             }
             link.relay_datagrams += 1;
-            match link.role {
+            let role = link.role;
+            if self.signal_message(id, &buf[..n]) {
+                continue;
+            }
+            match role {
                 Role::Serving => self.relay_message(id, &mut buf[..n]),
                 Role::Using => self.peer_message(id, &mut buf[..n]),
             }

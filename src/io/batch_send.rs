@@ -40,7 +40,7 @@ pub fn send(_fd: i32, _out: &[u8], _meta: &[u32], _count: usize, _ipv6: bool, _g
 pub use linux::send;
 
 #[cfg(target_os = "linux")]
-mod linux {
+pub(crate) mod linux {
     use std::mem::{size_of, zeroed};
 
     use crate::transmit::STRIDE;
@@ -80,7 +80,10 @@ mod linux {
 
     /// The socket address for `dest` (`[port, family, w0..w3]`) on a socket
     /// of the given family; `None` when that socket cannot reach it.
-    fn sockaddr(dest: &[u32; 6], ipv6: bool) -> Option<(libc::sockaddr_in6, libc::socklen_t)> {
+    pub(crate) fn sockaddr(
+        dest: &[u32; 6],
+        ipv6: bool,
+    ) -> Option<(libc::sockaddr_in6, libc::socklen_t)> {
         // SAFETY: all-zero bytes are a valid `sockaddr_in6`.
         let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
         let port = (dest[0] as u16).to_be();

@@ -5,3 +5,4 @@
 
 pub mod batch_recv;
 pub mod batch_send;
+pub mod ttl_send;

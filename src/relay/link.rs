@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::wire;
+use crate::p2p::channel::SignalChannel;
 
 /// `REGISTER` is retried this often…
 const REGISTER_INTERVAL: Duration = Duration::from_millis(300);
@@ -47,6 +48,8 @@ pub struct RelayLink {
     pub app_datagrams: VecDeque<Vec<u8>>,
     /// Received datagrams that were relay traffic.
     pub relay_datagrams: u64,
+    /// Rendezvous signalling on this connection (`p2p::channel`).
+    pub signals: SignalChannel,
 }
 
 impl RelayLink {
@@ -60,6 +63,7 @@ impl RelayLink {
             blocked: Vec::new(),
             app_datagrams: VecDeque::new(),
             relay_datagrams: 0,
+            signals: SignalChannel::default(),
         }
     }
 
@@ -96,8 +100,13 @@ impl RelayLink {
         }
     }
 
+    /// The earliest retry due: of the registration or of a signal.
     pub fn deadline(&self) -> Option<Instant> {
-        self.registering.map(|(_, at)| at)
+        let registering = self.registering.map(|(_, at)| at);
+        match (registering, self.signals.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Runs the retry timer; returns a `REGISTER` to send again, if due.
@@ -122,6 +131,18 @@ impl RelayLink {
 
     pub fn has_outcome(&self) -> bool {
         self.outcome.is_some()
+    }
+
+    /// Whether signalling messages wait for the application.
+    pub fn has_signals(&self) -> bool {
+        !self.signals.inbox.is_empty()
+    }
+
+    /// Every retry due by `now`: a `REGISTER` and signalling retransmissions.
+    pub fn retries(&mut self, now: Instant) -> Vec<Vec<u8>> {
+        let mut out = self.signals.on_timeout(now);
+        out.extend(self.on_timeout(now));
+        out
     }
 }
 

@@ -7,4 +7,5 @@ mod pair;
 mod paths;
 mod relay;
 mod scenarios;
+mod signalling;
 mod webtransport;

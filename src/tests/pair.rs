@@ -61,7 +61,10 @@ impl Side {
                 let (payload, fin) = if r[0] == events::STREAM_DATA {
                     let (o, l) = (r[3] as usize, r[4] as usize);
                     (self.inbox[o..o + l].to_vec(), r[5] == 1.0)
-                } else if r[0] == events::DATAGRAM || r[0] == events::WT_DATAGRAM {
+                } else if r[0] == events::DATAGRAM
+                    || r[0] == events::SIGNAL
+                    || r[0] == events::WT_DATAGRAM
+                {
                     let (o, l) = (r[2] as usize, r[3] as usize);
                     (self.inbox[o..o + l].to_vec(), false)
                 } else if r[0] == events::WT_REQUEST {

@@ -507,3 +507,35 @@ fn a_lone_fin_survives_the_acknowledgement_of_the_data_before_it() {
         "the client's FIN reached the server"
     );
 }
+
+/// A client that closes right after its handshake completed — before the
+/// server's HANDSHAKE_DONE arrived, with a Handshake probe owed — still
+/// tells the server (patch for quiche#1433: the application close leaves in
+/// a 1-RTT packet instead of waiting behind Handshake ACKs forever).
+#[test]
+fn an_application_close_before_handshake_done_reaches_the_server() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let client = pair.connect();
+    // Client Initial; server flight; client Finished (the server is established).
+    for _ in 0..3 {
+        pair.step();
+    }
+    assert_eq!(pair.server.take_events(events::ESTABLISHED).len(), 1);
+    // The server's HANDSHAKE_DONE (and its ACK of the Finished) is lost, and
+    // the client's Handshake probe timer fires.
+    pair.server.drain();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while pair.client.endpoint.on_timeout() == 0 && Instant::now() < deadline {
+        let wait = pair.client.endpoint.next_timeout().unwrap_or(1.0);
+        std::thread::sleep(Duration::from_secs_f64(wait.max(0.5) / 1000.0));
+    }
+    pair.client
+        .endpoint
+        .connection_mut(client)
+        .expect("conn")
+        .close(true, 7, b"bye");
+    let told = pair.run_until(Duration::from_secs(2), |p| {
+        !p.server.take_events(events::CLOSED).is_empty()
+    });
+    assert!(told, "the server never heard of the client's close");
+}

@@ -15,6 +15,7 @@ use boring::x509::X509;
 use crate::error::{CoreError, CoreResult, ErrorCode};
 
 pub mod certgen;
+pub mod resumption;
 pub mod verify;
 
 /// Trust anchors used when a client verifies its peer and gives no `ca`.
@@ -137,8 +138,12 @@ fn trust_store(params: &TlsParams) -> CoreResult<boring::x509::store::X509Store>
     Ok(store.build())
 }
 
-/// Builds the BoringSSL context: identity, trust and verification mode.
-pub fn build_context(params: &TlsParams) -> CoreResult<SslContextBuilder> {
+/// Builds the BoringSSL context: identity, trust and verification mode; and
+/// the [`verify::Verifier`] that checks peers the way the context does (for
+/// resumed sessions), when the context verifies peers at all.
+pub fn build_context(
+    params: &TlsParams,
+) -> CoreResult<(SslContextBuilder, Option<verify::Verifier>)> {
     let mut builder = SslContextBuilder::new(SslMethod::tls()).map_err(tls_error("TLS context"))?;
     // BoringSSL leaves Ed25519 out of the signatures it accepts by default.
     builder
@@ -163,9 +168,13 @@ pub fn build_context(params: &TlsParams) -> CoreResult<SslContextBuilder> {
                     .add_extra_chain_cert(extra)
                     .map_err(tls_error("certificate chain"))?;
             }
-            builder
-                .set_private_key(&key)
-                .map_err(tls_error("private key"))?;
+            // BoringSSL refuses a key that does not match the certificate here.
+            builder.set_private_key(&key).map_err(|e| {
+                CoreError::new(
+                    ErrorCode::InvalidKey,
+                    format!("the private key does not match the certificate: {e}"),
+                )
+            })?;
             builder.check_private_key().map_err(|_| {
                 CoreError::new(
                     ErrorCode::InvalidKey,
@@ -195,7 +204,8 @@ pub fn build_context(params: &TlsParams) -> CoreResult<SslContextBuilder> {
     }
 
     if params.verify_peer || params.verify_hook || params.request_cert {
-        builder.set_cert_store(trust_store(params)?);
+        let store = trust_store(params)?;
+        builder.set_cert_store(store.clone());
         let mode = match (params.is_server, params.verify_peer) {
             (true, true) => SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
             _ => SslVerifyMode::PEER,
@@ -205,8 +215,9 @@ pub fn build_context(params: &TlsParams) -> CoreResult<SslContextBuilder> {
             hook: params.verify_hook,
         };
         verify::install(&mut builder, mode, policy);
+        Ok((builder, Some(verify::Verifier { store, policy })))
     } else {
         builder.set_verify(SslVerifyMode::NONE);
+        Ok((builder, None))
     }
-    Ok(builder)
 }

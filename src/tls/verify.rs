@@ -20,6 +20,7 @@ use std::net::IpAddr;
 
 use boring::ssl::{SslAlert, SslRef, SslVerifyError, SslVerifyMode};
 use boring::stack::Stack;
+use boring::x509::store::{X509Store, X509StoreRef};
 use boring::x509::{X509StoreContext, X509VerifyError, X509};
 
 /// What the built-in check found, handed to the application's hook.
@@ -118,7 +119,7 @@ pub fn forget(conn: u32) {
 }
 
 /// How a context verifies its peers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     /// The built-in check must pass (unless a hook decides).
     pub require_valid: bool,
@@ -174,12 +175,28 @@ fn peer_chain(ssl: &SslRef) -> Vec<X509> {
 /// Verifies the chain against the context's trust store and, for a client,
 /// the expected name. Returns the check and the alert to send on failure.
 fn check(ssl: &SslRef, expected: Option<&Expected>) -> (PeerCheck, SslAlert) {
-    let chain = peer_chain(ssl);
+    let server_name = ssl
+        .servername(boring::ssl::NameType::HOST_NAME)
+        .map(str::to_string);
+    check_chain(
+        &peer_chain(ssl),
+        ssl.ssl_context().cert_store(),
+        expected,
+        server_name,
+    )
+}
+
+/// The built-in check of `chain` (leaf first) against `store` and what the
+/// peer must be (`expected`).
+fn check_chain(
+    chain: &[X509],
+    store: &X509StoreRef,
+    expected: Option<&Expected>,
+    server_name: Option<String>,
+) -> (PeerCheck, SslAlert) {
     let mut result = PeerCheck {
         certificates: chain.iter().filter_map(|c| c.to_der().ok()).collect(),
-        server_name: ssl
-            .servername(boring::ssl::NameType::HOST_NAME)
-            .map(str::to_string),
+        server_name,
         ..Default::default()
     };
     let Some(leaf) = chain.first() else {
@@ -210,7 +227,7 @@ fn check(ssl: &SslRef, expected: Option<&Expected>) -> (PeerCheck, SslAlert) {
             intermediates.push(cert.clone())?;
         }
         let mut ctx = X509StoreContext::new()?;
-        ctx.init(ssl.ssl_context().cert_store(), leaf, &intermediates, |c| {
+        ctx.init(store, leaf, &intermediates, |c| {
             match expected {
                 Some(Expected::Name(name)) => c.verify_param_mut().set_host(name)?,
                 Some(Expected::Ip(ip)) => c.verify_param_mut().set_ip(*ip)?,
@@ -234,6 +251,77 @@ fn check(ssl: &SslRef, expected: Option<&Expected>) -> (PeerCheck, SslAlert) {
             result.chain_error = Some(("ERR_QUIC_CERT_INVALID", e.to_string()));
             (result, SslAlert::BAD_CERTIFICATE)
         }
+    }
+}
+
+/// How a context verifies its peers, kept with the config so that a resumed
+/// session, which skips the certificate exchange and with it the verify
+/// callback, can be checked the same way afterwards.
+#[derive(Clone)]
+pub struct Verifier {
+    pub store: X509Store,
+    pub policy: Policy,
+}
+
+/// What [`check_session`] decided about the peer of a resumed session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionVerdict {
+    Accept,
+    /// The application's hook was asked (a `VERIFY` event is due).
+    Asked,
+    /// Refused with this TLS alert; the refusal is filed for the close report.
+    Refuse(u8),
+}
+
+/// Checks the peer of a resumed session, whose certificates (`chain`, DER,
+/// leaf first) come from the session ticket: the same built-in check and
+/// hook as a full handshake, against today's trust store and expectations.
+pub fn check_session(
+    conn: u32,
+    verifier: &Verifier,
+    chain: &[&[u8]],
+    server_name: Option<String>,
+) -> SessionVerdict {
+    let policy = verifier.policy;
+    if !policy.hook && !policy.require_valid {
+        return SessionVerdict::Accept;
+    }
+    let parsed: Option<Vec<X509>> = chain.iter().map(|der| X509::from_der(der).ok()).collect();
+    let chain = parsed.unwrap_or_default();
+    if chain.is_empty() && !policy.require_valid {
+        // As in a full handshake: a hook without `verifyPeer` only runs
+        // when the peer sent a certificate.
+        return SessionVerdict::Accept;
+    }
+    let expected = with(|r| r.expected.get(&conn).cloned());
+    let (result, alert) = check_chain(&chain, &verifier.store, expected.as_ref(), server_name);
+    if policy.hook {
+        with(|r| r.requests.insert(conn, result));
+        return SessionVerdict::Asked;
+    }
+    match result.chain_error {
+        Some((code, text)) => {
+            with(|r| r.refusals.insert(conn, (code, text)));
+            SessionVerdict::Refuse(alert_code(alert))
+        }
+        None => SessionVerdict::Accept,
+    }
+}
+
+/// Files the application's refusal of a resumed session's peer for the
+/// close report; returns the alert to close with.
+pub fn refuse_session(conn: u32, refusal: Refusal) -> u8 {
+    with(|r| r.refusals.insert(conn, refusal));
+    alert_code(SslAlert::BAD_CERTIFICATE)
+}
+
+/// The TLS alert number (RFC 8446 §6) of the alerts a check can send.
+fn alert_code(alert: SslAlert) -> u8 {
+    match alert {
+        SslAlert::CERTIFICATE_EXPIRED => 45,
+        SslAlert::UNKNOWN_CA => 48,
+        SslAlert::CERTIFICATE_REQUIRED => 116,
+        _ => 42,
     }
 }
 
@@ -282,5 +370,42 @@ fn verify_callback(ssl: &mut SslRef, policy: Policy) -> Result<(), SslVerifyErro
             Err(SslVerifyError::Invalid(alert))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's certificate error codes, for the verification results
+    /// no end-to-end test can provoke with the certificates nquic makes.
+    #[test]
+    fn verification_errors_map_to_the_documented_codes() {
+        let expected = [
+            (
+                X509VerifyError::CERT_NOT_YET_VALID,
+                "ERR_QUIC_CERT_NOT_YET_VALID",
+            ),
+            (X509VerifyError::CERT_HAS_EXPIRED, "ERR_QUIC_CERT_EXPIRED"),
+            (
+                X509VerifyError::HOSTNAME_MISMATCH,
+                "ERR_QUIC_CERT_NAME_MISMATCH",
+            ),
+            (
+                X509VerifyError::IP_ADDRESS_MISMATCH,
+                "ERR_QUIC_CERT_NAME_MISMATCH",
+            ),
+            (
+                X509VerifyError::DEPTH_ZERO_SELF_SIGNED_CERT,
+                "ERR_QUIC_CERT_UNTRUSTED",
+            ),
+            (
+                X509VerifyError::CERT_SIGNATURE_FAILURE,
+                "ERR_QUIC_CERT_INVALID",
+            ),
+        ];
+        for (error, code) in expected {
+            assert_eq!(map_error(error).0, code);
+        }
     }
 }

@@ -4,7 +4,7 @@
 // (STUN, punches, the direct attempt, the connection to the relay, relayed
 // connections) uses ONE QuicSocket.
 //
-// Commands (see rpc.js), driven step by step by the test:
+// Commands (see ../netns-rpc.js), driven step by step by the test:
 //   bind                                  -> local address
 //   listen {key, cert}                    server (ALPN "p2p") echoing streams and datagrams
 //   stun {host, port}                     -> mapped address
@@ -20,7 +20,7 @@
 'use strict';
 const crypto = require('node:crypto');
 const path = require('node:path');
-const { serve, withTimeout } = require('./rpc');
+const { serve, withTimeout } = require('../netns-rpc');
 
 const { QuicSocket } = require(path.resolve(__dirname, '../../../dist'));
 const { addr, readAll } = require('../netns-child');

@@ -11,11 +11,11 @@
 //   socket shows whether the peer's NAT keeps one mapping for all
 //   destinations (cone) or makes a new one per destination (symmetric).
 //
-// Commands (see rpc.js): start {key, cert}, stats, exit.
+// Commands (see ../netns-rpc.js): start {key, cert}, stats, exit.
 'use strict';
 const dgram = require('node:dgram');
 const path = require('node:path');
-const { serve } = require('./rpc');
+const { serve } = require('../netns-rpc');
 
 const DIST = path.resolve(__dirname, '../../../dist');
 const { QuicSocket, stunBindingResponse, isStunBindingRequest } = require(DIST);

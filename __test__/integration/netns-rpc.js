@@ -1,5 +1,5 @@
-// Command loop shared by peer.js and relay.js (children of
-// __test__/integration/relay-nat.test.ts, run inside network namespaces).
+// Command loop of the child processes that the network-namespace suites
+// (relay-nat, dial-nat) run inside their namespaces; netns-driver.ts drives it.
 //
 // The test writes one JSON command per line on stdin:
 //   {"id": 7, "cmd": "stun", ...arguments}
