@@ -314,6 +314,9 @@ export class QuicSocket extends EventEmitter {
     // them too, and put every CONNECTION_CLOSE on the wire now.
     callNative(() => this.#endpoint.closeAll(0, ''));
     this.#drive();
+    // Now, not once the application's reactions ran: the socket may be
+    // closed before that.
+    this.#flush();
     await closing;
     this.#closed = true;
     clearTimeout(this.#timer);
