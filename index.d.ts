@@ -53,6 +53,12 @@ export declare class NativeEndpoint {
    * negotiation queued, 3 dropped, 4 Retry sent.
    */
   recv(data: Buffer, address: string, port: number): number
+  /**
+   * Linux fast path (`io/batch_recv.rs`): reads up to `max` datagrams
+   * queued on socket `fd` (the `dgram` socket's descriptor) and feeds the
+   * QUIC ones in; see `NativeRecvBatch` for what it reports.
+   */
+  recvBatch(fd: number, max: number): NativeRecvBatch
   /** Writes a batch of event rows (see `events.rs`); returns the row count. */
   pollEvents(inbox: Buffer, records: Float64Array): number
   hasPendingEvents(): boolean
@@ -277,12 +283,40 @@ export interface NativeConnectionInfo {
   relayed: boolean
 }
 
+/** A received datagram that is not QUIC, for JavaScript. */
+export interface NativeDatagram {
+  data: Buffer
+  /**
+   * The sender's IP address as `dgram` reports it (`::ffff:` prefix for
+   * IPv4 peers of a dual-stack socket, `%interface` for scoped
+   * link-local addresses).
+   */
+  address: string
+  port: number
+}
+
 export interface NativePeerCheck {
   certificates: Array<Buffer>
   chainValid: boolean
   chainError?: string
   chainErrorCode?: string
   serverName?: string
+}
+
+/** What one `recvBatch` call did. */
+export interface NativeRecvBatch {
+  /** Datagrams read (0 when the first read failed: see `errno`). */
+  read: number
+  /** The errno of a failed first read (`EAGAIN`: the queue was empty), else 0. */
+  errno: number
+  /**
+   * Whether reading stopped early because a connection has a backlog of
+   * datagrams (see `Connection::datagram_backlog`): let the application
+   * take them, and its answers leave, before reading in batches again.
+   */
+  backlog: boolean
+  /** The datagrams that were not QUIC, in arrival order. */
+  others: Array<NativeDatagram>
 }
 
 export interface NativeRelayCounts {

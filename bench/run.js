@@ -21,8 +21,10 @@
 // BENCH_PARALLEL_STREAMS (100), BENCH_PARALLEL_KB (1024), BENCH_RTT_COUNT (1000000),
 // BENCH_RTT_SECONDS (2), BENCH_RTT_BYTES (100), BENCH_DGRAM_SECONDS (2), BENCH_DGRAM_WINDOW (64),
 // BENCH_DGRAM_SIZE (256), BENCH_IDLE_CONNS (200), BENCH_RELAY_MB (16), BENCH_WT_MB (64),
-// BENCH_WT_SESSIONS (20), BENCH_DIAL_COUNT (10), BENCH_DIAL_PUNCH_MS (1000), BENCH_NATIVE_BUILD (1; 0 = use the existing
-// binary), BENCH_NATIVE_BUILD_TIMEOUT_S (900).
+// BENCH_WT_SESSIONS (20), BENCH_DIAL_COUNT (10), BENCH_DIAL_PUNCH_MS (1000), BENCH_NATIVE_BUILD (1; 0 = use
+// the existing binary), BENCH_NATIVE_BUILD_TIMEOUT_S (900); opt-in cases: soak (BENCH_SOAK_SECONDS) and scale
+// (BENCH_SCALE_CONNS 10000, BENCH_SCALE_CONCURRENCY 100, BENCH_SCALE_IDLE_S 5, BENCH_SCALE_PROBES 200).
+// After the table it judges the performance goals of bench/goals.js (ratios within the run).
 
 const fs = require('node:fs');
 const { setMaxListeners } = require('node:events');
@@ -31,6 +33,7 @@ const path = require('node:path');
 const { envInt, nowMs, settleWithin, errorMessage } = require('./lib/util');
 const { machine } = require('./lib/machine');
 const { makeCredentials } = require('./lib/creds');
+const goals = require('./goals');
 
 // Cases in display order.
 const CASES = [
@@ -47,6 +50,7 @@ const CASES = [
   require('./cases/udp-gateway'),
   require('./cases/dial'),
   require('./cases/soak'),
+  require('./cases/scale'),
 ];
 // Column order; implementations a case does not provide show as '-', skipped ones as 'n/a'.
 const IMPL_ORDER = ['nquic', 'node:tls', '@matrixai/quic', 'native'];
@@ -157,7 +161,7 @@ function buildRows(records) {
     for (const m of caseMod.metrics) {
       const row = {
         case: `${recs[0].label}: ${m.label} (${m.unit}, ${m.better} is better)`,
-        metric: m.key, unit: m.unit, better: m.better, values: {},
+        caseName: caseMod.name, metric: m.key, unit: m.unit, better: m.better, values: {},
       };
       const cells = {};
       for (const impl of IMPL_ORDER) {
@@ -266,6 +270,8 @@ async function main() {
   console.log(`nquic ${version} on ${host.summary}`);
   console.log('');
   printTable(rows);
+  const judged = goals.judge(rows);
+  goals.print(judged);
   printNotes(records);
   console.log(`\n${records.length} runs in ${((nowMs() - started) / 1000).toFixed(1)} s`);
 
@@ -283,6 +289,7 @@ async function main() {
     results: records,
     prepared: Object.fromEntries(Object.entries(shared.prepared).map(([k, p]) => [k, p.ok ? { ok: true, ...(p.value && p.value.info ? { info: p.value.info } : {}) } : { ok: false, error: errorMessage(p.error) }])),
     table: rows.map(({ cells, ...r }) => r),
+    goals: judged.map(({ label, ratio, target, better, met }) => ({ label, ratio, target, better, met })),
   };
   fs.mkdirSync(path.dirname(OUT), { recursive: true });
   fs.writeFileSync(OUT, `${JSON.stringify(report, null, 2)}\n`);

@@ -413,6 +413,7 @@ export class QuicConnection extends EventEmitter {
     const code = opts.code ?? 0;
     const reason = opts.reason ?? '';
     if (this.#closeInfo === undefined) {
+      this.socket._flushPending();
       try {
         callNative(() => this.socket._endpoint.close(this.handle, true, code, reason));
       } catch (err) {
@@ -656,16 +657,30 @@ export class QuicConnection extends EventEmitter {
 
   /** @internal */
   _streamShutdown(id: number, write: boolean, code: number): void {
-    if (this.#closeInfo !== undefined) return;
-    callNative(() => this.socket._endpoint.streamShutdown(this.handle, id, write, code));
+    if (this.#closeInfo !== undefined || !this.#command(() => this.socket._endpoint.streamShutdown(this.handle, id, write, code))) return;
     this.socket._schedule();
   }
 
   /** @internal */
   _streamSetPaused(id: number, paused: boolean): void {
-    if (this.#closeInfo !== undefined) return;
-    callNative(() => this.socket._endpoint.streamSetPaused(this.handle, id, paused));
+    if (this.#closeInfo !== undefined || !this.#command(() => this.socket._endpoint.streamSetPaused(this.handle, id, paused))) return;
     if (!paused) this.socket._schedule();
+  }
+
+  /**
+   * A stream command a stream issues on its own (while events are being
+   * dispatched, say); false when the connection already ended natively in
+   * the batch being dispatched (a peer's RESET_STREAM and CONNECTION_CLOSE
+   * arriving together): its CLOSED event follows and settles the stream.
+   */
+  #command(fn: () => void): boolean {
+    try {
+      callNative(fn);
+      return true;
+    } catch (err) {
+      if ((err as QuicError).code === 'ERR_QUIC_CONNECTION_CLOSED') return false;
+      throw err;
+    }
   }
 
   /** @internal */

@@ -15,9 +15,10 @@ export interface QuicSocketEvents {
    * bit (0x40, RFC 9000 §17) clear, it is not a punch packet and not the
    * answer to this socket's own `stun()` (demultiplexing in the spirit of
    * RFC 7983). Keep your own datagrams' first byte below 0x40 or in 0x80-0xBF.
+   * In arrival order; none once {@link QuicSocket.close} was called.
    */
   message: (data: Buffer, from: Address) => void;
-  /** A peer's hole-punching packet ({@link QuicSocket.punch}) arrived: its NAT is open toward this socket. */
+  /** A peer's hole-punching packet ({@link QuicSocket.punch}) arrived: its NAT is open toward this socket (none once {@link QuicSocket.close} was called). */
   punch: (from: Address) => void;
   /**
    * A fault of the UDP socket not tied to one connection (e.g. a failed send).

@@ -25,6 +25,7 @@ import { validateDialOptions } from './p2p/validation';
 import { bindingRequest, isStun, parseBindingResponse, transactionOf } from './p2p/stun';
 import { validateConnectOptions, validateServerOptions } from './entry-validation';
 import { BatchSender } from './io/batch-send';
+import { BatchReceiver } from './io/batch-recv';
 import { TtlSender } from './io/ttl-send';
 
 type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
@@ -32,6 +33,8 @@ type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
 const OUT_BYTES = 256 * 1024;
 const META_ROWS = 192;
 const META_STRIDE = 8;
+/** More than any packet `flush` writes (src/transmit.rs, MAX_SEND_UDP_PAYLOAD). */
+const ROOM_TO_SPARE = 64 * 1024;
 const INBOX_BYTES = 1024 * 1024;
 const RECORD_ROWS = 1024;
 const RECORD_STRIDE = 6;
@@ -82,11 +85,15 @@ export class QuicSocket extends EventEmitter {
   readonly #connections = new Map<number, QuicConnection>();
   readonly #destinations = new DestinationCache();
   readonly #batch: BatchSender;
+  readonly #receiver: BatchReceiver;
+  /** Datagrams dgram delivered this turn (see `#onMessage`). */
+  #turnMessages = 0;
   readonly #ttl: TtlSender;
   #p2p: P2pAgent | undefined;
   #server: QuicServer | undefined;
   #driveScheduled = false;
   #flushQueued = false;
+  #flushedEarly = false;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
   #closing: Promise<void> | undefined;
@@ -139,6 +146,7 @@ export class QuicSocket extends EventEmitter {
     this.address = toAddress(local.address, local.port);
     this.#endpoint = callNative(() => new native.NativeEndpoint(local.address, local.port));
     this.#batch = new BatchSender(udp, local.family === 'IPv6');
+    this.#receiver = new BatchReceiver(udp, this.#endpoint, (err) => this.#onError(err));
     this.#ttl = new TtlSender(udp, local.family === 'IPv6');
     udp.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
     udp.on('error', (err) => this.#onError(err));
@@ -306,6 +314,9 @@ export class QuicSocket extends EventEmitter {
     // them too, and put every CONNECTION_CLOSE on the wire now.
     callNative(() => this.#endpoint.closeAll(0, ''));
     this.#drive();
+    // Now, not once the application's reactions ran: the socket may be
+    // closed before that.
+    this.#flush();
     await closing;
     this.#closed = true;
     clearTimeout(this.#timer);
@@ -387,14 +398,31 @@ export class QuicSocket extends EventEmitter {
     this.#connections.delete(id);
   }
 
-  /** @internal Runs the driver loop on this event-loop turn. */
+  /**
+   * @internal After a command (a write, a close, a verdict…): flushes soon;
+   * any events the command brings are polled after the flush (see
+   * `#finishDrive`), so a command alone costs no drive.
+   */
   _schedule(): void {
+    if (!this.#closed) this.#flushSoon();
+  }
+
+  /** Runs the driver loop (poll events, then flush) on this event-loop turn. */
+  #scheduleDrive(): void {
     if (this.#driveScheduled || this.#closed) return;
     this.#driveScheduled = true;
     setImmediate(this.#drive);
   }
 
   #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    this.#receive(msg, rinfo);
+    // A second datagram in one turn means a queue: read the rest of it
+    // natively (again on later ones while the turn's budget lasts). A lone
+    // datagram, as in request/response traffic, costs no extra read.
+    if (++this.#turnMessages >= 2 && !this.#closed) this.#drain();
+  }
+
+  #receive(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (msg.length === 0) return;
     // RFC 9000 §17: every QUIC packet has the fixed bit (0x40) set; other
     // traffic (STUN, punches, app datagrams) is the application's.
@@ -404,10 +432,26 @@ export class QuicSocket extends EventEmitter {
     }
     const outcome = this.#endpoint.recv(msg, rinfo.address, rinfo.port);
     if (outcome !== 0) debug('datagram from %s:%d: outcome %d', rinfo.address, rinfo.port, outcome);
-    this._schedule();
+    this.#scheduleDrive();
+  }
+
+  /** Linux fast path (lib/io/batch-recv.ts); elsewhere every datagram is a 'message'. */
+  #drain(): void {
+    const others = this.#receiver.drain();
+    if (others === undefined) return;
+    this.#scheduleDrive();
+    for (const d of others) this.#onOtherMessage(d.data, toAddress(d.address, d.port));
+  }
+
+  /** @internal Datagrams read by the native drain so far (tests). */
+  get _batchReceived(): number {
+    return this.#receiver.received;
   }
 
   #onOtherMessage(msg: Buffer, from: Address): void {
+    // After close() the application hears nothing more from the socket
+    // (QUIC packets still reach closing connections).
+    if (this.#closing !== undefined) return;
     if (isPunch(msg)) {
       // Punches of a dial by key carry its token and are nquic's own.
       const token = punchToken(msg);
@@ -506,29 +550,47 @@ export class QuicSocket extends EventEmitter {
 
   readonly #drive = (): void => {
     this.#driveScheduled = false;
+    this.#turnMessages = 0;
+    this.#receiver.newTurn();
+    this.#flushedEarly = false;
     if (this.#closed) return;
     try {
       this.#pollEvents();
     } finally {
-      // Flush once the application's reactions to these events have run
-      // (process.nextTick callbacks, e.g. a pipe's end() after the last
-      // write), so a stream's FIN leaves with its last data: see
-      // `stream_write` in src/streams.rs.
-      queueMicrotask(this.#finishDrive);
+      this.#flushSoon();
     }
   };
 
+  /**
+   * Flushes once the application's reactions to this turn's events have
+   * run: its process.nextTick callbacks (e.g. a pipe's end() after the last
+   * write, so a stream's FIN leaves with its last data: see `stream_write`
+   * in src/streams.rs) and its promise reactions (e.g. the next request of
+   * an awaiting loop, so the ACK of the answer rides with it). A nextTick
+   * queued from a microtask runs once the microtask queue is empty.
+   */
+  #flushSoon(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(this.#queueFlushTick);
+  }
+
+  readonly #queueFlushTick = (): void => {
+    process.nextTick(this.#finishDrive);
+  };
+
   readonly #finishDrive = (): void => {
+    this.#flushQueued = false;
     if (this.#closed) return;
     try {
       this.#flush();
     } finally {
       // Events found while sending (a close, say) are dispatched by another
-      // drive, never from this microtask, so that handlers always run as
+      // drive, never from this callback, so that handlers always run as
       // they do for I/O (their process.nextTick work before promise
       // reactions). Every connection keeps its timer, whatever threw.
       if (!this.#closed) {
-        if (this.#endpoint.hasPendingEvents()) this._schedule();
+        if (this.#endpoint.hasPendingEvents()) this.#scheduleDrive();
         this.#armTimer();
       }
     }
@@ -543,17 +605,24 @@ export class QuicSocket extends EventEmitter {
   }
 
   /**
-   * @internal Sends what is ready once the current callbacks (all pending
-   * process.nextTick work, such as other streams' ends) have run, without
-   * waiting for the turn's drive.
+   * @internal Sends what is ready once the current callbacks (pending
+   * process.nextTick work such as other streams' ends, and promise
+   * reactions) have run, without waiting for the turn's drive.
    */
   _flushSoon(): void {
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    queueMicrotask(() => {
-      this.#flushQueued = false;
-      if (!this.#closed) this.#flush();
-    });
+    this.#flushSoon();
+  }
+
+  /**
+   * @internal Sends now what a pending flush would send: a connection about
+   * to close first sends what its last events left to send (a client's
+   * handshake Finished when the application closes as soon as `connect()`
+   * resolves), since a closed connection only sends CONNECTION_CLOSE.
+   */
+  _flushPending(): void {
+    if (!this.#flushQueued || this.#flushedEarly || this.#closed) return;
+    this.#flushedEarly = true; // once per drive: closing many connections flushes once
+    this.#flush();
   }
 
   #flush(): void {
@@ -569,6 +638,10 @@ export class QuicSocket extends EventEmitter {
       // A send the kernel could not take at once still points into `out`;
       // give the next batch a fresh buffer instead of overwriting it.
       if (this.#udp.getSendQueueCount() > 0) shared.out = Buffer.allocUnsafe(OUT_BYTES);
+      // `flush` stops early only when the batch is full (no room for another
+      // packet): a batch with room to spare was everything.
+      const last = (packets - 1) * META_STRIDE;
+      if (packets < META_ROWS && meta[last] + meta[last + 1] <= OUT_BYTES - ROOM_TO_SPARE) return;
     }
   }
 

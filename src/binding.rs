@@ -14,6 +14,7 @@ use crate::close::CloseInfo;
 use crate::config::{Config, ConfigParams};
 use crate::endpoint::{Endpoint, SharedConfig};
 use crate::error::{CoreError, CoreResult, ErrorCode};
+use crate::io::batch_recv::{self, NativeRecvBatch};
 use crate::relay::service::RelayLimits;
 use crate::tls::certgen::{self, CertRequest, KeyType};
 use crate::tls::verify::{self, Expected};
@@ -434,6 +435,14 @@ impl NativeEndpoint {
         })
     }
 
+    /// Linux fast path (`io/batch_recv.rs`): reads up to `max` datagrams
+    /// queued on socket `fd` (the `dgram` socket's descriptor) and feeds the
+    /// QUIC ones in; see `NativeRecvBatch` for what it reports.
+    #[napi]
+    pub fn recv_batch(&mut self, fd: i32, max: u32) -> napi::Result<NativeRecvBatch, ErrorCode> {
+        guarded(|| Ok(batch_recv::recv_into(&mut self.inner, fd, max as usize)))
+    }
+
     /// Writes a batch of event rows (see `events.rs`); returns the row count.
     #[napi]
     pub fn poll_events(
@@ -563,7 +572,7 @@ impl NativeEndpoint {
     #[napi]
     pub fn open_stream(&mut self, conn: u32, bidirectional: bool) -> napi::Result<f64, ErrorCode> {
         guarded(|| {
-            let c = self.inner.connection_mut(conn)?;
+            let c = self.inner.connection_for_send(conn)?;
             Ok(c.stream_open(bidirectional)?.map_or(-1.0, |id| id as f64))
         })
     }
@@ -581,8 +590,15 @@ impl NativeEndpoint {
     ) -> napi::Result<f64, ErrorCode> {
         guarded(|| {
             let stream = stream_id(stream)?;
-            let c = self.inner.connection_mut(conn)?;
-            Ok(c.stream_write(stream, &data, fin)? as f64)
+            let accepted = self
+                .inner
+                .connection_for_send(conn)?
+                .stream_write(stream, &data, fin)?;
+            if accepted < data.len() as i64 {
+                // Blocked: polls from now on look for room to wake it.
+                self.inner.queue_events(conn);
+            }
+            Ok(accepted as f64)
         })
     }
 
@@ -669,7 +685,7 @@ impl NativeEndpoint {
     /// Queues a datagram; false when the send queue is full.
     #[napi]
     pub fn send_datagram(&mut self, conn: u32, data: BufferSlice) -> napi::Result<bool, ErrorCode> {
-        guarded(|| self.inner.connection_mut(conn)?.datagram_send(&data))
+        guarded(|| self.inner.connection_for_send(conn)?.datagram_send(&data))
     }
 
     /// The peer's current address (it changes when the peer migrates or its

@@ -78,6 +78,8 @@ pub struct Config {
     pub keep_alive: Option<Duration>,
     pub handshake_timeout: Duration,
     pub datagrams: bool,
+    /// Datagrams each receive (and send) queue holds.
+    pub datagram_queue_len: usize,
     pub is_server: bool,
     pub keylog: bool,
     pub qlog: bool,
@@ -197,6 +199,7 @@ impl Config {
                 .then(|| Duration::from_millis(params.keep_alive_ms)),
             handshake_timeout: Duration::from_millis(params.handshake_timeout_ms.max(1)),
             datagrams: params.datagrams,
+            datagram_queue_len: params.datagram_queue_len.max(1),
             is_server: params.tls.is_server,
             keylog: params.keylog,
             qlog: params.qlog,

@@ -85,6 +85,8 @@ pub struct Connection {
     /// The config's WebTransport settings, until the connection is
     /// established and HTTP/3 starts (if the ALPN is `h3`).
     pub(crate) web_transport_config: Option<u64>,
+    /// Capacity of quiche's datagram receive queue.
+    datagram_queue_len: usize,
 }
 
 impl Connection {
@@ -137,6 +139,7 @@ impl Connection {
             stall: StallProbe::new(now),
             web_transport: None,
             web_transport_config: None,
+            datagram_queue_len: 1024,
         }
     }
 
@@ -159,6 +162,7 @@ impl Connection {
         }
         conn.session_check = SessionCheck::new(config.verifier.clone());
         conn.web_transport_config = config.web_transport;
+        conn.datagram_queue_len = config.datagram_queue_len;
         conn
     }
 
@@ -571,6 +575,19 @@ impl Connection {
             }
             Err(_) => NextDatagram::None,
         }
+    }
+
+    /// Whether datagrams are piling up: received ones waiting for the
+    /// application (a quarter of the receive queue, at most 256), or its own
+    /// waiting for congestion control to let them go (an eighth of the send
+    /// queue, at most 128). A batched read should then pause: reading on
+    /// would overflow the receive queue or, for an application that answers
+    /// each datagram, the send queue.
+    pub fn datagram_backlog(&self) -> bool {
+        let queue = self.datagram_queue_len;
+        self.datagrams
+            && (self.quic.dgram_recv_queue_len() >= (queue / 4).clamp(1, 256)
+                || self.quic.dgram_send_queue_len() >= (queue / 8).clamp(1, 128))
     }
 
     /// Datagrams received for the application: relay traffic carried by this

@@ -7,6 +7,9 @@
 //! `recv` for each received datagram → `poll_events` until it returns 0 →
 //! `flush` until it returns 0 (send what it wrote) → `next_timeout` to re-arm
 //! the one timer; when that timer fires: `on_timeout`, then the same loop.
+//! Commands between turns need only a `flush` (then `poll_events` if
+//! `has_pending_events`): a connection `poll_events` visits is always queued
+//! for the next flush.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -88,6 +91,8 @@ pub struct Endpoint {
     endpoint_events: VecDeque<[f64; crate::events::STRIDE]>,
     /// Scratch space for datagrams carrying relay traffic.
     relay_buf: Vec<u8>,
+    /// Set by `recv` when a connection has a backlog of received datagrams.
+    datagram_backlog: bool,
     /// Set when this endpoint's server is a rendezvous (signalling).
     rendezvous: bool,
 }
@@ -118,6 +123,7 @@ impl Endpoint {
             relay_timer: None,
             endpoint_events: VecDeque::new(),
             relay_buf: Vec::new(),
+            datagram_backlog: false,
             rendezvous: false,
         })
     }
@@ -192,6 +198,28 @@ impl Endpoint {
             .get_mut(&id)
             .map(|c| &mut **c)
             .ok_or_else(|| unknown(id))
+    }
+
+    /// A connection for a command that only gives it something to send
+    /// (writes, datagrams, opening a stream): marks it for the next flush,
+    /// which queues it for `poll_events` if sending brings news. Sparing the
+    /// poll lets the driver skip a turn with nothing to report.
+    pub fn connection_for_send(&mut self, id: u32) -> CoreResult<&mut Connection> {
+        let conn = match self.conns.get_mut(&id) {
+            Some(c) if !c.closed_reported() => c,
+            _ => return Err(unknown(id)),
+        };
+        if !conn.queued_send {
+            conn.queued_send = true;
+            self.send_queue.push_back(id);
+        }
+        Ok(conn)
+    }
+
+    /// Queues a connection for the next `poll_events` (after a command whose
+    /// outcome a poll must follow up, such as a blocked write).
+    pub fn queue_events(&mut self, id: u32) {
+        self.touch_events(id);
     }
 
     fn new_cid(&self) -> CoreResult<Vec<u8>> {
@@ -334,6 +362,10 @@ impl Endpoint {
                 if relaying {
                     self.drain_relay_datagrams(id);
                 }
+                // After relay traffic was taken out of the datagram queue.
+                if let Some(conn) = self.conns.get(&id) {
+                    self.datagram_backlog |= conn.datagram_backlog();
+                }
                 return RecvOutcome::Delivered;
             }
         }
@@ -475,9 +507,18 @@ impl Endpoint {
         self.queue_stateless(packet, to);
     }
 
+    /// Whether a received datagram left a connection with a backlog of
+    /// datagrams (`Connection::datagram_backlog`) since the last call or
+    /// poll: a batched read should stop there.
+    pub fn take_datagram_backlog(&mut self) -> bool {
+        std::mem::take(&mut self.datagram_backlog)
+    }
+
     /// Writes events of all touched connections. Returns the number of rows;
     /// call again until it returns 0.
     pub fn poll_events(&mut self, inbox: &mut [u8], records: &mut [f64]) -> usize {
+        // The application takes its datagrams now.
+        self.datagram_backlog = false;
         let mut sink = EventSink::new(inbox, records);
         while let Some(&id) = self.event_queue.front() {
             let Some(conn) = self.conns.get_mut(&id) else {
@@ -487,6 +528,12 @@ impl Endpoint {
             let was_reported = conn.closed_reported();
             let was_admitted = conn.is_established();
             let complete = conn.poll_events(&mut sink);
+            // Reading may owe the peer flow-control credit: the next flush
+            // sends it, whatever queued this connection for events.
+            if !conn.queued_send {
+                conn.queued_send = true;
+                self.send_queue.push_back(id);
+            }
             let ended_now = !was_reported && conn.closed_reported();
             // Relay traffic that arrived before the peer was admitted waited
             // in quiche's queue (see `recv_on`).
@@ -562,7 +609,9 @@ impl Endpoint {
     }
 
     /// Writes outgoing packets of all touched connections. Returns the number
-    /// of packets; call again (after sending them) until it returns 0.
+    /// of packets; call again (after sending them) until it returns 0. It
+    /// stops early only when the sink is full, so a batch with room for
+    /// another packet holds everything there was.
     pub fn flush(&mut self, out: &mut [u8], meta: &mut [u32]) -> usize {
         let mut sink = TransmitSink::new(out, meta);
         while let Some((packet, to)) = self.stateless.front() {

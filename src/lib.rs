@@ -5,7 +5,9 @@
 //! socket, and talks to one [`endpoint::Endpoint`] per socket through four kinds
 //! of call:
 //!
-//! * **handle** — `recv(datagram, from)` feeds one received UDP payload in;
+//! * **handle** — `recv(datagram, from)` feeds one received UDP payload in
+//!   (on Linux, `recvBatch(fd, max)` reads and feeds the rest of the socket's
+//!   queue, see [`io::batch_recv`]);
 //! * **drain** — `pollEvents(inbox, records)` writes a batch of event records
 //!   (stream data, datagrams, handshake done, closes…) and their payload bytes
 //!   into buffers the caller owns; `flush(out, meta)` writes many outgoing
@@ -17,7 +19,9 @@
 //! The record layouts are defined in [`events`] and [`transmit`].
 //!
 //! The one I/O exception is optional: on Linux, [`io::batch_send`] writes a flush
-//! batch to the descriptor of JavaScript's own UDP socket when asked to.
+//! batch to the descriptor of JavaScript's own UDP socket, and [`io::batch_recv`]
+//! reads what is queued on it, when asked to (never on their own, never
+//! outside the call).
 
 #![deny(clippy::all)]
 

@@ -5,10 +5,9 @@
 // they would in production. Child start-up and connection setup are outside the timed region.
 
 const path = require('node:path');
-const { fork } = require('node:child_process');
-const { once } = require('node:events');
 const { MiB } = require('../lib/util');
 const peers = require('../lib/peers');
+const { forkChild, request } = require('../lib/child');
 const bulk = require('./bulk');
 
 const CHILD = path.join(__dirname, '..', 'lib', 'server-child.js');
@@ -20,22 +19,8 @@ function config() {
 
 /** Fork the server child for `impl`; resolves to its port. Cleanup kills it. */
 async function startChild(ctx, impl) {
-  const child = fork(CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
-  const exited = once(child, 'exit');
-  exited.catch(() => {});
-  ctx.defer(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    try { child.send({ cmd: 'stop' }); } catch { /* channel closed */ }
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
-  });
-  child.on('exit', (code, signal) => {
-    if (!ctx.signal.aborted && code !== 0) ctx.fail(new Error(`server child exited early (code ${code}, signal ${signal})`));
-  });
-  child.send({ cmd: 'start', impl, creds: { key: ctx.creds.key, cert: ctx.creds.cert } });
-  const [msg] = await once(child, 'message', { signal: ctx.signal });
-  if (msg.error) throw new Error(`server child: ${msg.error}`);
+  const child = forkChild(ctx, CHILD, { label: 'server child' });
+  const msg = await request(ctx, child, { cmd: 'start', impl, creds: { key: ctx.creds.key, cert: ctx.creds.cert } }, 'server child');
   return { port: msg.port, pid: msg.pid };
 }
 

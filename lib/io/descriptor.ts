@@ -1,20 +1,29 @@
 // The file descriptor of a dgram socket, for the optional Linux fast paths
 // that make system calls on JavaScript's own socket (batch-send.ts,
-// ttl-send.ts). Node keeps the handle behind a symbol (`_handle` is
-// deprecated); -1 when it cannot be found or the socket is closed.
+// batch-recv.ts, ttl-send.ts). Node keeps the handle behind a symbol
+// (`_handle` is deprecated); -1 when it cannot be found or the socket is
+// closed. Read afresh for every call: once the socket closes its handle is
+// gone, so a descriptor number the process may have reused is never used.
 import type dgram from 'node:dgram';
 
 interface UdpHandle {
   fd?: unknown;
 }
 
-function handleOf(udp: dgram.Socket): UdpHandle | undefined {
-  const state = Object.getOwnPropertySymbols(udp).find((s) => s.description === 'state symbol');
-  const value = state === undefined ? undefined : (udp as unknown as Record<symbol, { handle?: UdpHandle } | undefined>)[state];
-  return value?.handle ?? undefined;
+type SocketState = { handle?: UdpHandle | null } | undefined;
+
+/** Each socket's state object, found once (it lives as long as the socket). */
+const states = new WeakMap<dgram.Socket, SocketState>();
+
+function stateOf(udp: dgram.Socket): SocketState {
+  if (states.has(udp)) return states.get(udp);
+  const key = Object.getOwnPropertySymbols(udp).find((s) => s.description === 'state symbol');
+  const state = key === undefined ? undefined : (udp as unknown as Record<symbol, SocketState>)[key];
+  states.set(udp, state);
+  return state;
 }
 
 export function descriptorOf(udp: dgram.Socket): number {
-  const fd = handleOf(udp)?.fd;
+  const fd = stateOf(udp)?.handle?.fd;
   return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : -1;
 }

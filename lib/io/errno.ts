@@ -2,6 +2,9 @@
 // descriptor, and what they tell the fallback logic.
 export const EIO = 5;
 export const EBADF = 9;
+export const EAGAIN = 11;
+export const ENOMEM = 12;
+export const EBUSY = 16;
 export const EINVAL = 22;
 export const ENOSYS = 38;
 export const ENOTSOCK = 88;

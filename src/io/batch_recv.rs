@@ -1,0 +1,449 @@
+//! Optional fast path for incoming packets (Linux): `recvmmsg(2)` on the
+//! descriptor of JavaScript's own `dgram` socket.
+//!
+//! libuv still reads the socket: the first datagram of an event-loop turn
+//! arrives as a `'message'` event, and JavaScript then asks for the rest of
+//! the queue here (`recvBatch`, see `lib/io/batch-recv.ts`). QUIC packets go
+//! straight to the endpoint, with no Buffer, address object, event or
+//! crossing per packet; datagrams that are not QUIC (fixed bit clear: STUN,
+//! punches, the application's own) go back to JavaScript in arrival order,
+//! with their address formatted as `dgram` formats it.
+//!
+//! No UDP GRO: libuv reads this descriptor too, without asking for the
+//! segment size, so a GRO super-datagram it happened to read would be taken
+//! for one datagram and every packet in it lost (short-header QUIC packets
+//! carry no length). Turning GRO off again before libuv reads does not help:
+//! datagrams are coalesced when they are queued, not when they are read.
+//!
+//! Nothing here opens, binds or closes a socket, and nothing runs outside
+//! the call.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+
+use crate::endpoint::Endpoint;
+
+/// Errno returned where there is no fast path (not Linux).
+pub const ENOSYS: i32 = 38;
+
+/// A received datagram that is not QUIC, for JavaScript.
+#[napi(object)]
+pub struct NativeDatagram {
+    pub data: Buffer,
+    /// The sender's IP address as `dgram` reports it (`::ffff:` prefix for
+    /// IPv4 peers of a dual-stack socket, `%interface` for scoped
+    /// link-local addresses).
+    pub address: String,
+    pub port: u32,
+}
+
+/// What one `recvBatch` call did.
+#[napi(object)]
+pub struct NativeRecvBatch {
+    /// Datagrams read (0 when the first read failed: see `errno`).
+    pub read: u32,
+    /// The errno of a failed first read (`EAGAIN`: the queue was empty), else 0.
+    pub errno: i32,
+    /// Whether reading stopped early because a connection has a backlog of
+    /// datagrams (see `Connection::datagram_backlog`): let the application
+    /// take them, and its answers leave, before reading in batches again.
+    pub backlog: bool,
+    /// The datagrams that were not QUIC, in arrival order.
+    pub others: Vec<NativeDatagram>,
+}
+
+/// Reads up to `max` datagrams queued on socket `fd` and feeds the QUIC
+/// ones to `endpoint`. Stops early (after the current `recvmmsg` batch)
+/// once a connection has a backlog of datagrams, and reads nothing when a
+/// datagram fed since the last poll already found one.
+pub fn recv_into(endpoint: &mut Endpoint, fd: i32, max: usize) -> NativeRecvBatch {
+    let mut others = Vec::new();
+    let mut backlog = endpoint.take_datagram_backlog();
+    if backlog {
+        return NativeRecvBatch {
+            read: 0,
+            errno: 0,
+            backlog,
+            others,
+        };
+    }
+    let read = drain(fd, max, |data, from, scope| {
+        if data.is_empty() {
+            return true;
+        }
+        // RFC 9000 §17: every QUIC packet has the fixed bit (0x40) set.
+        if data[0] & 0x40 == 0 {
+            others.push(NativeDatagram {
+                data: data.to_vec().into(),
+                address: node_address(&from, scope),
+                port: u32::from(from.port()),
+            });
+        } else {
+            endpoint.recv(data, from);
+        }
+        backlog |= endpoint.take_datagram_backlog();
+        !backlog
+    });
+    NativeRecvBatch {
+        read: read.max(0) as u32,
+        errno: (-read).max(0),
+        backlog,
+        others,
+    }
+}
+
+/// `addr`'s IP the way Node formats a received datagram's address
+/// (libuv's `inet_ntop`, then `%` and the interface for a scoped
+/// link-local address).
+pub fn node_address(addr: &SocketAddr, scope: u32) -> String {
+    let v6 = match addr {
+        SocketAddr::V4(a) => return a.ip().to_string(),
+        SocketAddr::V6(a) => *a.ip(),
+    };
+    let s = v6.segments();
+    // IPv4-compatible addresses (deprecated) keep their dotted tail.
+    let mut text = if s[..6] == [0; 6] && s[6] != 0 {
+        let o = v6.octets();
+        format!("::{}", Ipv4Addr::new(o[12], o[13], o[14], o[15]))
+    } else {
+        v6.to_string()
+    };
+    if scope != 0 && s[0] & 0xffc0 == 0xfe80 {
+        text.push('%');
+        text.push_str(&interface_name(scope));
+    }
+    text
+}
+
+#[cfg(target_os = "linux")]
+fn interface_name(index: u32) -> String {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `buf` has the IF_NAMESIZE bytes `if_indextoname` may write.
+    let name = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if name.is_null() {
+        return index.to_string();
+    }
+    // SAFETY: on success `buf` holds a NUL-terminated name.
+    unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn interface_name(index: u32) -> String {
+    index.to_string()
+}
+
+/// The socket address in `name` (as the kernel wrote it), with the IPv6
+/// scope ID apart: routing ignores it, as it ignores the zone of an address
+/// given as a string (`addr::parse`).
+fn socket_addr(family: i32, port_be: u16, v4_be: u32, v6: [u8; 16]) -> Option<SocketAddr> {
+    let port = u16::from_be(port_be);
+    if family == AF_INET {
+        Some(SocketAddr::V4(SocketAddrV4::new(
+            Ipv4Addr::from(u32::from_be(v4_be)),
+            port,
+        )))
+    } else if family == AF_INET6 {
+        Some(SocketAddr::V6(SocketAddrV6::new(
+            Ipv6Addr::from(v6),
+            port,
+            0,
+            0,
+        )))
+    } else {
+        None
+    }
+}
+
+const AF_INET: i32 = 2;
+#[cfg(target_os = "linux")]
+const AF_INET6: i32 = libc::AF_INET6;
+#[cfg(not(target_os = "linux"))]
+const AF_INET6: i32 = 10;
+
+/// Reads up to `max` datagrams queued on socket `fd` without blocking and
+/// calls `each(payload, from, ipv6_scope_id)` for each, in order; once
+/// `each` returns false, no further batch is read. Returns how many were
+/// read, or a negative errno when the first read failed.
+#[cfg(not(target_os = "linux"))]
+pub fn drain(_fd: i32, _max: usize, _each: impl FnMut(&mut [u8], SocketAddr, u32) -> bool) -> i32 {
+    let _ = socket_addr;
+    -ENOSYS
+}
+
+#[cfg(target_os = "linux")]
+pub use linux::drain;
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::cell::RefCell;
+    use std::mem::{size_of, zeroed};
+    use std::net::SocketAddr;
+
+    use super::socket_addr;
+
+    /// Messages per `recvmmsg` call.
+    const BATCH: usize = 32;
+    /// Bytes per message: any UDP payload fits, so nothing is truncated.
+    const SLOT: usize = 1 << 16;
+
+    /// `BATCH` slots of `SLOT` bytes, mapped once per thread. The kernel
+    /// only touches the pages a datagram lands on, so a slot holding
+    /// 1350-byte packets costs one page of memory, not 64 KiB.
+    struct Slots {
+        base: *mut u8,
+    }
+
+    impl Slots {
+        fn map() -> Option<Slots> {
+            // SAFETY: a fresh private anonymous mapping; no existing memory
+            // is affected.
+            let base = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    BATCH * SLOT,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            (base != libc::MAP_FAILED).then_some(Slots { base: base.cast() })
+        }
+
+        fn slot(&mut self, i: usize) -> &mut [u8] {
+            // SAFETY: slot `i < BATCH` lies inside the mapping, which lives
+            // as long as `self`; `&mut self` makes the borrow exclusive.
+            unsafe { std::slice::from_raw_parts_mut(self.base.add(i * SLOT), SLOT) }
+        }
+    }
+
+    impl Drop for Slots {
+        fn drop(&mut self) {
+            // SAFETY: unmaps exactly the mapping made in `map`.
+            unsafe { libc::munmap(self.base.cast(), BATCH * SLOT) };
+        }
+    }
+
+    thread_local! {
+        static SLOTS: RefCell<Option<Slots>> = const { RefCell::new(None) };
+    }
+
+    fn errno() -> i32 {
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)
+    }
+
+    pub fn drain(
+        fd: i32,
+        max: usize,
+        mut each: impl FnMut(&mut [u8], SocketAddr, u32) -> bool,
+    ) -> i32 {
+        if fd < 0 {
+            return -libc::EBADF;
+        }
+        SLOTS.with(|cell| {
+            let Ok(mut guard) = cell.try_borrow_mut() else {
+                return -libc::EBUSY;
+            };
+            if guard.is_none() {
+                *guard = Slots::map();
+            }
+            let Some(slots) = guard.as_mut() else {
+                return -libc::ENOMEM;
+            };
+            // SAFETY (all `zeroed` below): plain C structs, for which
+            // all-zero bytes are valid.
+            let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+            let mut iovs: [libc::iovec; BATCH] = unsafe { zeroed() };
+            let mut names: [libc::sockaddr_in6; BATCH] = unsafe { zeroed() };
+            let mut read = 0usize;
+            let mut more = true;
+            while more && read < max {
+                let want = (max - read).min(BATCH);
+                for i in 0..want {
+                    iovs[i] = libc::iovec {
+                        iov_base: slots.slot(i).as_mut_ptr().cast(),
+                        iov_len: SLOT,
+                    };
+                    let h = &mut hdrs[i].msg_hdr;
+                    h.msg_name = (&mut names[i] as *mut libc::sockaddr_in6).cast();
+                    h.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+                    h.msg_iov = &mut iovs[i];
+                    h.msg_iovlen = 1;
+                    h.msg_control = std::ptr::null_mut();
+                    h.msg_controllen = 0;
+                    h.msg_flags = 0;
+                    hdrs[i].msg_len = 0;
+                }
+                // SAFETY: `hdrs[..want]` point into `names`, `iovs` and the
+                // slots, all alive and unmoved for the duration of the call.
+                let got = loop {
+                    let r = unsafe {
+                        libc::recvmmsg(
+                            fd,
+                            hdrs.as_mut_ptr(),
+                            want as _,
+                            libc::MSG_DONTWAIT as _,
+                            std::ptr::null_mut(),
+                        )
+                    };
+                    if r >= 0 {
+                        break r as usize;
+                    }
+                    let e = errno();
+                    if e != libc::EINTR {
+                        return if read == 0 { -e } else { read as i32 };
+                    }
+                };
+                for i in 0..got.min(want) {
+                    let len = (hdrs[i].msg_len as usize).min(SLOT);
+                    let name = names[i];
+                    if hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                        continue; // cannot happen with 64 KiB slots
+                    }
+                    // The IPv4 view of the same bytes, for AF_INET senders.
+                    // SAFETY: `sockaddr_in` is smaller than `sockaddr_in6`
+                    // and both are plain C structs.
+                    let v4 = unsafe {
+                        &*(&name as *const libc::sockaddr_in6).cast::<libc::sockaddr_in>()
+                    };
+                    let Some(from) = socket_addr(
+                        i32::from(name.sin6_family),
+                        name.sin6_port,
+                        v4.sin_addr.s_addr,
+                        name.sin6_addr.s6_addr,
+                    ) else {
+                        continue;
+                    };
+                    // A batch already read is handed over whole.
+                    more &= each(&mut slots.slot(i)[..len], from, name.sin6_scope_id);
+                }
+                read += got;
+                if got < want {
+                    break; // the queue is empty
+                }
+            }
+            read as i32
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_addresses_as_node_does() {
+        let a = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        assert_eq!(node_address(&a("127.0.0.1:1"), 0), "127.0.0.1");
+        assert_eq!(
+            node_address(&a("[::ffff:10.0.0.1]:1"), 0),
+            "::ffff:10.0.0.1"
+        );
+        assert_eq!(node_address(&a("[::1]:1"), 0), "::1");
+        assert_eq!(node_address(&a("[::]:1"), 0), "::");
+        assert_eq!(node_address(&a("[::1.2.3.4]:1"), 0), "::1.2.3.4");
+        assert_eq!(node_address(&a("[2001:db8::1]:1"), 7), "2001:db8::1");
+        assert_eq!(
+            node_address(&a("[2001:db8:0:1:0:0:0:1]:1"), 0),
+            "2001:db8:0:1::1"
+        );
+        // Scoped link-local: the interface (its index when it has no name).
+        assert_eq!(node_address(&a("[fe80::1]:1"), 0), "fe80::1");
+        assert!(node_address(&a("[fe80::1]:1"), 999_999).starts_with("fe80::1%"));
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod linux_tests {
+    use std::net::{SocketAddr, UdpSocket};
+    use std::os::fd::AsRawFd;
+
+    use super::drain;
+
+    fn read_all(rx: &UdpSocket, max: usize) -> (i32, Vec<(Vec<u8>, SocketAddr)>) {
+        let mut got = Vec::new();
+        let n = drain(rx.as_raw_fd(), max, |data, from, _| {
+            got.push((data.to_vec(), from));
+            true
+        });
+        (n, got)
+    }
+
+    #[test]
+    fn reads_every_queued_datagram_in_order() {
+        let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let to = rx.local_addr().expect("addr");
+        let sizes = [1350usize, 1, 0, 65_507, 40, 1200];
+        // 60 datagrams, one of them 64 KiB: within the default receive buffer.
+        let order: Vec<usize> = (0..60)
+            .map(|k| if k == 3 { 3 } else { [0, 1, 2, 4, 5][k % 5] })
+            .collect();
+        for &i in &order {
+            tx.send_to(&vec![i as u8; sizes[i]], to).expect("send");
+        }
+        // A bound smaller than the queue leaves the rest queued.
+        let (n, first) = read_all(&rx, 40);
+        assert_eq!(n, 40);
+        let (n, rest) = read_all(&rx, 1000);
+        assert_eq!(n, 20);
+        let all: Vec<_> = first.into_iter().chain(rest).collect();
+        let from = tx.local_addr().expect("addr");
+        for (k, (data, src)) in all.iter().enumerate() {
+            let i = order[k];
+            assert_eq!(data.len(), sizes[i], "datagram {k}");
+            assert!(data.iter().all(|&b| b == i as u8), "datagram {k}");
+            assert_eq!(*src, from);
+        }
+        // Empty queue; then a closed descriptor.
+        assert_eq!(read_all(&rx, 10).0, -libc::EAGAIN);
+        assert_eq!(read_all(&rx, 0).0, 0);
+        assert_eq!(drain(-1, 10, |_, _, _| true), -libc::EBADF);
+    }
+
+    #[test]
+    fn a_stop_ends_the_drain_after_the_batch_already_read() {
+        let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let to = rx.local_addr().expect("addr");
+        for i in 0..100u8 {
+            tx.send_to(&[i; 100], to).expect("send");
+        }
+        let mut seen = Vec::new();
+        let n = drain(rx.as_raw_fd(), 1000, |data, _, _| {
+            seen.push(data[0]);
+            data[0] != 4
+        });
+        // The whole first recvmmsg batch is handed over, nothing after it.
+        assert!(n > 4 && n < 100, "read {n}");
+        assert_eq!(seen, (0..n as u8).collect::<Vec<_>>());
+        let (rest, got) = read_all(&rx, 1000);
+        assert_eq!(rest, 100 - n);
+        assert_eq!(got.first().map(|(d, _)| d[0]), Some(n as u8));
+    }
+
+    #[test]
+    fn reports_ipv4_senders_of_a_dual_stack_socket_as_mapped() {
+        let Ok(rx) = UdpSocket::bind("[::]:0") else {
+            return; // no IPv6 here
+        };
+        let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = rx.local_addr().expect("addr").port();
+        tx.send_to(b"\x40hi", ("127.0.0.1", port)).expect("send");
+        let (n, got) = read_all(&rx, 10);
+        assert_eq!(n, 1);
+        let want: SocketAddr = format!(
+            "[::ffff:127.0.0.1]:{}",
+            tx.local_addr().expect("addr").port()
+        )
+        .parse()
+        .expect("addr");
+        assert_eq!(got[0].1, want);
+    }
+}
