@@ -1,6 +1,7 @@
 // Statements of the README's Errors, Streams, Datagrams and Guarantees
-// sections that no other suite pins down (issue #14, kind 6). Each test
-// names the statement it backs; the README cites the suites for the rest.
+// sections, and of docs/streams.md (the Streams section in full), that no
+// other suite pins down (issue #14, kind 6). Each test names the statement it
+// backs; the README and the guide cite the suites for the rest.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';

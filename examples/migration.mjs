@@ -3,7 +3,7 @@
 // change). The server validates the new path and the echo carries on; both
 // ends count the change in stats().pathChanges. A NAT rebinding of the
 // client's address is followed the same way, without the client doing
-// anything (see "Path changes" in the README).
+// anything (see "Path changes" in docs/peer-to-peer.md).
 //
 // Run: node examples/migration.mjs (after npm run build)
 // expect: ^moved from port \d+ to port \d+ after \d+ bytes$

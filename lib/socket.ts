@@ -192,8 +192,8 @@ export class QuicSocket extends EventEmitter {
    * socket), ICE-style (RFC 8445 terms): host and server-reflexive
    * candidates, low-TTL punches, then punches on the rendezvous's go; a
    * direct connection where the NATs allow, else one relayed through the
-   * rendezvous, upgraded later when a direct path opens (README, "Reaching
-   * peers"). Resolves with the connection ({@link QuicConnection.path} says
+   * rendezvous, upgraded later when a direct path opens (`docs/peer-to-peer.md`,
+   * "Reaching peers by key"). Resolves with the connection ({@link QuicConnection.path} says
    * which). Rejects with `ERR_QUIC_PEER_UNKNOWN`, `ERR_QUIC_DIAL_REFUSED`,
    * `ERR_QUIC_RENDEZVOUS_GONE`, `ERR_QUIC_RENDEZVOUS_UNAVAILABLE`,
    * `ERR_QUIC_DIAL_FAILED` or `ABORT_ERR`; bad options throw synchronously.
@@ -258,7 +258,7 @@ export class QuicSocket extends EventEmitter {
     return conn._handshake(opts.signal);
   }
 
-  /** A connection through the relay at the other end of `opts.via` (see README, "Relayed connections"). */
+  /** A connection through the relay at the other end of `opts.via` (see docs/peer-to-peer.md, "Relayed connections"). */
   #connectRelayed(opts: RelayedConnectOptions): Promise<QuicConnection> {
     const via = opts.via;
     if (via.socket !== this) throw invalidArgValue('options.via', 'must be a connection of this socket');
@@ -474,7 +474,7 @@ export class QuicSocket extends EventEmitter {
    * Sends hole-punching packets to `host:port`: `count` (1-1000, default 5),
    * `interval` ms apart (default 20). With `ttl` (1-255) they carry that IP
    * TTL / hop limit: low enough to open this side's NAT without reaching the
-   * peer's NAT (see README, "Hole punching"). Resolves when the last one is
+   * peer's NAT (see `docs/peer-to-peer.md`, "Hole punching"). Resolves when the last one is
    * sent. Throws `ERR_QUIC_TTL_UNSUPPORTED` for `ttl` toward an IPv4 peer from
    * an IPv6 (dual-stack) socket, which cannot set the IPv4 TTL.
    */

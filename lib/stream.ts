@@ -3,7 +3,7 @@
 // waits for a STREAM_WRITABLE event. Reads pause the native stream when
 // `push()` reports a full buffer, so QUIC flow control holds the peer back.
 //
-// Each direction ends on its own (RFC 9000 §3): see README, "Streams", for
+// Each direction ends on its own (RFC 9000 §3): see docs/streams.md for
 // what a peer's RESET_STREAM / STOP_SENDING does to the Duplex and why.
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { ReadableStream, WritableStream } from 'node:stream/web';

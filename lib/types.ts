@@ -185,8 +185,8 @@ export type ConnectOptions = DirectConnectOptions | RelayedConnectOptions;
 
 /**
  * Options of {@link QuicSocket.dial}: reach a peer by its key, the SHA-256
- * fingerprint of its certificate, through rendezvous peers (README,
- * "Reaching peers"). The connection options (`alpn`, `key`/`cert` to be
+ * fingerprint of its certificate, through rendezvous peers
+ * (`docs/peer-to-peer.md`, "Reaching peers by key"). The connection options (`alpn`, `key`/`cert` to be
  * named by, `verify`, transport options, `timeout` for each handshake,
  * `signal`) apply to the connection made; `ca` and `serverName` are not
  * needed: the target is verified by `peer` on every path.
@@ -239,7 +239,7 @@ export interface RegisterOptions {
 
 /**
  * `listen({ rendezvous })`: introduce registered peers to the peers that dial
- * them and coordinate their hole punching (README, "Reaching peers").
+ * them and coordinate their hole punching (`docs/peer-to-peer.md`, "Reaching peers by key").
  */
 export interface RendezvousOptions {
   /**
@@ -281,7 +281,7 @@ export interface ServerOptions extends TlsOptions, TransportOptions {
   timeout?: number;
   /**
    * Serve as a relay for connected peers that cannot reach each other (see
-   * README, "Relayed connections"): `true` for the defaults, or limits and a
+   * `docs/peer-to-peer.md`, "Relayed connections"): `true` for the defaults, or limits and a
    * policy. Clients are then asked for a certificate, which names them (its
    * fingerprint). Default off.
    */
@@ -289,15 +289,15 @@ export interface ServerOptions extends TlsOptions, TransportOptions {
   /**
    * Serve as a rendezvous for peers that register
    * ({@link QuicConnection.register}) and dial each other by key
-   * ({@link QuicSocket.dial}); see README, "Reaching peers". Clients are
+   * ({@link QuicSocket.dial}); see `docs/peer-to-peer.md`, "Reaching peers by key". Clients are
    * asked for a certificate, which names them. Usually together with `relay`,
    * so that dials can fall back to a relayed connection.
    */
   rendezvous?: boolean | RendezvousOptions;
   /**
    * WebTransport over HTTP/3 for browsers (needs `'h3'` in `alpn`):
-   * connections that negotiate `h3` bring `'session'` events (see README,
-   * "Browsers") instead of `'connection'`.
+   * connections that negotiate `h3` bring `'session'` events (see
+   * `docs/browsers.md`) instead of `'connection'`.
    */
   webTransport?: boolean | WebTransportServerOptions;
 }

@@ -215,7 +215,7 @@ impl Config {
 mod tests {
     use super::*;
 
-    /// The defaults the README's Options table and Guarantees section state.
+    /// The defaults the README's Options and Guarantees sections (and docs/options.md) state.
     #[test]
     fn defaults_are_the_documented_ones() {
         let d = ConfigParams::default();

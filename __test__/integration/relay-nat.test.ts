@@ -199,7 +199,7 @@ async function stunBoth(w: World): Promise<{ a1: Addr; a2: Addr; b1: Addr; b2: A
 }
 
 /**
- * Hole punching as nquic documents it (README, "Hole punching"): low-TTL
+ * Hole punching as nquic documents it (docs/peer-to-peer.md, "Hole punching"): low-TTL
  * punches first on both sides (they open the sender's own NAT and die at the
  * router), then normal punches in both directions, then a dials b directly.
  * The addresses used are the ones each peer learned by STUN from the relay,

@@ -182,7 +182,7 @@ interface DialRun {
 /**
  * A third peer registers with the demo server, which is also a rendezvous;
  * the client dials it by its certificate's fingerprint through its existing
- * connection (README, "Reaching peers").
+ * connection (`docs/peer-to-peer.md`, "Reaching peers by key").
  */
 async function dialByKey(via: QuicConnection, rendezvousPort: number, rendezvousCert: string, log: (l: string) => void): Promise<DialRun> {
   const { identity, socket: peerSocket, toServer: toRendezvous } = await demoPeer('demo-peer-2', rendezvousPort, rendezvousCert);

@@ -41,8 +41,8 @@ function pathOf(path: string): string {
 /**
  * A WebTransport-to-UDP gateway ({@link createUdpGateway}): each WebTransport
  * session at its path is one page's UDP socket, with its own UDP port. See
- * the README, "Browsers: the UDP gateway", for the datagram format, the
- * rules and the close codes ({@link UDP_GATEWAY_CLOSE_CODES}).
+ * `docs/browsers.md`, "UDP from web pages: the gateway", for the datagram
+ * format, the rules and the close codes ({@link UDP_GATEWAY_CLOSE_CODES}).
  */
 export class UdpGateway {
   readonly #server: GatewayServer | undefined;

@@ -1,5 +1,5 @@
 // `socket.dial({ peer, via })`: reaching a peer by its certificate's
-// fingerprint, ICE-style (README, "Reaching peers").
+// fingerprint, ICE-style (docs/peer-to-peer.md, "Reaching peers by key").
 //
 // For each rendezvous in `via`, in order, until one works:
 //   1. DIAL through the rendezvous, with this socket's host candidates; the

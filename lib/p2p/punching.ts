@@ -4,7 +4,7 @@
 // peer, which tell which of its addresses works (ICE's connectivity check,
 // with punch packets instead of STUN).
 //
-// The recipe for conntrack NATs (README, "Reaching peers"): a low-TTL punch
+// The recipe for conntrack NATs (docs/peer-to-peer.md, "Hole punching"): a low-TTL punch
 // leaves this side's NAT, creating its mapping toward the peer with the
 // source port kept, and expires before the peer's NAT, where it could
 // otherwise create state that makes that NAT remap the peer's own packets.
