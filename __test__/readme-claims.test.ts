@@ -77,11 +77,16 @@ describe('Errors', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const connecting = connectTo(server, creds.cert, { verify: async () => (await gate, true) });
-    const deadline = Date.now() + 2000;
+    const deadline = Date.now() + 10000;
     while (server.socket.nativeConnectionCount === 0 && Date.now() < deadline) await sleep(5);
+    expect(server.socket.nativeConnectionCount).toBe(1); // the handshake is in progress
     await server.close();
+    // The client's verify is still pending: the refusal must end the attempt
+    // by itself. (Releasing the verdict first would race the CONNECTION_CLOSE
+    // waiting in the client's receive queue: a client that sends its Finished
+    // is connected, RFC 9001 §4.1.1, until that close is read.)
+    expect(await withTimeout(rejection(connecting), 10000, 'refusal')).toMatchObject({ code: 'ERR_QUIC_CONNECTION_REFUSED' });
     release();
-    expect(await rejection(connecting)).toMatchObject({ code: 'ERR_QUIC_CONNECTION_REFUSED' });
   });
 
   test('"closed never rejects: it resolves with { code, reason, remote, application, error? }, error absent for a clean close"', async () => {
