@@ -27,6 +27,13 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Waits (bounded by `ms`, looking every 10 ms) until `check()` holds; returns whether it does. */
+export async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) await sleep(10);
+  return check();
+}
+
 /** Rejects with `label` in the message when `promise` does not settle within `ms`. */
 export function withTimeout<T>(promise: PromiseLike<T>, ms: number, label: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

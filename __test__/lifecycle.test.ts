@@ -17,6 +17,7 @@ import {
   readAll,
   sleep,
   trackServer,
+  until,
   withTimeout,
 } from './helpers';
 
@@ -26,12 +27,6 @@ const clientId = generateCertificate({ subjectAltNames: ['client'] });
 type Ownership = 'listen()' | 'QuicSocket.listen()' | 'shared socket';
 type State = 'handshaking' | 'waiting for verify' | 'established' | 'closing' | 'draining';
 type Closer = 'server.close()' | 'socket.close()';
-
-async function until(check: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!check() && Date.now() < deadline) await sleep(10);
-  return check();
-}
 
 /** Settles to 'resolved' / the rejection code, or 'pending' after `ms`. */
 function settled(p: Promise<unknown>, ms: number): Promise<string> {

@@ -43,6 +43,11 @@ await new Promise((resolve) => stream.on('end', resolve));
 
 const digest = (data) => createHash('sha256').update(data).digest('hex');
 console.log(`echo of ${received} bytes intact: ${digest(Buffer.concat(echoed)) === digest(payload)}`);
+// Each end counts the change once the new path proved itself (the server
+// validates it, RFC 9000 §8.2), which can come just after the echo ended.
+for (let i = 0; i < 500 && (conn.stats().pathChanges === 0 || serverConn.stats().pathChanges === 0); i++) {
+  await new Promise((resolve) => setTimeout(resolve, 10));
+}
 console.log(`pathChanges: client ${conn.stats().pathChanges}, server ${serverConn.stats().pathChanges}`);
 
 await conn.close();

@@ -155,6 +155,10 @@ async function flushUntilNewPort(): Promise<{ from?: number; to?: number }> {
         'upload: intact',
       ]);
       expect(ports).toHaveLength(TRANSFERS);
+      // The last path change counts once the server validated the new path,
+      // which can come after the last transfer ended: wait for it (bounded).
+      const changes = (): number[] => lines(server, 'STATS').map((l) => (JSON.parse(l) as { pathChanges: number }).pathChanges);
+      for (let i = 0; i < 250 && !changes().includes(TRANSFERS); i++) await sleep(20);
       const stats = lines(server, 'STATS').map((l) => JSON.parse(l) as { pathChanges: number; remotePort: number });
       const last = stats[stats.length - 1];
       expect(last.pathChanges).toBe(TRANSFERS);

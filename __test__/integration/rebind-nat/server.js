@@ -3,7 +3,10 @@
 // run in the public namespace. Each stream starts with one byte naming a transfer:
 //   'e' echo what follows; 'u' reply with the sha256 (hex) of what follows;
 //   'd' + 4-byte size (big-endian): send that many bytes of pattern(), then end.
-// After each stream it prints `STATS {"pathChanges":N,"remotePort":P}`.
+// After each stream, and whenever the connection's path changes (looked at
+// every 20 ms), it prints `STATS {"pathChanges":N,"remotePort":P}`: a path
+// change counts once the new path is validated, which may come after the
+// last transfer on that path has ended.
 'use strict';
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -61,7 +64,16 @@ function onStream(conn, stream) {
     key: fs.readFileSync(cfg.key),
     cert: fs.readFileSync(cfg.cert),
   });
-  server.on('connection', (conn) => conn.on('stream', (stream) => onStream(conn, stream)));
+  server.on('connection', (conn) => {
+    conn.on('stream', (stream) => onStream(conn, stream));
+    let seen = '';
+    const watch = setInterval(() => {
+      const now = JSON.stringify({ pathChanges: conn.stats().pathChanges, remotePort: conn.remoteAddress.port });
+      if (now !== seen) console.log(`STATS ${(seen = now)}`);
+    }, 20);
+    watch.unref();
+    conn.once('close', () => clearInterval(watch));
+  });
   console.log('LISTENING');
 })().catch((err) => {
   console.error(err);
