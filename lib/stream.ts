@@ -33,7 +33,12 @@ const WRITE_STOPPED = -3; // the peer's STOP_SENDING was just found: `_onStopped
 const MAX_APP_CODE = Number.MAX_SAFE_INTEGER;
 
 interface PendingWrite {
+  /** What is left of the chunk being written. */
   data: Buffer;
+  /** A `_writev` batch: its chunks, written one after the other (no copy into one buffer). */
+  chunks: Buffer[] | undefined;
+  /** Index in `chunks` of the chunk after `data`. */
+  next: number;
   fin: boolean;
   callback: (err?: Error | null) => void;
 }
@@ -113,17 +118,18 @@ export class QuicStream extends Duplex {
 
   /** @hidden Duplex implementation. */
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
-    this.#send({ data: chunk, fin: false, callback });
+    this.#send({ data: chunk, chunks: undefined, next: 0, fin: false, callback });
   }
 
   /** @hidden Duplex implementation. */
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (err?: Error | null) => void): void {
-    this.#send({ data: Buffer.concat(chunks.map((c) => c.chunk)), fin: false, callback });
+    const buffers = chunks.map((c) => c.chunk);
+    this.#send({ data: buffers[0], chunks: buffers, next: 1, fin: false, callback });
   }
 
   /** @hidden Duplex implementation. */
   override _final(callback: (err?: Error | null) => void): void {
-    this.#send({ data: EMPTY, fin: true, callback });
+    this.#send({ data: EMPTY, chunks: undefined, next: 0, fin: true, callback });
     // Put the FIN on the wire once this turn's other work is done. (It
     // usually leaves with data: the native layer holds back the last byte of
     // a write until the turn's flush, see `stream_write` in src/streams.rs.)
@@ -141,29 +147,38 @@ export class QuicStream extends Duplex {
       write.callback(this.#failure);
       return;
     }
-    let accepted: number;
-    try {
-      accepted = this.connection._streamWrite(this.id, write.data, write.fin);
-    } catch (err) {
-      write.callback(err as Error);
-      return;
-    }
-    if (accepted === WRITE_STOPPED) {
-      // Settled by the STREAM_STOPPED event that follows.
-      this.#pending = write;
-      return;
-    }
-    if (accepted === WRITE_CLOSED) {
-      write.callback(this.#failure ?? new QuicError('ERR_QUIC_INVALID_STREAM_STATE', 'The stream can no longer be written to'));
-      return;
-    }
-    if (accepted === write.data.length) {
+    for (;;) {
+      let accepted: number;
+      try {
+        accepted = this.connection._streamWrite(this.id, write.data, write.fin);
+      } catch (err) {
+        write.callback(err as Error);
+        return;
+      }
+      if (accepted === WRITE_STOPPED) {
+        // Settled by the STREAM_STOPPED event that follows.
+        this.#pending = write;
+        return;
+      }
+      if (accepted === WRITE_CLOSED) {
+        write.callback(this.#failure ?? new QuicError('ERR_QUIC_INVALID_STREAM_STATE', 'The stream can no longer be written to'));
+        return;
+      }
+      if (accepted !== write.data.length) {
+        const taken = accepted === WRITE_BLOCKED ? 0 : accepted;
+        write.data = write.data.subarray(taken);
+        this.#pending = write;
+        return;
+      }
+      const chunks = write.chunks;
+      if (chunks !== undefined && write.next < chunks.length) {
+        write.data = chunks[write.next++];
+        continue;
+      }
       if (write.fin) this.#writeDone = true;
       write.callback();
       return;
     }
-    const taken = accepted === WRITE_BLOCKED ? 0 : accepted;
-    this.#pending = { ...write, data: write.data.subarray(taken) };
   }
 
   /** @internal */
