@@ -63,10 +63,13 @@ export declare class NativeEndpoint {
   pollEvents(inbox: Buffer, records: Float64Array): number
   hasPendingEvents(): boolean
   /**
-   * Writes a batch of outgoing packets (see `transmit.rs`); returns the
-   * packet count.
+   * Writes a batch of outgoing packets (see `transmit.rs`) into `meta`'s
+   * rows but its last, and returns the packet count. With a descriptor
+   * (`fd` >= 0, Linux fast path) it also sends them (`io/batch_send.rs`;
+   * `send_flags`: bit 0 an IPv6 socket, bit 1 GSO). The last row reports,
+   * so that one call serves a whole flush: see [`FLUSH_STATUS`].
    */
-  flush(out: Buffer, meta: Uint32Array): number
+  flush(out: Buffer, meta: Uint32Array, fd: number, sendFlags: number): number
   /** Milliseconds until the earliest deadline; -1 when none. */
   nextTimeout(): number
   onTimeout(): number

@@ -33,6 +33,10 @@ type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
 const OUT_BYTES = 256 * 1024;
 const META_ROWS = 192;
 const META_STRIDE = 8;
+/** Where `flush` reports in `meta`, after its rows: `[sent, pending, timeout µs]` (src/binding.rs, FLUSH_STATUS). */
+const STATUS = META_ROWS * META_STRIDE;
+/** `timeout` in the status row when no deadline is armed. */
+const NO_TIMEOUT = 0xffffffff;
 /** More than any packet `flush` writes (src/transmit.rs, MAX_SEND_UDP_PAYLOAD). */
 const ROOM_TO_SPARE = 64 * 1024;
 const INBOX_BYTES = 1024 * 1024;
@@ -47,7 +51,7 @@ const RECORD_STRIDE = 6;
  */
 const shared = {
   out: Buffer.allocUnsafe(OUT_BYTES),
-  meta: new Uint32Array(META_ROWS * META_STRIDE),
+  meta: new Uint32Array((META_ROWS + 1) * META_STRIDE),
   inbox: Buffer.allocUnsafe(INBOX_BYTES),
   records: new Float64Array(RECORD_ROWS * RECORD_STRIDE),
 };
@@ -582,16 +586,21 @@ export class QuicSocket extends EventEmitter {
   readonly #finishDrive = (): void => {
     this.#flushQueued = false;
     if (this.#closed) return;
+    let flushed = false;
     try {
       this.#flush();
+      flushed = true;
     } finally {
       // Events found while sending (a close, say) are dispatched by another
       // drive, never from this callback, so that handlers always run as
       // they do for I/O (their process.nextTick work before promise
-      // reactions). Every connection keeps its timer, whatever threw.
+      // reactions). Every connection keeps its timer, whatever threw. The
+      // last flush call reported both (its status row); after a throw, ask.
       if (!this.#closed) {
-        if (this.#endpoint.hasPendingEvents()) this.#scheduleDrive();
-        this.#armTimer();
+        const meta = shared.meta;
+        if (flushed ? meta[STATUS + 1] !== 0 : this.#endpoint.hasPendingEvents()) this.#scheduleDrive();
+        const timeout = meta[STATUS + 2];
+        this.#armTimer(flushed ? (timeout === NO_TIMEOUT ? -1 : timeout / 1000) : this.#endpoint.nextTimeout());
       }
     }
   };
@@ -629,9 +638,10 @@ export class QuicSocket extends EventEmitter {
     const meta = shared.meta;
     for (let batch = 0; batch < MAX_BATCHES; batch++) {
       const out = shared.out;
-      const packets = callNative(() => this.#endpoint.flush(out, meta));
+      const fd = this.#batch.descriptor();
+      const packets = callNative(() => this.#endpoint.flush(out, meta, fd, this.#batch.flags));
       if (packets === 0) return;
-      for (let i = this.#batch.send(out, meta, packets); i < packets; i++) {
+      for (let i = this.#batch.sent(fd, meta[STATUS] | 0, out, meta, packets); i < packets; i++) {
         const row = i * META_STRIDE;
         this.#udp.send(out, meta[row], meta[row + 1], meta[row + 2], this.#destinations.ip(meta, row + 3));
       }
@@ -645,8 +655,8 @@ export class QuicSocket extends EventEmitter {
     }
   }
 
-  #armTimer(): void {
-    const ms = this.#endpoint.nextTimeout();
+  /** Arms the timer for the earliest deadline, `ms` from now (-1: none). */
+  #armTimer(ms: number): void {
     if (ms < 0) {
       clearTimeout(this.#timer);
       this.#timer = undefined;

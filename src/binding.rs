@@ -15,10 +15,12 @@ use crate::config::{Config, ConfigParams};
 use crate::endpoint::{Endpoint, SharedConfig};
 use crate::error::{CoreError, CoreResult, ErrorCode};
 use crate::io::batch_recv::{self, NativeRecvBatch};
+use crate::io::batch_send;
 use crate::relay::service::RelayLimits;
 use crate::tls::certgen::{self, CertRequest, KeyType};
 use crate::tls::verify::{self, Expected};
 use crate::tls::{self, TlsParams};
+use crate::transmit::STRIDE;
 
 /// Runs `f`, turning a panic into an `ERR_QUIC_INTERNAL` error.
 fn guarded<T>(f: impl FnOnce() -> CoreResult<T>) -> napi::Result<T, ErrorCode> {
@@ -279,6 +281,16 @@ pub struct NativeStats {
     pub path_changes: f64,
 }
 
+/// The status row `flush` writes last into `meta`: `[sent, pending, timeout]`,
+/// where `sent` is how many of the packets went out on the descriptor (an
+/// `i32`: a negative errno when none did; 0 without a descriptor),
+/// `pending` is 1 when events wait for `pollEvents`, and `timeout` the
+/// microseconds until the earliest deadline ([`NO_TIMEOUT`] when none;
+/// capped just below it: a timer that fires early finds nothing due).
+pub const FLUSH_STATUS: usize = 3;
+/// `timeout` in the status row of `flush` when there is no deadline.
+const NO_TIMEOUT: u32 = u32::MAX;
+
 /// `ssl_early_data_accepted` in BoringSSL's `ssl_early_data_reason_t`.
 const EARLY_DATA_ACCEPTED: u32 = 2;
 
@@ -463,18 +475,49 @@ impl NativeEndpoint {
         self.inner.has_pending_events()
     }
 
-    /// Writes a batch of outgoing packets (see `transmit.rs`); returns the
-    /// packet count.
+    /// Writes a batch of outgoing packets (see `transmit.rs`) into `meta`'s
+    /// rows but its last, and returns the packet count. With a descriptor
+    /// (`fd` >= 0, Linux fast path) it also sends them (`io/batch_send.rs`;
+    /// `send_flags`: bit 0 an IPv6 socket, bit 1 GSO). The last row reports,
+    /// so that one call serves a whole flush: see [`FLUSH_STATUS`].
     #[napi]
     pub fn flush(
         &mut self,
         mut out: BufferSlice,
         mut meta: Uint32ArraySlice,
+        fd: i32,
+        send_flags: u32,
     ) -> napi::Result<u32, ErrorCode> {
         guarded(|| {
             // SAFETY: as in `poll_events`.
             let meta = unsafe { meta.as_mut() };
-            Ok(self.inner.flush(&mut out, meta) as u32)
+            let Some(rows) = meta.len().checked_sub(STRIDE) else {
+                return Err(CoreError::new(
+                    ErrorCode::InvalidArgValue,
+                    "meta has no room for the status row",
+                ));
+            };
+            let (rows, status) = meta.split_at_mut(rows);
+            let packets = self.inner.flush(&mut out, rows);
+            let sent = if fd >= 0 && packets > 0 {
+                batch_send::send(
+                    fd,
+                    &out,
+                    rows,
+                    packets,
+                    send_flags & 1 != 0,
+                    send_flags & 2 != 0,
+                )
+            } else {
+                0
+            };
+            status[0] = sent as u32;
+            status[1] = u32::from(self.inner.has_pending_events());
+            status[2] = match self.inner.next_timeout() {
+                None => NO_TIMEOUT,
+                Some(ms) => (ms * 1000.0).ceil().min(f64::from(NO_TIMEOUT - 1)) as u32,
+            };
+            Ok(packets as u32)
         })
     }
 
