@@ -59,7 +59,11 @@ export declare class NativeEndpoint {
    * QUIC ones in; see `NativeRecvBatch` for what it reports.
    */
   recvBatch(fd: number, max: number): NativeRecvBatch
-  /** Writes a batch of event rows (see `events.rs`); returns the row count. */
+  /**
+   * Writes a batch of event rows (see `events.rs`) into `records` but its
+   * last number, which says whether more events wait (1) or not (0), and
+   * returns the row count.
+   */
   pollEvents(inbox: Buffer, records: Float64Array): number
   hasPendingEvents(): boolean
   /**

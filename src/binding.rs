@@ -455,7 +455,9 @@ impl NativeEndpoint {
         guarded(|| Ok(batch_recv::recv_into(&mut self.inner, fd, max as usize)))
     }
 
-    /// Writes a batch of event rows (see `events.rs`); returns the row count.
+    /// Writes a batch of event rows (see `events.rs`) into `records` but its
+    /// last number, which says whether more events wait (1) or not (0), and
+    /// returns the row count.
     #[napi]
     pub fn poll_events(
         &mut self,
@@ -466,7 +468,19 @@ impl NativeEndpoint {
             // SAFETY: JavaScript is single-threaded and does not touch the
             // array while this call runs; nothing keeps the slice afterwards.
             let records = unsafe { records.as_mut() };
-            Ok(self.inner.poll_events(&mut inbox, records) as u32)
+            let Some((more, rows)) = records.split_last_mut() else {
+                return Err(CoreError::new(
+                    ErrorCode::InvalidArgValue,
+                    "records has no room for the status slot",
+                ));
+            };
+            let count = self.inner.poll_events(&mut inbox, rows);
+            *more = if self.inner.has_pending_events() {
+                1.0
+            } else {
+                0.0
+            };
+            Ok(count as u32)
         })
     }
 
