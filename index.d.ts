@@ -103,8 +103,23 @@ export declare class NativeEndpoint {
   sessionTicket(conn: number): Buffer | null
   /** Streams of a connection that the native layer still tracks (debug). */
   streamCount(conn: number): number
-  /** Queues a datagram; false when the send queue is full. */
-  sendDatagram(conn: number, data: Buffer): boolean
+  /**
+   * Queues a datagram. Returns -1 when the send queue is full (dropped),
+   * else `room * 65536 + max`: how many more datagrams the queue takes
+   * and the largest one now (`maxDatagramSize`, at most 65535). Until
+   * the endpoint's next recv, poll, timeout or flush both hold, so
+   * JavaScript batches further datagrams (`send_datagrams`) within them.
+   */
+  sendDatagram(conn: number, data: Buffer): number
+  /**
+   * Queues the datagrams JavaScript batched since its last flush: `rows`
+   * of `[connection, offset, length]` into `data`, `count` of them, in
+   * order. Each was checked against what `send_datagram` reported, so a
+   * failure means its connection ended meanwhile: it is dropped, as
+   * quiche drops the queue of a closed connection. Returns how many were
+   * queued.
+   */
+  sendDatagrams(data: Buffer, rows: Uint32Array, count: number): number
   /**
    * The peer's current address (it changes when the peer migrates or its
    * NAT rebinds).

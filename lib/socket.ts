@@ -25,6 +25,7 @@ import { validateDialOptions } from './p2p/validation';
 import { bindingRequest, isStun, parseBindingResponse, transactionOf } from './p2p/stun';
 import { validateConnectOptions, validateServerOptions } from './entry-validation';
 import { BatchSender } from './io/batch-send';
+import { DatagramBatch } from './datagram-batch';
 import { BatchReceiver } from './io/batch-recv';
 import { TtlSender } from './io/ttl-send';
 
@@ -92,6 +93,12 @@ export class QuicSocket extends EventEmitter {
   readonly #destinations = new DestinationCache();
   readonly #batch: BatchSender;
   readonly #receiver: BatchReceiver;
+  readonly #datagrams = new DatagramBatch();
+  /**
+   * @internal Moves on whenever a connection's datagram queue or path may
+   * have changed natively (see lib/datagram-batch.ts).
+   */
+  _sendEpoch = 0;
   /** Datagrams dgram delivered this turn (see `#onMessage`). */
   #turnMessages = 0;
   readonly #ttl: TtlSender;
@@ -437,14 +444,30 @@ export class QuicSocket extends EventEmitter {
       return;
     }
     const outcome = this.#endpoint.recv(msg, rinfo.address, rinfo.port);
+    this._sendEpoch++;
     if (outcome !== 0) debug('datagram from %s:%d: outcome %d', rinfo.address, rinfo.port, outcome);
     this.#scheduleDrive();
+  }
+
+  /**
+   * @internal Queues natively the datagrams batched so far (before a flush,
+   * a close or a migration), and starts a new send epoch.
+   */
+  _pushDatagrams(): void {
+    this._sendEpoch++;
+    callNative(() => this.#datagrams.push(this.#endpoint));
+  }
+
+  /** @internal Batches a datagram of connection `handle`; false when the batch is full. */
+  _batchDatagram(handle: number, datagram: Uint8Array): boolean {
+    return this.#datagrams.add(handle, datagram);
   }
 
   /** Linux fast path (lib/io/batch-recv.ts); elsewhere every datagram is a 'message'. */
   #drain(): void {
     const others = this.#receiver.drain();
     if (others === undefined) return;
+    this._sendEpoch++;
     this.#scheduleDrive();
     for (const d of others) this.#onOtherMessage(d.data, toAddress(d.address, d.port));
   }
@@ -556,6 +579,7 @@ export class QuicSocket extends EventEmitter {
 
   readonly #drive = (): void => {
     this.#driveScheduled = false;
+    this._sendEpoch++;
     this.#turnMessages = 0;
     this.#receiver.newTurn();
     this.#flushedEarly = false;
@@ -641,6 +665,7 @@ export class QuicSocket extends EventEmitter {
   }
 
   #flush(): void {
+    this._pushDatagrams();
     const meta = shared.meta;
     for (let batch = 0; batch < MAX_BATCHES; batch++) {
       const out = shared.out;
@@ -684,6 +709,7 @@ export class QuicSocket extends EventEmitter {
     this.#timerAt = Infinity;
     if (this.#closed) return;
     callNative(() => this.#endpoint.onTimeout());
+    this._sendEpoch++;
     this.#drive();
   };
 }

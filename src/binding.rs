@@ -739,10 +739,51 @@ impl NativeEndpoint {
         guarded(|| Ok(self.inner.connection(conn)?.streams.len() as u32))
     }
 
-    /// Queues a datagram; false when the send queue is full.
+    /// Queues a datagram. Returns -1 when the send queue is full (dropped),
+    /// else `room * 65536 + max`: how many more datagrams the queue takes
+    /// and the largest one now (`maxDatagramSize`, at most 65535). Until
+    /// the endpoint's next recv, poll, timeout or flush both hold, so
+    /// JavaScript batches further datagrams (`send_datagrams`) within them.
     #[napi]
-    pub fn send_datagram(&mut self, conn: u32, data: BufferSlice) -> napi::Result<bool, ErrorCode> {
-        guarded(|| self.inner.connection_for_send(conn)?.datagram_send(&data))
+    pub fn send_datagram(&mut self, conn: u32, data: BufferSlice) -> napi::Result<f64, ErrorCode> {
+        guarded(|| {
+            let conn = self.inner.connection_for_send(conn)?;
+            if !conn.datagram_send(&data)? {
+                return Ok(-1.0);
+            }
+            let max = conn.max_datagram_size().min(0xffff);
+            Ok(conn.datagram_room() as f64 * 65536.0 + max as f64)
+        })
+    }
+
+    /// Queues the datagrams JavaScript batched since its last flush: `rows`
+    /// of `[connection, offset, length]` into `data`, `count` of them, in
+    /// order. Each was checked against what `send_datagram` reported, so a
+    /// failure means its connection ended or changed path meanwhile: it is
+    /// dropped (and counted as such while the connection lives). Returns how
+    /// many were queued.
+    #[napi]
+    pub fn send_datagrams(
+        &mut self,
+        data: BufferSlice,
+        rows: Uint32ArraySlice,
+        count: u32,
+    ) -> napi::Result<u32, ErrorCode> {
+        guarded(|| {
+            let mut queued = 0;
+            for row in rows.chunks_exact(3).take(count as usize) {
+                let (start, len) = (row[1] as usize, row[2] as usize);
+                let Some(datagram) = data.get(start..start.saturating_add(len)) else {
+                    continue;
+                };
+                if let Ok(conn) = self.inner.connection_for_send(row[0]) {
+                    if conn.datagram_send_batched(datagram) {
+                        queued += 1;
+                    }
+                }
+            }
+            Ok(queued)
+        })
     }
 
     /// The peer's current address (it changes when the peer migrates or its

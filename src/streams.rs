@@ -614,6 +614,20 @@ impl Connection {
     }
 
     /// The largest datagram payload that can be sent now (0 when none).
+    /// Queues a datagram JavaScript batched (`send_datagrams` in
+    /// binding.rs); one it can no longer take (too large after a path
+    /// change, say) is dropped and counted like one that found the queue
+    /// full.
+    pub fn datagram_send_batched(&mut self, data: &[u8]) -> bool {
+        match self.datagram_send(data) {
+            Ok(queued) => queued,
+            Err(_) => {
+                self.datagrams_send_dropped += 1;
+                false
+            }
+        }
+    }
+
     pub fn max_datagram_size(&self) -> usize {
         if !self.datagrams {
             return 0;
