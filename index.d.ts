@@ -65,6 +65,12 @@ export declare class NativeEndpoint {
    * returns the row count.
    */
   pollEvents(inbox: Buffer, records: Float64Array): number
+  /**
+   * The large stream data of the last poll, in row order: a
+   * `STREAM_DATA` row whose inbox offset is negative (`-1 - index`) has
+   * its bytes here (see `EventSink::with_chunks`).
+   */
+  takeChunks(): Array<Buffer>
   hasPendingEvents(): boolean
   /**
    * Writes a batch of outgoing packets (see `transmit.rs`) into `meta`'s
@@ -115,9 +121,9 @@ export declare class NativeEndpoint {
    * Queues the datagrams JavaScript batched since its last flush: `rows`
    * of `[connection, offset, length]` into `data`, `count` of them, in
    * order. Each was checked against what `send_datagram` reported, so a
-   * failure means its connection ended meanwhile: it is dropped, as
-   * quiche drops the queue of a closed connection. Returns how many were
-   * queued.
+   * failure means its connection ended or changed path meanwhile: it is
+   * dropped (and counted as such while the connection lives). Returns how
+   * many were queued.
    */
   sendDatagrams(data: Buffer, rows: Uint32Array, count: number): number
   /**

@@ -94,6 +94,8 @@ export class QuicSocket extends EventEmitter {
   readonly #batch: BatchSender;
   readonly #receiver: BatchReceiver;
   readonly #datagrams = new DatagramBatch();
+  /** Large stream data of the poll being dispatched (see `_chunk`). */
+  #chunks: Buffer[] | undefined;
   /**
    * @internal Moves on whenever a connection's datagram queue or path may
    * have changed natively (see lib/datagram-batch.ts).
@@ -458,6 +460,16 @@ export class QuicSocket extends EventEmitter {
     callNative(() => this.#datagrams.push(this.#endpoint));
   }
 
+  /**
+   * @internal Large stream data of the poll being dispatched, by index: the
+   * native layer hands it over in buffers of its own (src/events.rs,
+   * `EventSink::with_chunks`), taken on first use.
+   */
+  _chunk(index: number): Buffer {
+    this.#chunks ??= callNative(() => this.#endpoint.takeChunks());
+    return this.#chunks[index];
+  }
+
   /** @internal Batches a datagram of connection `handle`; false when the batch is full. */
   _batchDatagram(handle: number, datagram: Uint8Array): boolean {
     return this.#datagrams.add(handle, datagram);
@@ -635,6 +647,7 @@ export class QuicSocket extends EventEmitter {
     for (let batch = 0; batch < MAX_BATCHES; batch++) {
       const rows = callNative(() => this.#endpoint.pollEvents(shared.inbox, shared.records));
       if (rows === 0) return;
+      this.#chunks = undefined;
       const more = shared.records[MORE] !== 0;
       dispatchEvents(this, shared.records, rows, shared.inbox);
       // Events the handlers bring are found by the flush that follows (its

@@ -474,7 +474,7 @@ impl NativeEndpoint {
                     "records has no room for the status slot",
                 ));
             };
-            let count = self.inner.poll_events(&mut inbox, rows);
+            let count = self.inner.poll_events_chunked(&mut inbox, rows);
             *more = if self.inner.has_pending_events() {
                 1.0
             } else {
@@ -482,6 +482,18 @@ impl NativeEndpoint {
             };
             Ok(count as u32)
         })
+    }
+
+    /// The large stream data of the last poll, in row order: a
+    /// `STREAM_DATA` row whose inbox offset is negative (`-1 - index`) has
+    /// its bytes here (see `EventSink::with_chunks`).
+    #[napi]
+    pub fn take_chunks(&mut self) -> Vec<Buffer> {
+        self.inner
+            .take_chunks()
+            .into_iter()
+            .map(Buffer::from)
+            .collect()
     }
 
     #[napi]

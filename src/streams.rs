@@ -426,21 +426,43 @@ impl Connection {
                 if !sink.has_rows(1) {
                     return false;
                 }
-                let (offset, space) = sink.payload_space();
-                if space.is_empty() {
-                    return false;
-                }
-                let limit = space.len().min(MAX_STREAM_CHUNK);
-                match self.quic.stream_recv(stream, &mut space[..limit]) {
-                    Ok((n, fin)) => {
+                // Large data goes out as a chunk of its own (one copy, see
+                // `EventSink::with_chunks`); the rest through the inbox.
+                let large = if sink.takes_chunks() {
+                    self.quic.stream_readable_len(stream, MAX_STREAM_CHUNK)
+                } else {
+                    0
+                };
+                let (read, offset, limit) = if large >= events::CHUNK_MIN {
+                    let mut chunk = vec![0u8; large];
+                    match self.quic.stream_recv(stream, &mut chunk) {
+                        Ok((n, fin)) => {
+                            chunk.truncate(n);
+                            (Ok((n, fin)), sink.push_chunk(chunk), large)
+                        }
+                        Err(e) => (Err(e), 0.0, large),
+                    }
+                } else {
+                    let (offset, space) = sink.payload_space();
+                    if space.is_empty() {
+                        return false;
+                    }
+                    let limit = space.len().min(MAX_STREAM_CHUNK);
+                    let read = self.quic.stream_recv(stream, &mut space[..limit]);
+                    if let Ok((n, _)) = read {
                         sink.commit_payload(n);
+                    }
+                    (read, offset as f64, limit)
+                };
+                match read {
+                    Ok((n, fin)) => {
                         self.stall.data_arrived();
                         let fin_flag = if fin { 1.0 } else { 0.0 };
                         sink.push(
                             events::STREAM_DATA,
                             self.id,
                             stream as f64,
-                            offset as f64,
+                            offset,
                             n as f64,
                             fin_flag,
                         );
