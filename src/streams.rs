@@ -434,10 +434,17 @@ impl Connection {
                     0
                 };
                 let (read, offset, limit) = if large >= events::CHUNK_MIN {
-                    let mut chunk = vec![0u8; large];
-                    match self.quic.stream_recv(stream, &mut chunk) {
+                    // Into uninitialized memory: quiche writes the bytes it
+                    // reports (a `BufMut`), so nothing is zeroed first.
+                    let mut chunk: Vec<u8> = Vec::with_capacity(large);
+                    match self
+                        .quic
+                        .stream_recv_buf(stream, &mut chunk.spare_capacity_mut()[..large])
+                    {
                         Ok((n, fin)) => {
-                            chunk.truncate(n);
+                            // SAFETY: `stream_recv_buf` initialized the first
+                            // `n` bytes (at most `large`, the slice's length).
+                            unsafe { chunk.set_len(n.min(large)) };
                             (Ok((n, fin)), sink.push_chunk(chunk), large)
                         }
                         Err(e) => (Err(e), 0.0, large),
