@@ -59,7 +59,7 @@ describe('nquic gateway arguments', () => {
 });
 
 describe('nquic gateway certificate', () => {
-  test(`prints the URL and the hash of an ECDSA P-256 certificate valid ${CERTIFICATE_DAYS} days, and prints each renewal's new hash`, async () => {
+  test(`prints the URL and the hash of an ECDSA P-256 certificate valid ${CERTIFICATE_DAYS} days, and announces each next hash one renewal ahead`, async () => {
     const lines: string[] = [];
     let renewed: () => void = () => {};
     const renewal = new Promise<void>((resolve) => {
@@ -78,11 +78,17 @@ describe('nquic gateway certificate', () => {
     expect(running.url).toBe(`https://127.0.0.1:${running.gateway.address.port}/udp`);
     expect(lines).toContain(`  url        ${running.url}`);
     const first = /sha-256 {4}([0-9a-f]{64})/.exec(lines.join('\n'))?.[1];
+    const announced = /next {7}([0-9a-f]{64}) \(in use from /.exec(lines.join('\n'))?.[1];
     expect(first).toBeDefined();
+    expect(announced).toBeDefined();
+    expect(announced).not.toBe(first);
+    // The page line carries both hashes.
+    expect(lines.find((l) => l.startsWith('  page'))).toContain(`['${first}', '${announced}']`);
     await withTimeout(renewal, 10_000, 'a renewal');
-    const second = /certificate renewed: sha-256 ([0-9a-f]{64})/.exec(lines.join('\n'))?.[1];
-    expect(second).toBeDefined();
-    expect(second).not.toBe(first);
+    const rotation = /certificate renewed: sha-256 ([0-9a-f]{64}) .*; next sha-256 ([0-9a-f]{64}) /.exec(lines.join('\n'));
+    expect(rotation?.[1]).toBe(announced); // the certificate put in use is the one announced
+    expect(rotation?.[2]).not.toBe(announced);
+    expect(rotation?.[2]).not.toBe(first);
   });
 
   test('after a renewal new sessions get the new certificate: its hash opens one, the old hash no longer does', async () => {
@@ -91,18 +97,25 @@ describe('nquic gateway certificate', () => {
     trackServer(running, 'gateway cli');
     const hashes = (hex: string) => ({ serverCertificateHashes: [{ algorithm: 'sha-256' as const, value: Buffer.from(hex, 'hex') }] });
     const first = /sha-256 {4}([0-9a-f]{64})/.exec(lines.join('\n'))![1];
+    const announced = /next {7}([0-9a-f]{64})/.exec(lines.join('\n'))![1];
+    const both = (): WebTransport =>
+      new WebTransport(running.url, { serverCertificateHashes: [first, announced].map((hex) => ({ algorithm: 'sha-256' as const, value: Buffer.from(hex, 'hex') })) });
     const before = new WebTransport(running.url, hashes(first));
     await withTimeout(before.ready, 5000, 'a session with the first hash');
+    const pageBefore = both();
+    await withTimeout(pageBefore.ready, 5000, 'a page that accepts both hashes, before the renewal');
     running.renew();
+    // A page that took both announced hashes keeps connecting.
+    const pageAfter = both();
+    await withTimeout(pageAfter.ready, 5000, 'a page that accepts both hashes, after the renewal');
     const second = /certificate renewed: sha-256 ([0-9a-f]{64})/.exec(lines.join('\n'))![1];
     const fresh = new WebTransport(running.url, hashes(second));
     await withTimeout(fresh.ready, 5000, 'a session with the new hash');
     const stale = new WebTransport(running.url, hashes(first));
     await expect(withTimeout(stale.ready, 5000, 'a session with the old hash')).rejects.toThrow();
-    // The session opened before the renewal goes on.
-    expect(running.gateway.stats().sessions).toBe(2);
-    before.close();
-    fresh.close();
+    // The sessions opened before the renewal go on.
+    expect(running.gateway.stats().sessions).toBe(4);
+    for (const wt of [before, pageBefore, pageAfter, fresh]) wt.close();
   });
 
   test('generated certificates meet the browsers\' rules for serverCertificateHashes', () => {

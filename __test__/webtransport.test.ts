@@ -3,7 +3,7 @@
 // rules, and what a server does with connections and streams nobody takes.
 import { X509Certificate } from 'node:crypto';
 import { connect, generateCertificate, listen, QuicError, WebTransport, WebTransportError, type WebTransportSession } from '../lib';
-import type { QuicStream } from '../lib';
+import type { QuicConnection, QuicStream } from '../lib';
 import { readAll, rejectionOf, trackClient, withTimeout } from './helpers';
 import {
   hashCredentials,
@@ -364,5 +364,30 @@ describe('WebTransport: nquic client and nquic server', () => {
     const err = (await rejectionOf(wt.ready, 5000, 'ready')) as WebTransportError;
     expect(err).toBeInstanceOf(WebTransportError);
     await expect(wt.closed).rejects.toBe(err);
+  });
+
+  it('gives up after options.timeout when the server never answers, and closes its connection', async () => {
+    // A QUIC server that offers 'h3' but never speaks HTTP/3 (no SETTINGS).
+    const mute = await listen({ address: '127.0.0.1', port: 0, alpn: ['h3'], key: creds.key, cert: creds.cert });
+    trackClient({ close: () => mute.close() }, 'mute server');
+    const accepted = new Promise<QuicConnection>((resolve) => mute.once('connection', resolve));
+    const wt = client(mute.address.port, '/', { timeout: 300 });
+    const err = (await rejectionOf(wt.ready, 5000, 'ready')) as WebTransportError;
+    expect(err).toBeInstanceOf(WebTransportError);
+    expect(err.cause).toMatchObject({ code: 'ERR_QUIC_HANDSHAKE_TIMEOUT' });
+    await expect(wt.closed).rejects.toBe(err);
+    // The connection is not left open until the idle timeout.
+    const conn = await withTimeout(accepted, 5000, "mute server's connection");
+    await withTimeout(conn.closed, 5000, 'connection closed');
+
+    // A WebTransport server whose allow never decides: the same.
+    const server = await startWebTransportServer(creds, { webTransport: { allow: () => new Promise<boolean>(() => {}) } });
+    server.on('session', () => {});
+    const waiting = client(server.address.port, '/', { timeout: 300 });
+    expect(((await rejectionOf(waiting.ready, 5000, 'ready')) as WebTransportError).cause).toMatchObject({ code: 'ERR_QUIC_HANDSHAKE_TIMEOUT' });
+
+    expect(() => new WebTransport('https://127.0.0.1:1/', { timeout: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('options.timeout') }),
+    );
   });
 });

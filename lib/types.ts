@@ -362,7 +362,7 @@ export interface ConnectionStats {
   datagramsDroppedOnSend: number;
   /** Received datagrams dropped because a receive queue was full. */
   datagramsDroppedOnReceive: number;
-  /** Sent datagrams that loss detection declared lost. */
+  /** Sent datagrams that loss detection declared lost (RFC 9221 §5.2), on every path the connection has used; never decreases. */
   datagramsLost: number;
   /**
    * Validated changes of the active path (RFC 9000 §9). Server: each new client

@@ -596,7 +596,7 @@ impl NativeEndpoint {
             let q = &c.quic;
             let s = q.stats();
             let path = q.path_stats().find(|p| p.active);
-            let datagrams_lost: usize = q.path_stats().map(|p| p.dgram_lost).sum();
+            let datagrams_lost = c.paths.datagrams_lost(q);
             Ok(NativeStats {
                 rtt: path.as_ref().map_or(0.0, |p| p.rtt.as_secs_f64() * 1000.0),
                 cwnd: path.as_ref().map_or(0.0, |p| p.cwnd as f64),

@@ -25,12 +25,46 @@ pub struct PathWatch {
     pending: bool,
     /// Validated changes of the active path.
     changes: u64,
+    /// Datagrams declared lost on paths that quiche has since replaced
+    /// (their counts leave its path statistics with them).
+    replaced_dgram_lost: u64,
+    /// Each path's lost-datagram count when last observed; kept once the
+    /// connection has changed path, so that a replaced path's count stays.
+    dgram_lost_seen: Vec<(Tuple, usize)>,
 }
 
 impl PathWatch {
     /// Validated changes of the active path so far.
     pub fn changes(&self) -> u64 {
         self.changes
+    }
+
+    /// DATAGRAM frames declared lost (RFC 9221 §5.2) on every path the
+    /// connection has used: quiche's per-path counts plus those of the
+    /// paths it replaced. Never decreases.
+    pub fn datagrams_lost(&self, quic: &quiche::Connection) -> u64 {
+        let current: usize = quic.path_stats().map(|p| p.dgram_lost).sum();
+        self.replaced_dgram_lost + current as u64
+    }
+
+    /// Keeps the lost-datagram count of each path, adding a path's last
+    /// count to `replaced_dgram_lost` once quiche no longer has it (or has
+    /// a new path with its addresses, whose count started again). A path
+    /// is only replaced once nothing of it is in flight, so the count seen
+    /// after the batch that settled its last packet is final; only a
+    /// replacement in that same batch could miss a loss.
+    fn tally_dgram_lost(&mut self, quic: &quiche::Connection) {
+        let now: Vec<(Tuple, usize)> = quic
+            .path_stats()
+            .map(|p| ((p.local_addr, p.peer_addr), p.dgram_lost))
+            .collect();
+        for (tuple, lost) in &self.dgram_lost_seen {
+            let kept = now.iter().any(|(t, l)| t == tuple && l >= lost);
+            if !kept {
+                self.replaced_dgram_lost += *lost as u64;
+            }
+        }
+        self.dgram_lost_seen = now;
     }
 
     /// The connection itself moved to another path (`migrate`).
@@ -42,6 +76,9 @@ impl PathWatch {
     /// left, once a new active path has proved itself. Call after packets
     /// were handled, timers ran or the connection migrated.
     pub fn observe(&mut self, quic: &mut quiche::Connection) {
+        if self.changes > 0 {
+            self.tally_dgram_lost(quic);
+        }
         let mut look = self.pending || (self.active.is_none() && quic.is_established());
         while let Some(event) = quic.path_event_next() {
             look |= matches!(
@@ -71,6 +108,7 @@ impl PathWatch {
         }
         if self.active.is_some() {
             self.changes += 1;
+            self.tally_dgram_lost(quic);
             quic.retire_left_paths();
         }
         self.active = Some(tuple);

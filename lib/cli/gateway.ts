@@ -2,7 +2,9 @@
 // URL and the certificate hash a page passes to `new WebTransport(url, {
 // serverCertificateHashes })`, and renews its self-signed ECDSA P-256
 // certificate before browsers stop accepting it (they take at most 14 days of
-// validity), printing each new hash.
+// validity). Each certificate's hash is announced one renewal period before
+// it is put in use, so that pages that accept both the current and the next
+// hash keep connecting across renewals.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -33,13 +35,18 @@ export const GATEWAY_USAGE = `usage: nquic gateway --allow ADDRESS[/PREFIX][:POR
   --max-byte-rate N      bytes/s per session each way (default 1048576, 0 = no limit)
   --idle-timeout MS      close sessions idle this long (default 300000, 0 = never)
   --key FILE --cert FILE use this key and certificate (not renewed) instead of
-                         a generated one (renewed every 12 days)
+                         a generated one (renewed every 6 days; the next
+                         certificate's hash is printed 6 days ahead)
 `;
 
 /** Validity of generated certificates: browsers take at most 14 days for `serverCertificateHashes`. */
 export const CERTIFICATE_DAYS = 13;
-/** A generated certificate is replaced when it is this old. */
-export const RENEW_AFTER_MS = 12 * 24 * 60 * 60 * 1000;
+/**
+ * How often the certificate in use is replaced by the next one, made (and
+ * its hash announced) one period earlier: each certificate is announced
+ * for 6 days, in use for the next 6, and still valid for a day after that.
+ */
+export const RENEW_AFTER_MS = 6 * 24 * 60 * 60 * 1000;
 
 /** A usage error: printed with the usage, exit status 2. */
 export class UsageError extends Error {}
@@ -138,7 +145,11 @@ export function gatewayCertificate(host: string): { key: string; cert: string } 
 export interface RunningGatewayCli {
   gateway: UdpGateway;
   url: string;
-  /** Replaces a generated certificate now (the timer does it every `renewAfterMs`) and prints the new hash. */
+  /**
+   * Puts the announced next certificate in use now (the timer does it every
+   * `renewAfterMs`), makes and announces the one after it, and prints both
+   * hashes. Does nothing with a certificate of the user's own.
+   */
   renew(): void;
   /** Stops renewing and closes the gateway. */
   close(): Promise<void>;
@@ -151,6 +162,8 @@ export interface RunningGatewayCli {
 export async function runGatewayCli(cli: GatewayCliOptions, log: (line: string) => void, renewAfterMs = RENEW_AFTER_MS): Promise<RunningGatewayCli> {
   const options = { ...cli.gateway };
   if (cli.generated) Object.assign(options, gatewayCertificate(cli.host));
+  // The certificate that the next renewal puts in use, announced now.
+  let next = cli.generated ? gatewayCertificate(cli.host) : undefined;
   let gateway: UdpGateway;
   try {
     gateway = await createUdpGateway(options);
@@ -166,17 +179,23 @@ export async function runGatewayCli(cli: GatewayCliOptions, log: (line: string) 
   log(`nquic UDP gateway on ${gateway.address.address} port ${gateway.address.port}`);
   log(`  url        ${url}`);
   log(`  sha-256    ${certificate.hash}`);
-  log(`  valid to   ${certificate.validTo}${cli.generated ? ` (renewed every ${Math.round(renewAfterMs / 86_400_000)} days; the new hash is printed)` : ''}`);
+  log(`  valid to   ${certificate.validTo}`);
+  const announced = next && hashOf(next.cert);
+  if (announced) log(`  next       ${announced.hash} (in use from ${new Date(Date.now() + renewAfterMs).toISOString()}; pages should accept both)`);
   log(`  allow      ${(cli.gateway.allow as string[]).join(' ')}`);
-  log(`  page       const hash = Uint8Array.from('${certificate.hash}'.match(/../g), (h) => parseInt(h, 16));`);
-  log(`             const wt = new WebTransport('${url}', { serverCertificateHashes: [{ algorithm: 'sha-256', value: hash }] });`);
+  const pageHashes = [certificate.hash, ...(announced ? [announced.hash] : [])].map((h) => `'${h}'`).join(', ');
+  log(`  page       const hashes = [${pageHashes}].map((hex) => ({ algorithm: 'sha-256', value: Uint8Array.from(hex.match(/../g), (h) => parseInt(h, 16)) }));`);
+  log(`             const wt = new WebTransport('${url}', { serverCertificateHashes: hashes });`);
   let timer: NodeJS.Timeout | undefined;
   const renew = (): void => {
+    if (!next) return;
     try {
-      const fresh = gatewayCertificate(cli.host);
-      gateway.setSecureContext(fresh);
-      const { hash, validTo } = hashOf(fresh.cert);
-      log(`certificate renewed: sha-256 ${hash} (valid to ${validTo}); new sessions need this hash`);
+      gateway.setSecureContext(next);
+      const { hash, validTo } = hashOf(next.cert);
+      next = gatewayCertificate(cli.host);
+      const following = hashOf(next.cert).hash;
+      const from = new Date(Date.now() + renewAfterMs).toISOString();
+      log(`certificate renewed: sha-256 ${hash} (valid to ${validTo}); next sha-256 ${following} (in use from ${from}); pages should accept both`);
     } catch (err) {
       log(`certificate renewal failed: ${(err as Error).message}`);
     }

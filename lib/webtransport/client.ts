@@ -9,6 +9,7 @@ import type { ReadableStreamDefaultController } from 'node:stream/web';
 import native from '../binding';
 import type { QuicConnection } from '../connection';
 import { QuicError } from '../errors';
+import { validateInteger } from '../validate';
 import { QuicSocket } from '../socket';
 import type { PeerInfo, PemOrDer } from '../types';
 import { WebTransportDatagramDuplexStream } from './datagrams';
@@ -50,7 +51,20 @@ export interface WebTransportOptions {
   headers?: Record<string, string>;
   /** nquic: the QuicSocket to connect from (default: a new one, closed with the session). */
   socket?: QuicSocket;
+  /**
+   * nquic: ms from the constructor until `ready`: the QUIC handshake, the
+   * server's HTTP/3 SETTINGS and its answer to the session request (default
+   * 10000, 1 to 2^32-1). Past it `ready` and `closed` reject with a
+   * {@link WebTransportError} whose cause has the code
+   * `ERR_QUIC_HANDSHAKE_TIMEOUT`, and the connection closes. (Without it, a
+   * server that completes the QUIC handshake but never speaks HTTP/3 would
+   * hold `ready` until the idle timeout.)
+   */
+  timeout?: number;
 }
+
+/** Default {@link WebTransportOptions.timeout}, ms: the same as `connect()`'s. */
+const DEFAULT_READY_TIMEOUT = 10_000;
 
 /** How a session closed (W3C `WebTransportCloseInfo`): `closed` resolves with it. */
 export interface WebTransportCloseInfo {
@@ -176,6 +190,7 @@ export class WebTransport {
     if (options.allowPooling && options.serverCertificateHashes?.length) {
       throw new DOMException('allowPooling cannot be combined with serverCertificateHashes', 'NotSupportedError');
     }
+    validateInteger(options.timeout, 'options.timeout', 1, 0xffffffff);
     this.congestionControl = options.congestionControl ?? 'default';
 
     let settleReady!: (err?: unknown) => void;
@@ -195,6 +210,22 @@ export class WebTransport {
     this.incomingBidirectionalStreams = new ReadableStream<WebTransportBidirectionalStream>({ start: (c) => void (this.#bidi = c) });
     this.incomingUnidirectionalStreams = new ReadableStream<ReadableStream<Uint8Array>>({ start: (c) => void (this.#uni = c) });
     void this.#start(parsed, options, hashes as Buffer[]);
+    const timeout = options.timeout ?? DEFAULT_READY_TIMEOUT;
+    const timer = setTimeout(() => this.#readyTimedOut(timeout), timeout);
+    void this.ready.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    );
+  }
+
+  /** `ready` did not come within `timeout` ms: give up the attempt. */
+  #readyTimedOut(timeout: number): void {
+    if (this.#state !== 'connecting') return;
+    const cause = new QuicError('ERR_QUIC_HANDSHAKE_TIMEOUT', `The WebTransport session was not ready within ${timeout} ms`);
+    this.#fail(webTransportError(`Opening the WebTransport session failed: ${cause.message}`, { source: 'session' }, cause));
+    // A connection still being set up closes itself once it sees the state.
+    const connection = this.#connection;
+    if (connection && !connection.destroyed) void connection.close({ code: H3_NO_ERROR });
   }
 
   async #start(url: URL, options: WebTransportOptions, hashes: Buffer[]): Promise<void> {

@@ -98,3 +98,61 @@ fn data_in_flight_when_the_nat_rebinds_is_sent_again_reno() {
 fn a_receiving_client_shows_the_server_its_new_port_after_the_whole_burst_was_lost() {
     server_transfer_survives_a_rebinding("bbr2", true);
 }
+
+/// `stats().datagramsLost` adds up quiche's per-path counts, and quiche drops
+/// a path's count with the path. After a few rebindings the paths the
+/// connection left are replaced by new ones (`retire_left_paths`), and the
+/// total must not go down when they are.
+#[test]
+fn datagrams_lost_never_decreases_when_left_paths_are_replaced() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let (_, server) = established(&mut pair);
+    let datagram = [7u8; 200];
+    let (mut highest, mut fell) = (0u64, Vec::new());
+    let mut addresses = vec![pair.client_seen_as];
+    for round in 0..6u16 {
+        let rebound: SocketAddr = format!("127.0.0.1:{}", 40_010 + round)
+            .parse()
+            .expect("addr");
+        addresses.push(rebound);
+        let mut steps = 0;
+        let moved = pair.run_until(Duration::from_secs(5), |pair| {
+            steps += 1;
+            if steps == 5 {
+                pair.rebind_client(rebound, false);
+            }
+            let conn = pair.server.endpoint.connection_mut(server).expect("conn");
+            for _ in 0..8 {
+                let _ = conn.datagram_send(&datagram);
+            }
+            let lost = conn.paths.datagrams_lost(&conn.quic);
+            if lost < highest {
+                fell.push((round, highest, lost));
+            }
+            highest = highest.max(lost);
+            let active = conn
+                .quic
+                .path_stats()
+                .find(|p| p.active)
+                .map(|p| p.peer_addr);
+            steps > 40 && active == Some(rebound)
+        });
+        assert!(moved, "round {round}: the server never moved to {rebound}");
+    }
+    let conn = pair.server.endpoint.connection(server).expect("conn");
+    let paths = conn.quic.path_stats().count();
+    assert!(
+        paths < addresses.len(),
+        "the test needs replaced paths: {paths} paths for {} addresses",
+        addresses.len()
+    );
+    assert!(
+        highest > 0,
+        "datagrams sent to the old ports were declared lost"
+    );
+    assert_eq!(
+        fell,
+        vec![],
+        "datagramsLost went down (round, before, after)"
+    );
+}
