@@ -650,6 +650,7 @@ export class QuicSocket extends EventEmitter {
       this.#chunks = undefined;
       const more = shared.records[MORE] !== 0;
       dispatchEvents(this, shared.records, rows, shared.inbox);
+      this.#chunks = undefined; // the streams have their chunks
       // Events the handlers bring are found by the flush that follows (its
       // status row), which drives again: no poll that finds nothing.
       if (!more) return;
