@@ -83,6 +83,10 @@ export class QuicStream extends Duplex {
   /** The connection the stream belongs to. */
   readonly connection: QuicConnection;
   #pending: PendingWrite | undefined;
+  /** Set while `end()` runs (see there). */
+  #ending = false;
+  /** A write took the FIN. */
+  #finWritten = false;
   #paused = false;
   /** The receive direction is over for the native layer (FIN, reset, stopped). */
   #readDone = false;
@@ -116,9 +120,29 @@ export class QuicStream extends Duplex {
     if (!writable) this.#writeDone = true;
   }
 
+  /**
+   * Ends the writable side, after `chunk` if given (Node's `writable.end`).
+   * A chunk written by the call itself carries the FIN (RFC 9000 §19.8) in
+   * the same native write.
+   */
+  override end(cb?: () => void): this;
+  override end(chunk: unknown, cb?: () => void): this;
+  override end(chunk: unknown, encoding?: BufferEncoding, cb?: () => void): this;
+  override end(...args: unknown[]): this {
+    // Whatever `_write` runs inside `end()` is the stream's last data: Node
+    // writes the chunk at once, or flushes the buffered rest (corked), and
+    // buffers everything while a write is in progress.
+    this.#ending = true;
+    try {
+      return Reflect.apply(super.end, this, args) as this;
+    } finally {
+      this.#ending = false;
+    }
+  }
+
   /** @hidden Duplex implementation. */
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
-    this.#send({ data: chunk, chunks: undefined, next: 0, fin: false, callback });
+    this.#send({ data: chunk, chunks: undefined, next: 0, fin: this.#ending, callback });
   }
 
   /** @hidden Duplex implementation. */
@@ -129,6 +153,11 @@ export class QuicStream extends Duplex {
 
   /** @hidden Duplex implementation. */
   override _final(callback: (err?: Error | null) => void): void {
+    if (this.#finWritten) {
+      // The last write took the FIN (see `end`).
+      callback();
+      return;
+    }
     this.#send({ data: EMPTY, chunks: undefined, next: 0, fin: true, callback });
     // Put the FIN on the wire once this turn's other work is done. (It
     // usually leaves with data: the native layer holds back the last byte of
@@ -175,7 +204,10 @@ export class QuicStream extends Duplex {
         write.data = chunks[write.next++];
         continue;
       }
-      if (write.fin) this.#writeDone = true;
+      if (write.fin) {
+        this.#writeDone = true;
+        this.#finWritten = true;
+      }
       write.callback();
       return;
     }
