@@ -120,13 +120,13 @@ export class QuicStream extends Duplex {
     if (!writable) this.#writeDone = true;
   }
 
-  /**
-   * Ends the writable side, after `chunk` if given (Node's `writable.end`).
-   * A chunk written by the call itself carries the FIN (RFC 9000 §19.8) in
-   * the same native write.
-   */
+  // Node's `writable.end()`; a chunk written by the call itself carries the
+  // FIN (RFC 9000 §19.8) in the same native write.
+  /** @hidden */
   override end(cb?: () => void): this;
+  /** @hidden */
   override end(chunk: unknown, cb?: () => void): this;
+  /** @hidden */
   override end(chunk: unknown, encoding?: BufferEncoding, cb?: () => void): this;
   override end(...args: unknown[]): this {
     // Whatever `_write` runs inside `end()` is the stream's last data: Node
