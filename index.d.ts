@@ -59,14 +59,27 @@ export declare class NativeEndpoint {
    * QUIC ones in; see `NativeRecvBatch` for what it reports.
    */
   recvBatch(fd: number, max: number): NativeRecvBatch
-  /** Writes a batch of event rows (see `events.rs`); returns the row count. */
+  /**
+   * Writes a batch of event rows (see `events.rs`) into `records` but its
+   * last number, which says whether more events wait (1) or not (0), and
+   * returns the row count.
+   */
   pollEvents(inbox: Buffer, records: Float64Array): number
+  /**
+   * The large stream data of the last poll, in row order: a
+   * `STREAM_DATA` row whose inbox offset is negative (`-1 - index`) has
+   * its bytes here (see `EventSink::with_chunks`).
+   */
+  takeChunks(): Array<Buffer>
   hasPendingEvents(): boolean
   /**
-   * Writes a batch of outgoing packets (see `transmit.rs`); returns the
-   * packet count.
+   * Writes a batch of outgoing packets (see `transmit.rs`) into `meta`'s
+   * rows but its last, and returns the packet count. With a descriptor
+   * (`fd` >= 0, Linux fast path) it also sends them (`io/batch_send.rs`;
+   * `send_flags`: bit 0 an IPv6 socket, bit 1 GSO). The last row reports,
+   * so that one call serves a whole flush: see [`FLUSH_STATUS`].
    */
-  flush(out: Buffer, meta: Uint32Array): number
+  flush(out: Buffer, meta: Uint32Array, fd: number, sendFlags: number): number
   /** Milliseconds until the earliest deadline; -1 when none. */
   nextTimeout(): number
   onTimeout(): number
@@ -96,8 +109,23 @@ export declare class NativeEndpoint {
   sessionTicket(conn: number): Buffer | null
   /** Streams of a connection that the native layer still tracks (debug). */
   streamCount(conn: number): number
-  /** Queues a datagram; false when the send queue is full. */
-  sendDatagram(conn: number, data: Buffer): boolean
+  /**
+   * Queues a datagram. Returns -1 when the send queue is full (dropped),
+   * else `room * 65536 + max`: how many more datagrams the queue takes
+   * and the largest one now (`maxDatagramSize`, at most 65535). Until
+   * the endpoint's next recv, poll, timeout or flush both hold, so
+   * JavaScript batches further datagrams (`send_datagrams`) within them.
+   */
+  sendDatagram(conn: number, data: Buffer): number
+  /**
+   * Queues the datagrams JavaScript batched since its last flush: `rows`
+   * of `[connection, offset, length]` into `data`, `count` of them, in
+   * order. Each was checked against what `send_datagram` reported, so a
+   * failure means its connection ended or changed path meanwhile: it is
+   * dropped (and counted as such while the connection lives). Returns how
+   * many were queued.
+   */
+  sendDatagrams(data: Buffer, rows: Uint32Array, count: number): number
   /**
    * The peer's current address (it changes when the peer migrates or its
    * NAT rebinds).

@@ -48,6 +48,25 @@ describe('datagrams, complete', () => {
     expect(client.stats().datagramsDroppedOnSend).toBe(refused);
   });
 
+  test('datagrams sent in one turn keep the queue limit exactly, their order and their bytes; a too-large one among them still throws', async () => {
+    const { client, serverConn } = await pair({ client: { datagramQueueLength: 8 } });
+    const got: Buffer[] = [];
+    serverConn.on('datagram', (d: Uint8Array) => got.push(Buffer.from(d)));
+    const answers: boolean[] = [];
+    const payload = Buffer.alloc(300);
+    for (let i = 0; i < 20; i++) {
+      payload.fill(i); // the same buffer each time: each datagram is taken as it was at the call
+      answers.push(client.sendDatagram(payload));
+      if (i === 2) expect(() => client.sendDatagram(Buffer.alloc(client.maxDatagramSize + 1))).toThrow(expect.objectContaining({ code: 'ERR_QUIC_DATAGRAM_TOO_LARGE' }));
+    }
+    expect(answers).toEqual([...Array(8).fill(true), ...Array(12).fill(false)]);
+    expect(client.stats().datagramsDroppedOnSend).toBe(12);
+    const deadline = Date.now() + 5000;
+    while (got.length < 8 && Date.now() < deadline) await sleep(20);
+    expect(got.map((d) => d[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    for (const d of got) expect(d.equals(Buffer.alloc(300, d[0]))).toBe(true);
+  });
+
   test('datagrams() iterates received datagrams, keeps only the newest when the reader lags, and ends on close', async () => {
     const { client, serverConn } = await pair({ server: { datagramQueueLength: 50 } });
     const iterator = serverConn.datagrams();

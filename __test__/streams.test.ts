@@ -26,6 +26,45 @@ describe('QuicStream', () => {
     expect(echoed.equals(payload)).toBe(true);
   });
 
+  test('end(chunk) ends with its chunk last, also behind writes that flow control holds back, corked writes and a string chunk', async () => {
+    // A small window: the first write waits for credit, so end()'s chunk queues behind it.
+    const { client, serverConn } = await pair({ server: { streamWindow: 64 * 1024 } });
+    const got = new Map<number, Promise<Buffer>>();
+    serverConn.on('stream', (s: QuicStream) => {
+      got.set(s.id, readAll(s, 4 * MiB));
+      s.end(); // no answer: both directions end, so nothing is left open at the close
+    });
+    const big = randomBytes(512 * 1024);
+    const tail = randomBytes(1000);
+    const finished: Array<Promise<unknown>> = [];
+    const open = async (): Promise<QuicStream> => {
+      const s = await client.openStream();
+      s.resume();
+      finished.push(withTimeout(new Promise((r) => s.once('finish', r)), 10_000, `finish of stream ${s.id}`));
+      finished.push(withTimeout(new Promise((r) => s.once('close', r)), 10_000, `close of stream ${s.id}`));
+      return s;
+    };
+    const blocked = await open();
+    blocked.write(big);
+    blocked.end(tail);
+    const corked = await open();
+    corked.cork();
+    corked.write(Buffer.from('a'));
+    corked.write(Buffer.from('b'));
+    corked.end(Buffer.from('c'));
+    const text = await open();
+    text.end('text', 'utf8');
+    const alone = await open();
+    alone.end(tail);
+    await Promise.all(finished);
+    const deadline = Date.now() + 5000;
+    while (got.size < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(await withTimeout(got.get(blocked.id)!, 10_000, 'blocked')).toEqual(Buffer.concat([big, tail]));
+    expect((await got.get(corked.id)!).toString()).toBe('abc');
+    expect((await got.get(text.id)!).toString()).toBe('text');
+    expect(await got.get(alone.id)!).toEqual(tail);
+  });
+
   test('unidirectional streams: client -> server arrives intact, server replies on its own uni stream', async () => {
     const { client, serverConn } = await pair();
     const request = randomBytes(200 * 1024);

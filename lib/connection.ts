@@ -52,6 +52,12 @@ export class QuicConnection extends EventEmitter {
   /** Which end of the connection this is. */
   readonly side: 'client' | 'server';
   #socket: QuicSocket;
+  /** The send epoch in which the native layer reported the two limits below (lib/datagram-batch.ts). */
+  #datagramEpoch = -1;
+  /** More datagrams the native send queue takes. */
+  #datagramRoom = 0;
+  /** The largest datagram allowed. */
+  #datagramMax = 0;
   /** @internal native handle */
   readonly handle: number;
   #ownsSocket: boolean;
@@ -142,6 +148,7 @@ export class QuicConnection extends EventEmitter {
     if (socket === this.#socket) return;
     if (socket.closed) throw new QuicError('ERR_QUIC_SOCKET_CLOSED', 'The target socket is closed');
     const previous = this.#socket;
+    previous._pushDatagrams();
     callNative(() => socket._endpoint.adopt(previous._endpoint, this.handle));
     previous._departConnection(this.handle);
     socket._addConnection(this);
@@ -362,10 +369,24 @@ export class QuicConnection extends EventEmitter {
    */
   sendDatagram(data: Uint8Array): boolean {
     validateBytes(data, 'data');
+    if (this.#closeInfo !== undefined) throw connectionClosed();
+    const socket = this.socket;
+    // Within what the native layer last said (see lib/datagram-batch.ts).
+    if (this.#datagramEpoch === socket._sendEpoch && this.#datagramRoom > 0 && data.length <= this.#datagramMax && socket._batchDatagram(this.handle, data)) {
+      this.#datagramRoom--;
+      socket._schedule();
+      return true;
+    }
+    // In order: what is batched is queued first.
+    socket._pushDatagrams();
     const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    const queued = callNative(() => this.#endpoint().sendDatagram(this.handle, buf));
-    this.socket._schedule();
-    return queued;
+    const answer = callNative(() => socket._endpoint.sendDatagram(this.handle, buf));
+    socket._schedule();
+    if (answer < 0) return false;
+    this.#datagramEpoch = socket._sendEpoch;
+    this.#datagramRoom = Math.floor(answer / 65536);
+    this.#datagramMax = answer % 65536;
+    return true;
   }
 
   /**
@@ -413,6 +434,7 @@ export class QuicConnection extends EventEmitter {
     const code = opts.code ?? 0;
     const reason = opts.reason ?? '';
     if (this.#closeInfo === undefined) {
+      this.socket._pushDatagrams();
       this.socket._flushPending();
       try {
         callNative(() => this.socket._endpoint.close(this.handle, true, code, reason));

@@ -1,6 +1,8 @@
 // Decodes a batch of native event rows (layout: src/events.rs) and hands each
 // to its connection. Payload bytes are copied out of the shared inbox, which
-// the next poll overwrites.
+// the next poll overwrites, except large stream data, which the native layer
+// hands over in buffers of its own (a negative inbox offset: see `_chunk`).
+import { copyOut as copy } from './inbox';
 import type { QuicSocket } from './socket';
 import { dispatchWebTransport, isWebTransportEvent } from './webtransport/dispatch';
 
@@ -22,11 +24,6 @@ const RELAY_REQUEST = 14;
 const RELAY_REGISTERED = 15;
 const SIGNAL = 16;
 
-function copy(inbox: Buffer, offset: number, length: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  inbox.copy(out, 0, offset, offset + length);
-  return out;
-}
 
 /**
  * Dispatches every row of a batch. An exception thrown by an application
@@ -83,9 +80,12 @@ function dispatchRow(socket: QuicSocket, records: Float64Array, r: number, inbox
     case CLOSED:
       conn._onClosed(socket._endpoint.takeCloseInfo(id));
       break;
-    case STREAM_DATA:
-      conn._onStreamData(records[r + 2], copy(inbox, records[r + 3], records[r + 4]), records[r + 5] === 1);
+    case STREAM_DATA: {
+      const offset = records[r + 3];
+      const data = offset >= 0 ? copy(inbox, offset, records[r + 4]) : socket._chunk(-1 - offset);
+      conn._onStreamData(records[r + 2], data, records[r + 5] === 1);
       break;
+    }
     case STREAM_RESET:
       conn._onStreamReset(records[r + 2], records[r + 3]);
       break;

@@ -25,6 +25,7 @@ import { validateDialOptions } from './p2p/validation';
 import { bindingRequest, isStun, parseBindingResponse, transactionOf } from './p2p/stun';
 import { validateConnectOptions, validateServerOptions } from './entry-validation';
 import { BatchSender } from './io/batch-send';
+import { DatagramBatch } from './datagram-batch';
 import { BatchReceiver } from './io/batch-recv';
 import { TtlSender } from './io/ttl-send';
 
@@ -33,11 +34,17 @@ type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
 const OUT_BYTES = 256 * 1024;
 const META_ROWS = 192;
 const META_STRIDE = 8;
+/** Where `flush` reports in `meta`, after its rows: `[sent, pending, timeout µs]` (src/binding.rs, FLUSH_STATUS). */
+const STATUS = META_ROWS * META_STRIDE;
+/** `timeout` in the status row when no deadline is armed. */
+const NO_TIMEOUT = 0xffffffff;
 /** More than any packet `flush` writes (src/transmit.rs, MAX_SEND_UDP_PAYLOAD). */
 const ROOM_TO_SPARE = 64 * 1024;
 const INBOX_BYTES = 1024 * 1024;
 const RECORD_ROWS = 1024;
 const RECORD_STRIDE = 6;
+/** The last number of `records`: whether `pollEvents` left events waiting (1) or not (0). */
+const MORE = RECORD_ROWS * RECORD_STRIDE;
 
 /**
  * Batch buffers shared by every socket of this thread: they are only used
@@ -47,9 +54,9 @@ const RECORD_STRIDE = 6;
  */
 const shared = {
   out: Buffer.allocUnsafe(OUT_BYTES),
-  meta: new Uint32Array(META_ROWS * META_STRIDE),
+  meta: new Uint32Array((META_ROWS + 1) * META_STRIDE),
   inbox: Buffer.allocUnsafe(INBOX_BYTES),
-  records: new Float64Array(RECORD_ROWS * RECORD_STRIDE),
+  records: new Float64Array(RECORD_ROWS * RECORD_STRIDE + 1),
 };
 /** Bounds on one drive, so a flood can never pin the event loop. */
 const MAX_BATCHES = 1024;
@@ -86,6 +93,14 @@ export class QuicSocket extends EventEmitter {
   readonly #destinations = new DestinationCache();
   readonly #batch: BatchSender;
   readonly #receiver: BatchReceiver;
+  readonly #datagrams = new DatagramBatch();
+  /** Large stream data of the poll being dispatched (see `_chunk`). */
+  #chunks: Buffer[] | undefined;
+  /**
+   * @internal Moves on whenever a connection's datagram queue or path may
+   * have changed natively (see lib/datagram-batch.ts).
+   */
+  _sendEpoch = 0;
   /** Datagrams dgram delivered this turn (see `#onMessage`). */
   #turnMessages = 0;
   readonly #ttl: TtlSender;
@@ -431,14 +446,40 @@ export class QuicSocket extends EventEmitter {
       return;
     }
     const outcome = this.#endpoint.recv(msg, rinfo.address, rinfo.port);
+    this._sendEpoch++;
     if (outcome !== 0) debug('datagram from %s:%d: outcome %d', rinfo.address, rinfo.port, outcome);
     this.#scheduleDrive();
+  }
+
+  /**
+   * @internal Queues natively the datagrams batched so far (before a flush,
+   * a close or a migration), and starts a new send epoch.
+   */
+  _pushDatagrams(): void {
+    this._sendEpoch++;
+    callNative(() => this.#datagrams.push(this.#endpoint));
+  }
+
+  /**
+   * @internal Large stream data of the poll being dispatched, by index: the
+   * native layer hands it over in buffers of its own (src/events.rs,
+   * `EventSink::with_chunks`), taken on first use.
+   */
+  _chunk(index: number): Buffer {
+    this.#chunks ??= callNative(() => this.#endpoint.takeChunks());
+    return this.#chunks[index];
+  }
+
+  /** @internal Batches a datagram of connection `handle`; false when the batch is full. */
+  _batchDatagram(handle: number, datagram: Uint8Array): boolean {
+    return this.#datagrams.add(handle, datagram);
   }
 
   /** Linux fast path (lib/io/batch-recv.ts); elsewhere every datagram is a 'message'. */
   #drain(): void {
     const others = this.#receiver.drain();
     if (others === undefined) return;
+    this._sendEpoch++;
     this.#scheduleDrive();
     for (const d of others) this.#onOtherMessage(d.data, toAddress(d.address, d.port));
   }
@@ -550,6 +591,7 @@ export class QuicSocket extends EventEmitter {
 
   readonly #drive = (): void => {
     this.#driveScheduled = false;
+    this._sendEpoch++;
     this.#turnMessages = 0;
     this.#receiver.newTurn();
     this.#flushedEarly = false;
@@ -582,16 +624,21 @@ export class QuicSocket extends EventEmitter {
   readonly #finishDrive = (): void => {
     this.#flushQueued = false;
     if (this.#closed) return;
+    let flushed = false;
     try {
       this.#flush();
+      flushed = true;
     } finally {
       // Events found while sending (a close, say) are dispatched by another
       // drive, never from this callback, so that handlers always run as
       // they do for I/O (their process.nextTick work before promise
-      // reactions). Every connection keeps its timer, whatever threw.
+      // reactions). Every connection keeps its timer, whatever threw. The
+      // last flush call reported both (its status row); after a throw, ask.
       if (!this.#closed) {
-        if (this.#endpoint.hasPendingEvents()) this.#scheduleDrive();
-        this.#armTimer();
+        const meta = shared.meta;
+        if (flushed ? meta[STATUS + 1] !== 0 : this.#endpoint.hasPendingEvents()) this.#scheduleDrive();
+        const timeout = meta[STATUS + 2];
+        this.#armTimer(flushed ? (timeout === NO_TIMEOUT ? -1 : timeout / 1000) : this.#endpoint.nextTimeout());
       }
     }
   };
@@ -600,7 +647,13 @@ export class QuicSocket extends EventEmitter {
     for (let batch = 0; batch < MAX_BATCHES; batch++) {
       const rows = callNative(() => this.#endpoint.pollEvents(shared.inbox, shared.records));
       if (rows === 0) return;
+      this.#chunks = undefined;
+      const more = shared.records[MORE] !== 0;
       dispatchEvents(this, shared.records, rows, shared.inbox);
+      this.#chunks = undefined; // the streams have their chunks
+      // Events the handlers bring are found by the flush that follows (its
+      // status row), which drives again: no poll that finds nothing.
+      if (!more) return;
     }
   }
 
@@ -626,12 +679,14 @@ export class QuicSocket extends EventEmitter {
   }
 
   #flush(): void {
+    this._pushDatagrams();
     const meta = shared.meta;
     for (let batch = 0; batch < MAX_BATCHES; batch++) {
       const out = shared.out;
-      const packets = callNative(() => this.#endpoint.flush(out, meta));
+      const fd = this.#batch.descriptor();
+      const packets = callNative(() => this.#endpoint.flush(out, meta, fd, this.#batch.flags));
       if (packets === 0) return;
-      for (let i = this.#batch.send(out, meta, packets); i < packets; i++) {
+      for (let i = this.#batch.sent(fd, meta[STATUS] | 0, out, meta, packets); i < packets; i++) {
         const row = i * META_STRIDE;
         this.#udp.send(out, meta[row], meta[row + 1], meta[row + 2], this.#destinations.ip(meta, row + 3));
       }
@@ -645,8 +700,8 @@ export class QuicSocket extends EventEmitter {
     }
   }
 
-  #armTimer(): void {
-    const ms = this.#endpoint.nextTimeout();
+  /** Arms the timer for the earliest deadline, `ms` from now (-1: none). */
+  #armTimer(ms: number): void {
     if (ms < 0) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -668,6 +723,7 @@ export class QuicSocket extends EventEmitter {
     this.#timerAt = Infinity;
     if (this.#closed) return;
     callNative(() => this.#endpoint.onTimeout());
+    this._sendEpoch++;
     this.#drive();
   };
 }

@@ -33,7 +33,12 @@ const WRITE_STOPPED = -3; // the peer's STOP_SENDING was just found: `_onStopped
 const MAX_APP_CODE = Number.MAX_SAFE_INTEGER;
 
 interface PendingWrite {
+  /** What is left of the chunk being written. */
   data: Buffer;
+  /** A `_writev` batch: its chunks, written one after the other (no copy into one buffer). */
+  chunks: Buffer[] | undefined;
+  /** Index in `chunks` of the chunk after `data`. */
+  next: number;
   fin: boolean;
   callback: (err?: Error | null) => void;
 }
@@ -78,6 +83,10 @@ export class QuicStream extends Duplex {
   /** The connection the stream belongs to. */
   readonly connection: QuicConnection;
   #pending: PendingWrite | undefined;
+  /** Set while `end()` runs (see there). */
+  #ending = false;
+  /** A write took the FIN. */
+  #finWritten = false;
   #paused = false;
   /** The receive direction is over for the native layer (FIN, reset, stopped). */
   #readDone = false;
@@ -111,19 +120,45 @@ export class QuicStream extends Duplex {
     if (!writable) this.#writeDone = true;
   }
 
+  // Node's `writable.end()`; a chunk written by the call itself carries the
+  // FIN (RFC 9000 §19.8) in the same native write.
+  /** @hidden */
+  override end(cb?: () => void): this;
+  /** @hidden */
+  override end(chunk: unknown, cb?: () => void): this;
+  /** @hidden */
+  override end(chunk: unknown, encoding?: BufferEncoding, cb?: () => void): this;
+  override end(...args: unknown[]): this {
+    // Whatever `_write` runs inside `end()` is the stream's last data: Node
+    // writes the chunk at once, or flushes the buffered rest (corked), and
+    // buffers everything while a write is in progress.
+    this.#ending = true;
+    try {
+      return Reflect.apply(super.end, this, args) as this;
+    } finally {
+      this.#ending = false;
+    }
+  }
+
   /** @hidden Duplex implementation. */
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
-    this.#send({ data: chunk, fin: false, callback });
+    this.#send({ data: chunk, chunks: undefined, next: 0, fin: this.#ending, callback });
   }
 
   /** @hidden Duplex implementation. */
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (err?: Error | null) => void): void {
-    this.#send({ data: Buffer.concat(chunks.map((c) => c.chunk)), fin: false, callback });
+    const buffers = chunks.map((c) => c.chunk);
+    this.#send({ data: buffers[0], chunks: buffers, next: 1, fin: false, callback });
   }
 
   /** @hidden Duplex implementation. */
   override _final(callback: (err?: Error | null) => void): void {
-    this.#send({ data: EMPTY, fin: true, callback });
+    if (this.#finWritten) {
+      // The last write took the FIN (see `end`).
+      callback();
+      return;
+    }
+    this.#send({ data: EMPTY, chunks: undefined, next: 0, fin: true, callback });
     // Put the FIN on the wire once this turn's other work is done. (It
     // usually leaves with data: the native layer holds back the last byte of
     // a write until the turn's flush, see `stream_write` in src/streams.rs.)
@@ -141,29 +176,41 @@ export class QuicStream extends Duplex {
       write.callback(this.#failure);
       return;
     }
-    let accepted: number;
-    try {
-      accepted = this.connection._streamWrite(this.id, write.data, write.fin);
-    } catch (err) {
-      write.callback(err as Error);
-      return;
-    }
-    if (accepted === WRITE_STOPPED) {
-      // Settled by the STREAM_STOPPED event that follows.
-      this.#pending = write;
-      return;
-    }
-    if (accepted === WRITE_CLOSED) {
-      write.callback(this.#failure ?? new QuicError('ERR_QUIC_INVALID_STREAM_STATE', 'The stream can no longer be written to'));
-      return;
-    }
-    if (accepted === write.data.length) {
-      if (write.fin) this.#writeDone = true;
+    for (;;) {
+      let accepted: number;
+      try {
+        accepted = this.connection._streamWrite(this.id, write.data, write.fin);
+      } catch (err) {
+        write.callback(err as Error);
+        return;
+      }
+      if (accepted === WRITE_STOPPED) {
+        // Settled by the STREAM_STOPPED event that follows.
+        this.#pending = write;
+        return;
+      }
+      if (accepted === WRITE_CLOSED) {
+        write.callback(this.#failure ?? new QuicError('ERR_QUIC_INVALID_STREAM_STATE', 'The stream can no longer be written to'));
+        return;
+      }
+      if (accepted !== write.data.length) {
+        const taken = accepted === WRITE_BLOCKED ? 0 : accepted;
+        write.data = write.data.subarray(taken);
+        this.#pending = write;
+        return;
+      }
+      const chunks = write.chunks;
+      if (chunks !== undefined && write.next < chunks.length) {
+        write.data = chunks[write.next++];
+        continue;
+      }
+      if (write.fin) {
+        this.#writeDone = true;
+        this.#finWritten = true;
+      }
       write.callback();
       return;
     }
-    const taken = accepted === WRITE_BLOCKED ? 0 : accepted;
-    this.#pending = { ...write, data: write.data.subarray(taken) };
   }
 
   /** @internal */

@@ -15,10 +15,12 @@ use crate::config::{Config, ConfigParams};
 use crate::endpoint::{Endpoint, SharedConfig};
 use crate::error::{CoreError, CoreResult, ErrorCode};
 use crate::io::batch_recv::{self, NativeRecvBatch};
+use crate::io::batch_send;
 use crate::relay::service::RelayLimits;
 use crate::tls::certgen::{self, CertRequest, KeyType};
 use crate::tls::verify::{self, Expected};
 use crate::tls::{self, TlsParams};
+use crate::transmit::STRIDE;
 
 /// Runs `f`, turning a panic into an `ERR_QUIC_INTERNAL` error.
 fn guarded<T>(f: impl FnOnce() -> CoreResult<T>) -> napi::Result<T, ErrorCode> {
@@ -279,6 +281,16 @@ pub struct NativeStats {
     pub path_changes: f64,
 }
 
+/// The status row `flush` writes last into `meta`: `[sent, pending, timeout]`,
+/// where `sent` is how many of the packets went out on the descriptor (an
+/// `i32`: a negative errno when none did; 0 without a descriptor),
+/// `pending` is 1 when events wait for `pollEvents`, and `timeout` the
+/// microseconds until the earliest deadline ([`NO_TIMEOUT`] when none;
+/// capped just below it: a timer that fires early finds nothing due).
+pub const FLUSH_STATUS: usize = 3;
+/// `timeout` in the status row of `flush` when there is no deadline.
+const NO_TIMEOUT: u32 = u32::MAX;
+
 /// `ssl_early_data_accepted` in BoringSSL's `ssl_early_data_reason_t`.
 const EARLY_DATA_ACCEPTED: u32 = 2;
 
@@ -443,7 +455,9 @@ impl NativeEndpoint {
         guarded(|| Ok(batch_recv::recv_into(&mut self.inner, fd, max as usize)))
     }
 
-    /// Writes a batch of event rows (see `events.rs`); returns the row count.
+    /// Writes a batch of event rows (see `events.rs`) into `records` but its
+    /// last number, which says whether more events wait (1) or not (0), and
+    /// returns the row count.
     #[napi]
     pub fn poll_events(
         &mut self,
@@ -454,8 +468,32 @@ impl NativeEndpoint {
             // SAFETY: JavaScript is single-threaded and does not touch the
             // array while this call runs; nothing keeps the slice afterwards.
             let records = unsafe { records.as_mut() };
-            Ok(self.inner.poll_events(&mut inbox, records) as u32)
+            let Some((more, rows)) = records.split_last_mut() else {
+                return Err(CoreError::new(
+                    ErrorCode::InvalidArgValue,
+                    "records has no room for the status slot",
+                ));
+            };
+            let count = self.inner.poll_events_chunked(&mut inbox, rows);
+            *more = if self.inner.has_pending_events() {
+                1.0
+            } else {
+                0.0
+            };
+            Ok(count as u32)
         })
+    }
+
+    /// The large stream data of the last poll, in row order: a
+    /// `STREAM_DATA` row whose inbox offset is negative (`-1 - index`) has
+    /// its bytes here (see `EventSink::with_chunks`).
+    #[napi]
+    pub fn take_chunks(&mut self) -> Vec<Buffer> {
+        self.inner
+            .take_chunks()
+            .into_iter()
+            .map(Buffer::from)
+            .collect()
     }
 
     #[napi]
@@ -463,18 +501,49 @@ impl NativeEndpoint {
         self.inner.has_pending_events()
     }
 
-    /// Writes a batch of outgoing packets (see `transmit.rs`); returns the
-    /// packet count.
+    /// Writes a batch of outgoing packets (see `transmit.rs`) into `meta`'s
+    /// rows but its last, and returns the packet count. With a descriptor
+    /// (`fd` >= 0, Linux fast path) it also sends them (`io/batch_send.rs`;
+    /// `send_flags`: bit 0 an IPv6 socket, bit 1 GSO). The last row reports,
+    /// so that one call serves a whole flush: see [`FLUSH_STATUS`].
     #[napi]
     pub fn flush(
         &mut self,
         mut out: BufferSlice,
         mut meta: Uint32ArraySlice,
+        fd: i32,
+        send_flags: u32,
     ) -> napi::Result<u32, ErrorCode> {
         guarded(|| {
             // SAFETY: as in `poll_events`.
             let meta = unsafe { meta.as_mut() };
-            Ok(self.inner.flush(&mut out, meta) as u32)
+            let Some(rows) = meta.len().checked_sub(STRIDE) else {
+                return Err(CoreError::new(
+                    ErrorCode::InvalidArgValue,
+                    "meta has no room for the status row",
+                ));
+            };
+            let (rows, status) = meta.split_at_mut(rows);
+            let packets = self.inner.flush(&mut out, rows);
+            let sent = if fd >= 0 && packets > 0 {
+                batch_send::send(
+                    fd,
+                    &out,
+                    rows,
+                    packets,
+                    send_flags & 1 != 0,
+                    send_flags & 2 != 0,
+                )
+            } else {
+                0
+            };
+            status[0] = sent as u32;
+            status[1] = u32::from(self.inner.has_pending_events());
+            status[2] = match self.inner.next_timeout() {
+                None => NO_TIMEOUT,
+                Some(ms) => (ms * 1000.0).ceil().min(f64::from(NO_TIMEOUT - 1)) as u32,
+            };
+            Ok(packets as u32)
         })
     }
 
@@ -682,10 +751,51 @@ impl NativeEndpoint {
         guarded(|| Ok(self.inner.connection(conn)?.streams.len() as u32))
     }
 
-    /// Queues a datagram; false when the send queue is full.
+    /// Queues a datagram. Returns -1 when the send queue is full (dropped),
+    /// else `room * 65536 + max`: how many more datagrams the queue takes
+    /// and the largest one now (`maxDatagramSize`, at most 65535). Until
+    /// the endpoint's next recv, poll, timeout or flush both hold, so
+    /// JavaScript batches further datagrams (`send_datagrams`) within them.
     #[napi]
-    pub fn send_datagram(&mut self, conn: u32, data: BufferSlice) -> napi::Result<bool, ErrorCode> {
-        guarded(|| self.inner.connection_for_send(conn)?.datagram_send(&data))
+    pub fn send_datagram(&mut self, conn: u32, data: BufferSlice) -> napi::Result<f64, ErrorCode> {
+        guarded(|| {
+            let conn = self.inner.connection_for_send(conn)?;
+            if !conn.datagram_send(&data)? {
+                return Ok(-1.0);
+            }
+            let max = conn.max_datagram_size().min(0xffff);
+            Ok(conn.datagram_room() as f64 * 65536.0 + max as f64)
+        })
+    }
+
+    /// Queues the datagrams JavaScript batched since its last flush: `rows`
+    /// of `[connection, offset, length]` into `data`, `count` of them, in
+    /// order. Each was checked against what `send_datagram` reported, so a
+    /// failure means its connection ended or changed path meanwhile: it is
+    /// dropped (and counted as such while the connection lives). Returns how
+    /// many were queued.
+    #[napi]
+    pub fn send_datagrams(
+        &mut self,
+        data: BufferSlice,
+        rows: Uint32ArraySlice,
+        count: u32,
+    ) -> napi::Result<u32, ErrorCode> {
+        guarded(|| {
+            let mut queued = 0;
+            for row in rows.chunks_exact(3).take(count as usize) {
+                let (start, len) = (row[1] as usize, row[2] as usize);
+                let Some(datagram) = data.get(start..start.saturating_add(len)) else {
+                    continue;
+                };
+                if let Ok(conn) = self.inner.connection_for_send(row[0]) {
+                    if conn.datagram_send_batched(datagram) {
+                        queued += 1;
+                    }
+                }
+            }
+            Ok(queued)
+        })
     }
 
     /// The peer's current address (it changes when the peer migrates or its

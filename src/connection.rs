@@ -590,6 +590,16 @@ impl Connection {
                 || self.quic.dgram_send_queue_len() >= (queue / 8).clamp(1, 128))
     }
 
+    /// How many more datagrams the send queue takes now; 0 on a relayed
+    /// connection (its datagrams are never batched in JavaScript).
+    pub fn datagram_room(&self) -> usize {
+        if !self.datagrams || self.relay_path.is_some() {
+            return 0;
+        }
+        self.datagram_queue_len
+            .saturating_sub(self.quic.dgram_send_queue_len())
+    }
+
     /// Datagrams received for the application: relay traffic carried by this
     /// connection is not counted.
     pub fn datagrams_received(&self) -> u64 {

@@ -95,6 +95,8 @@ pub struct Endpoint {
     datagram_backlog: bool,
     /// Set when this endpoint's server is a rendezvous (signalling).
     rendezvous: bool,
+    /// Large stream data of the last chunked poll (`poll_events_chunked`).
+    chunks: Vec<Vec<u8>>,
 }
 
 impl Endpoint {
@@ -124,6 +126,7 @@ impl Endpoint {
             endpoint_events: VecDeque::new(),
             relay_buf: Vec::new(),
             datagram_backlog: false,
+            chunks: Vec::new(),
             rendezvous: false,
         })
     }
@@ -517,9 +520,28 @@ impl Endpoint {
     /// Writes events of all touched connections. Returns the number of rows;
     /// call again until it returns 0.
     pub fn poll_events(&mut self, inbox: &mut [u8], records: &mut [f64]) -> usize {
+        self.poll_into(EventSink::new(inbox, records))
+    }
+
+    /// As [`poll_events`](Self::poll_events), with large stream data handed
+    /// over as chunks of their own (see `EventSink::with_chunks`), kept
+    /// until [`take_chunks`](Self::take_chunks) or the next poll.
+    pub fn poll_events_chunked(&mut self, inbox: &mut [u8], records: &mut [f64]) -> usize {
+        let mut chunks = std::mem::take(&mut self.chunks);
+        chunks.clear();
+        let rows = self.poll_into(EventSink::with_chunks(inbox, records, &mut chunks));
+        self.chunks = chunks;
+        rows
+    }
+
+    /// The chunks of the last chunked poll, in row order.
+    pub fn take_chunks(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.chunks)
+    }
+
+    fn poll_into(&mut self, mut sink: EventSink<'_>) -> usize {
         // The application takes its datagrams now.
         self.datagram_backlog = false;
-        let mut sink = EventSink::new(inbox, records);
         while let Some(&id) = self.event_queue.front() {
             let Some(conn) = self.conns.get_mut(&id) else {
                 self.event_queue.pop_front();

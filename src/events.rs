@@ -81,12 +81,21 @@ pub const WT_CLOSED: f64 = 36.0;
 pub const WT_RESET: f64 = 37.0;
 pub const WT_DRAINING: f64 = 38.0;
 
+/// Stream data of at least this many bytes goes out as a chunk of its own
+/// when the sink takes chunks (see [`EventSink::with_chunks`]).
+pub const CHUNK_MIN: usize = 64 * 1024;
+/// Chunk bytes one poll hands over at most (then the inbox bounds it), so a
+/// batch stays about the inbox's size.
+const CHUNK_BUDGET: usize = 4 * 1024 * 1024;
+
 /// Writes event rows and payloads into caller-owned buffers.
 pub struct EventSink<'a> {
     inbox: &'a mut [u8],
     records: &'a mut [f64],
     bytes: usize,
     rows: usize,
+    chunks: Option<&'a mut Vec<Vec<u8>>>,
+    chunk_bytes: usize,
 }
 
 impl<'a> EventSink<'a> {
@@ -96,6 +105,41 @@ impl<'a> EventSink<'a> {
             records,
             bytes: 0,
             rows: 0,
+            chunks: None,
+            chunk_bytes: 0,
+        }
+    }
+
+    /// A sink that hands large stream data ([`CHUNK_MIN`] bytes or more) over
+    /// as buffers of its own, collected in `chunks`, instead of copying it
+    /// through the inbox: its `STREAM_DATA` row's inbox offset is then
+    /// `-1 - index` into `chunks`. JavaScript takes them as they are
+    /// (`takeChunks`), so their bytes are copied once, from quiche.
+    pub fn with_chunks(
+        inbox: &'a mut [u8],
+        records: &'a mut [f64],
+        chunks: &'a mut Vec<Vec<u8>>,
+    ) -> Self {
+        EventSink {
+            chunks: Some(chunks),
+            ..EventSink::new(inbox, records)
+        }
+    }
+
+    /// Whether large stream data goes out as chunks (within this poll's budget).
+    pub fn takes_chunks(&self) -> bool {
+        self.chunks.is_some() && self.chunk_bytes < CHUNK_BUDGET
+    }
+
+    /// Keeps `chunk`; returns the offset its row carries (`-1 - index`).
+    pub fn push_chunk(&mut self, chunk: Vec<u8>) -> f64 {
+        match self.chunks.as_mut() {
+            Some(chunks) => {
+                self.chunk_bytes += chunk.len();
+                chunks.push(chunk);
+                -(chunks.len() as f64)
+            }
+            None => 0.0,
         }
     }
 

@@ -10,10 +10,14 @@
 //!   queue, see [`io::batch_recv`]);
 //! * **drain** — `pollEvents(inbox, records)` writes a batch of event records
 //!   (stream data, datagrams, handshake done, closes…) and their payload bytes
-//!   into buffers the caller owns; `flush(out, meta)` writes many outgoing
-//!   packets and their destinations into a reused buffer; `nextTimeout()` gives
-//!   the earliest deadline of all connections;
-//! * **commands** — `connect`, `streamWrite`, `sendDatagram`, `close`, …;
+//!   into buffers the caller owns (large stream data into buffers of its own,
+//!   `takeChunks()`), and says whether more wait; `flush(out, meta, fd, flags)`
+//!   writes many outgoing packets and their destinations into a reused buffer
+//!   (with a descriptor, also sends them) and reports what it sent, whether
+//!   events wait and the earliest deadline of all connections (also
+//!   `hasPendingEvents()`, `nextTimeout()`);
+//! * **commands** — `connect`, `streamWrite`, `sendDatagram` (and
+//!   `sendDatagrams`, a batch), `close`, …;
 //! * **getters** — `connectionInfo`, `stats`, `takeCloseInfo`.
 //!
 //! The record layouts are defined in [`events`] and [`transmit`].

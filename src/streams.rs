@@ -426,21 +426,50 @@ impl Connection {
                 if !sink.has_rows(1) {
                     return false;
                 }
-                let (offset, space) = sink.payload_space();
-                if space.is_empty() {
-                    return false;
-                }
-                let limit = space.len().min(MAX_STREAM_CHUNK);
-                match self.quic.stream_recv(stream, &mut space[..limit]) {
-                    Ok((n, fin)) => {
+                // Large data goes out as a chunk of its own (one copy, see
+                // `EventSink::with_chunks`); the rest through the inbox.
+                let large = if sink.takes_chunks() {
+                    self.quic.stream_readable_len(stream, MAX_STREAM_CHUNK)
+                } else {
+                    0
+                };
+                let (read, offset, limit) = if large >= events::CHUNK_MIN {
+                    // Into uninitialized memory: quiche writes the bytes it
+                    // reports (a `BufMut`), so nothing is zeroed first.
+                    let mut chunk: Vec<u8> = Vec::with_capacity(large);
+                    match self
+                        .quic
+                        .stream_recv_buf(stream, &mut chunk.spare_capacity_mut()[..large])
+                    {
+                        Ok((n, fin)) => {
+                            // SAFETY: `stream_recv_buf` initialized the first
+                            // `n` bytes (at most `large`, the slice's length).
+                            unsafe { chunk.set_len(n.min(large)) };
+                            (Ok((n, fin)), sink.push_chunk(chunk), large)
+                        }
+                        Err(e) => (Err(e), 0.0, large),
+                    }
+                } else {
+                    let (offset, space) = sink.payload_space();
+                    if space.is_empty() {
+                        return false;
+                    }
+                    let limit = space.len().min(MAX_STREAM_CHUNK);
+                    let read = self.quic.stream_recv(stream, &mut space[..limit]);
+                    if let Ok((n, _)) = read {
                         sink.commit_payload(n);
+                    }
+                    (read, offset as f64, limit)
+                };
+                match read {
+                    Ok((n, fin)) => {
                         self.stall.data_arrived();
                         let fin_flag = if fin { 1.0 } else { 0.0 };
                         sink.push(
                             events::STREAM_DATA,
                             self.id,
                             stream as f64,
-                            offset as f64,
+                            offset,
                             n as f64,
                             fin_flag,
                         );
@@ -614,6 +643,20 @@ impl Connection {
     }
 
     /// The largest datagram payload that can be sent now (0 when none).
+    /// Queues a datagram JavaScript batched (`send_datagrams` in
+    /// binding.rs); one it can no longer take (too large after a path
+    /// change, say) is dropped and counted like one that found the queue
+    /// full.
+    pub fn datagram_send_batched(&mut self, data: &[u8]) -> bool {
+        match self.datagram_send(data) {
+            Ok(queued) => queued,
+            Err(_) => {
+                self.datagrams_send_dropped += 1;
+                false
+            }
+        }
+    }
+
     pub fn max_datagram_size(&self) -> usize {
         if !self.datagrams {
             return 0;

@@ -1,6 +1,7 @@
 // Optional fast path for outgoing packets on Linux: the native layer writes a
 // whole flush batch to the dgram socket's own descriptor with sendmmsg(2) and
-// UDP GSO (src/io/batch_send.rs). Whatever it does not send (unsupported here,
+// UDP GSO (src/io/batch_send.rs), in the same call that builds the batch
+// (`flush` with a descriptor). Whatever it does not send (unsupported here,
 // the socket buffer is full, an error) goes out through dgram.send as before.
 // Set NQUIC_BATCH_SEND=0 to turn it off (portable path only).
 import type dgram from 'node:dgram';
@@ -10,6 +11,9 @@ import { EINVAL, EIO, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP, NO_FAST_PATH } from './
 
 /** Errors that mean "this socket or kernel cannot do GSO". */
 const GSO_ERRORS = new Set([EIO, EINVAL, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP]);
+/** `flush`'s `sendFlags` bits (src/binding.rs). */
+const IPV6 = 1;
+const GSO = 2;
 
 export class BatchSender {
   readonly #udp: dgram.Socket;
@@ -24,18 +28,29 @@ export class BatchSender {
   }
 
   /**
-   * Sends a prefix of the `count` packets of a flush batch; returns its
-   * length. The caller sends the rest with dgram.
+   * The descriptor `flush` should send the next batch on, or -1 when it
+   * should only build it (no fast path, or packets queued inside dgram,
+   * which go first).
    */
-  send(out: Buffer, meta: Uint32Array, count: number): number {
-    // Packets queued inside dgram (the kernel was full) go first.
-    if (!this.#enabled || this.#udp.getSendQueueCount() > 0) return 0;
+  descriptor(): number {
+    if (!this.#enabled || this.#udp.getSendQueueCount() > 0) return -1;
     const fd = descriptorOf(this.#udp);
-    if (fd < 0) {
-      this.#enabled = false;
-      return 0;
-    }
-    let sent = native.sendPackets(fd, out, meta, count, this.#ipv6, this.#gso);
+    if (fd < 0) this.#enabled = false;
+    return fd;
+  }
+
+  /** `flush`'s `sendFlags` for this socket. */
+  get flags(): number {
+    return (this.#ipv6 ? IPV6 : 0) | (this.#gso ? GSO : 0);
+  }
+
+  /**
+   * How many of the `count` packets of a batch `flush` built and sent on
+   * `fd` (the `sent` of its status row; a negative errno when none went)
+   * are gone: a prefix of the batch. The caller sends the rest with dgram.
+   */
+  sent(fd: number, sent: number, out: Buffer, meta: Uint32Array, count: number): number {
+    if (fd < 0) return 0;
     if (sent < 0 && this.#gso && GSO_ERRORS.has(-sent)) {
       this.#gso = false;
       sent = native.sendPackets(fd, out, meta, count, this.#ipv6, false);

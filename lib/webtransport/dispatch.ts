@@ -1,6 +1,7 @@
 // Event rows of the WebTransport layer (layout: src/events.rs, WT_*) → the
 // connection's H3Connection.
 import type { QuicConnection } from '../connection';
+import { copyOut as copy } from '../inbox';
 import { h3Of } from './registry';
 
 const WT_REQUEST = 32;
@@ -11,11 +12,6 @@ const WT_CLOSED = 36;
 const WT_RESET = 37;
 const WT_DRAINING = 38;
 
-function copy(inbox: Buffer, offset: number, length: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  inbox.copy(out, 0, offset, offset + length);
-  return out;
-}
 
 /** Whether `kind` is a WebTransport row. */
 export function isWebTransportEvent(kind: number): boolean {
