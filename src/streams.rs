@@ -642,7 +642,6 @@ impl Connection {
         }
     }
 
-    /// The largest datagram payload that can be sent now (0 when none).
     /// Queues a datagram JavaScript batched (`send_datagrams` in
     /// binding.rs); one it can no longer take (too large after a path
     /// change, say) is dropped and counted like one that found the queue
@@ -657,6 +656,7 @@ impl Connection {
         }
     }
 
+    /// The largest datagram payload that can be sent now (0 when none).
     pub fn max_datagram_size(&self) -> usize {
         if !self.datagrams {
             return 0;
