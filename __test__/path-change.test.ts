@@ -154,7 +154,7 @@ describe('NAT rebinding in the middle of a transfer', () => {
       60_000,
       'transfer',
     );
-    nat.stop();
+    await nat.stop();
     const changes = serverSide().stats().pathChanges;
     expect(changes).toBeGreaterThanOrEqual(1);
     expect(changes).toBeLessThanOrEqual(nat.rebinds);

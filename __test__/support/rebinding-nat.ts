@@ -11,6 +11,8 @@ export class RebindingNat {
   readonly #retired: dgram.Socket[] = [];
   #client: { port: number; address: string } | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** The rebinding under way (binding its new outside socket), if any. */
+  #rebinding: Promise<void> | undefined;
   /** Outside ports used so far, oldest first. */
   readonly outsidePorts: number[] = [];
   /** Datagrams from the server dropped because they reached a forgotten mapping. */
@@ -63,15 +65,19 @@ export class RebindingNat {
 
   /** Rebinds every `ms` until `stop()`. */
   rebindEvery(ms: number): void {
-    this.#timer = setInterval(() => void this.rebind(), ms);
+    this.#timer = setInterval(() => {
+      this.#rebinding = this.rebind();
+    }, ms);
   }
 
-  stop(): void {
+  /** Stops rebinding; resolves once a rebinding under way has its new port (`outsidePorts` is final). */
+  async stop(): Promise<void> {
     clearInterval(this.#timer);
+    await this.#rebinding;
   }
 
   async close(): Promise<void> {
-    this.stop();
+    await this.stop();
     const sockets = [this.#inside, ...this.#retired, ...(this.#outside ? [this.#outside] : [])];
     await Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
