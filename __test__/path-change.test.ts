@@ -162,7 +162,7 @@ describe('NAT rebinding in the middle of a transfer', () => {
     await withTimeout(transfer((written) => written >= MiB, () => {}), 10_000, 'transfer after the rebindings');
     expect(serverSide().remoteAddress.port).toBe(nat.outsidePorts[nat.outsidePorts.length - 1]);
     expect(conn.stats().pathChanges).toBe(0);
-  });
+  }, 90_000); // beyond the transfer bounds above (60 s + 10 s), so that they report
 });
 
 describe('migrate() in the middle of transfers', () => {
