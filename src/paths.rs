@@ -31,6 +31,9 @@ pub struct PathWatch {
     /// Each path's lost-datagram count when last observed; kept once the
     /// connection has changed path, so that a replaced path's count stays.
     dgram_lost_seen: Vec<(Tuple, usize)>,
+    /// The previous observation's list, reused for the next one (this runs
+    /// after every batch of a connection that changed path: no allocation).
+    dgram_lost_spare: Vec<(Tuple, usize)>,
 }
 
 impl PathWatch {
@@ -54,17 +57,19 @@ impl PathWatch {
     /// after the batch that settled its last packet is final; only a
     /// replacement in that same batch could miss a loss.
     fn tally_dgram_lost(&mut self, quic: &quiche::Connection) {
-        let now: Vec<(Tuple, usize)> = quic
-            .path_stats()
-            .map(|p| ((p.local_addr, p.peer_addr), p.dgram_lost))
-            .collect();
+        let mut now = std::mem::take(&mut self.dgram_lost_spare);
+        now.clear();
+        now.extend(
+            quic.path_stats()
+                .map(|p| ((p.local_addr, p.peer_addr), p.dgram_lost)),
+        );
         for (tuple, lost) in &self.dgram_lost_seen {
             let kept = now.iter().any(|(t, l)| t == tuple && l >= lost);
             if !kept {
                 self.replaced_dgram_lost += *lost as u64;
             }
         }
-        self.dgram_lost_seen = now;
+        self.dgram_lost_spare = std::mem::replace(&mut self.dgram_lost_seen, now);
     }
 
     /// The connection itself moved to another path (`migrate`).
