@@ -24,7 +24,6 @@ const RELAY_REQUEST = 14;
 const RELAY_REGISTERED = 15;
 const SIGNAL = 16;
 
-
 /**
  * Dispatches every row of a batch. An exception thrown by an application
  * handler must not lose the rest of the batch (a lost CLOSED row would leave

@@ -2,7 +2,7 @@
 import { validateCommonOptions } from './options';
 import type { ConnectOptions, ListenOptions, ServerOptions } from './types';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
-import { validateBoolean, validateFunction, validateInteger, validateObject, validatePort, validateRemotePort, validateString } from './validate';
+import { MAX_U32, validateBoolean, validateFunction, validateInteger, validateObject, validatePort, validateRemotePort, validateString } from './validate';
 import { QuicConnectionClass } from './socket-class';
 import { validateWebTransportOptions } from './webtransport/options';
 
@@ -77,7 +77,7 @@ export function validateServerOptions(opts: unknown, path: string): asserts opts
   validateBoolean(opts.retry, `${path}.retry`);
   validateBoolean(opts.earlyData, `${path}.earlyData`);
   validateInteger(opts.handshakeRateLimit, `${path}.handshakeRateLimit`, 0, 1_000_000);
-  validateInteger(opts.maxConnections, `${path}.maxConnections`, 1, 0xffffffff);
+  validateInteger(opts.maxConnections, `${path}.maxConnections`, 1, MAX_U32);
 }
 
 export function validateListenOptions(opts: unknown, path: string): asserts opts is ListenOptions {

@@ -5,6 +5,7 @@ import type { NativeConfigOptions } from '../index.js';
 import { callNative } from './errors';
 import type { ConnectOptions, PemOrDer, ServerOptions, TlsOptions, TransportOptions } from './types';
 import {
+  MAX_U32,
   validateAlpn,
   validateBoolean,
   validateCertList,
@@ -15,7 +16,6 @@ import {
 } from './validate';
 import { invalidArgValue } from './errors';
 
-const MAX_U32 = 0xffffffff;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 /**
  * The smallest flow-control window that lets data flow: the receiver grants

@@ -723,7 +723,6 @@ export class QuicSocket extends EventEmitter {
     this.#timerAt = Infinity;
     if (this.#closed) return;
     callNative(() => this.#endpoint.onTimeout());
-    this._sendEpoch++;
-    this.#drive();
+    this.#drive(); // which starts a new send epoch
   };
 }

@@ -2,6 +2,9 @@
 // synchronously with a Node-style code and names the dotted option path.
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 
+/** The largest unsigned 32-bit value: the upper bound of millisecond and count options the native layer keeps in a `u32`. */
+export const MAX_U32 = 0xffffffff;
+
 export function validateObject(value: unknown, path: string): asserts value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw invalidArgType(path, 'of type object', value);

@@ -9,7 +9,7 @@ import type { ReadableStreamDefaultController } from 'node:stream/web';
 import native from '../binding';
 import type { QuicConnection } from '../connection';
 import { QuicError } from '../errors';
-import { validateInteger } from '../validate';
+import { MAX_U32, validateInteger } from '../validate';
 import { QuicSocket } from '../socket';
 import type { PeerInfo, PemOrDer } from '../types';
 import { WebTransportDatagramDuplexStream } from './datagrams';
@@ -190,7 +190,7 @@ export class WebTransport {
     if (options.allowPooling && options.serverCertificateHashes?.length) {
       throw new DOMException('allowPooling cannot be combined with serverCertificateHashes', 'NotSupportedError');
     }
-    validateInteger(options.timeout, 'options.timeout', 1, 0xffffffff);
+    validateInteger(options.timeout, 'options.timeout', 1, MAX_U32);
     this.congestionControl = options.congestionControl ?? 'default';
 
     let settleReady!: (err?: unknown) => void;

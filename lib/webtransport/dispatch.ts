@@ -12,7 +12,6 @@ const WT_CLOSED = 36;
 const WT_RESET = 37;
 const WT_DRAINING = 38;
 
-
 /** Whether `kind` is a WebTransport row. */
 export function isWebTransportEvent(kind: number): boolean {
   return kind >= WT_REQUEST && kind <= WT_DRAINING;
