@@ -4,6 +4,7 @@
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod memory;
 mod pair;
+mod path_chaos;
 mod paths;
 mod relay;
 mod scenarios;
