@@ -381,6 +381,12 @@ impl Endpoint {
         let Some(server) = self.server.clone() else {
             return RecvOutcome::Dropped;
         };
+        // RFC 9000 §5.2.2 and §14.1: a datagram too small to open a
+        // connection gets nothing, not even Version Negotiation (which would
+        // let a spoofed small packet bounce a larger one off this server).
+        if data.len() < MIN_INITIAL_SIZE {
+            return RecvOutcome::Dropped;
+        }
         if !quiche::version_is_supported(hdr.version) {
             let mut out = vec![0u8; 256];
             return match quiche::negotiate_version(&hdr.scid, &hdr.dcid, &mut out) {
@@ -392,7 +398,7 @@ impl Endpoint {
                 Err(_) => RecvOutcome::Dropped,
             };
         }
-        if data.len() < MIN_INITIAL_SIZE || self.serving_at_most() {
+        if self.serving_at_most() {
             return RecvOutcome::Dropped;
         }
         let retry = server.borrow().retry && relayed.is_none();

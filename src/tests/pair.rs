@@ -110,6 +110,27 @@ impl Side {
         panic!("flush never drained");
     }
 
+    /// Takes every outgoing packet, whatever its destination's family: an
+    /// IPv4 destination is decoded, any other is `None` (for tests that feed
+    /// packets from many sources and only deliver some answers).
+    pub fn drain_any(&mut self) -> Vec<(Vec<u8>, Option<SocketAddr>)> {
+        let mut packets = Vec::new();
+        for _ in 0..10_000 {
+            let n = self.endpoint.flush(&mut self.out, &mut self.meta);
+            if n == 0 {
+                return packets;
+            }
+            for row in self.meta.chunks(transmit::STRIDE).take(n) {
+                let (o, l) = (row[0] as usize, row[1] as usize);
+                let to = (row[3] == 4).then(|| {
+                    SocketAddr::new(std::net::Ipv4Addr::from(row[4]).into(), row[2] as u16)
+                });
+                packets.push((self.out[o..o + l].to_vec(), to));
+            }
+        }
+        panic!("flush never drained");
+    }
+
     pub fn take_events(&mut self, kind: f64) -> Vec<Event> {
         let (hit, rest): (Vec<Event>, Vec<Event>) =
             self.events.drain(..).partition(|e| e.kind == kind);

@@ -10,11 +10,11 @@ use crate::events;
 use crate::relay::service::RelayLimits;
 use crate::tls::certgen::{self, CertRequest, GeneratedCert, KeyType};
 
-const RELAY: &str = "127.0.0.1:41000";
-const TARGET: &str = "127.0.0.1:41001";
-const DIALER: &str = "127.0.0.1:41002";
+pub(super) const RELAY: &str = "127.0.0.1:41000";
+pub(super) const TARGET: &str = "127.0.0.1:41001";
+pub(super) const DIALER: &str = "127.0.0.1:41002";
 
-fn cert(name: &str) -> GeneratedCert {
+pub(super) fn cert(name: &str) -> GeneratedCert {
     certgen::generate(&CertRequest {
         subject_alt_names: &[name.to_string()],
         key_type: KeyType::EcdsaP256,
@@ -25,26 +25,31 @@ fn cert(name: &str) -> GeneratedCert {
     .expect("cert")
 }
 
-fn with_identity(mut p: ConfigParams, id: &GeneratedCert) -> ConfigParams {
+pub(super) fn with_identity(mut p: ConfigParams, id: &GeneratedCert) -> ConfigParams {
     p.tls.key = Some(id.key_pem.clone().into_bytes());
     p.tls.certs = vec![id.cert_pem.clone().into_bytes()];
     p
 }
 
-fn addr(s: &str) -> SocketAddr {
+pub(super) fn addr(s: &str) -> SocketAddr {
     s.parse().expect("addr")
 }
 
-struct World {
-    relay: Side,
-    target: Side,
-    dialer: Side,
-    target_id: GeneratedCert,
+pub(super) struct World {
+    pub(super) relay: Side,
+    pub(super) target: Side,
+    pub(super) dialer: Side,
+    pub(super) target_id: GeneratedCert,
     relay_cert: GeneratedCert,
 }
 
 impl World {
-    fn new() -> World {
+    pub(super) fn new() -> World {
+        World::with_target(|_| {})
+    }
+
+    /// A world whose target's server options are tweaked.
+    pub(super) fn with_target(tweak: impl FnOnce(&mut ConfigParams)) -> World {
         let relay_cert = cert("localhost");
         let target_id = cert("target");
         let mut relay = Side::new(RELAY);
@@ -57,7 +62,8 @@ impl World {
             policy: false,
         }));
         let mut target = Side::new(TARGET);
-        let tp = with_identity(params(true), &target_id);
+        let mut tp = with_identity(params(true), &target_id);
+        tweak(&mut tp);
         target.endpoint.set_server(Some(shared(&tp)), usize::MAX);
         World {
             relay,
@@ -68,7 +74,7 @@ impl World {
         }
     }
 
-    fn client_config(&self, id: Option<&GeneratedCert>) -> SharedConfig {
+    pub(super) fn client_config(&self, id: Option<&GeneratedCert>) -> SharedConfig {
         let mut p = params(false);
         p.tls.verify_peer = true;
         p.tls.ca = vec![self.relay_cert.cert_pem.clone().into_bytes()];
@@ -78,7 +84,7 @@ impl World {
         shared(&p)
     }
 
-    fn step(&mut self) -> usize {
+    pub(super) fn step(&mut self) -> usize {
         let mut moved = 0;
         let outgoing = [
             (RELAY, self.relay.drain()),
@@ -103,7 +109,7 @@ impl World {
         moved
     }
 
-    fn settle(&mut self) {
+    pub(super) fn settle(&mut self) {
         for _ in 0..2000 {
             if self.step() == 0 {
                 return;
@@ -113,7 +119,7 @@ impl World {
     }
 
     /// The dialer's connection to the relay that `inner` travels through.
-    fn dialer_via(&self, inner: u32) -> u32 {
+    pub(super) fn dialer_via(&self, inner: u32) -> u32 {
         self.dialer
             .endpoint
             .connection(inner)
@@ -125,7 +131,7 @@ impl World {
 
     /// Target registered, dialer connected through the relay: the dialer's
     /// relayed connection and the target's side of it.
-    fn connect_relayed(&mut self) -> (u32, u32) {
+    pub(super) fn connect_relayed(&mut self) -> (u32, u32) {
         let target_config = self.client_config(Some(&self.target_id));
         let t_via = self
             .target
@@ -182,7 +188,13 @@ impl World {
 
 /// Sends `len` bytes on a new stream of `inner` and returns what the target
 /// received on `target_side`, stepping the world at most `rounds` times.
-fn transfer(w: &mut World, inner: u32, target_side: u32, len: usize, rounds: usize) -> Vec<u8> {
+pub(super) fn transfer(
+    w: &mut World,
+    inner: u32,
+    target_side: u32,
+    len: usize,
+    rounds: usize,
+) -> Vec<u8> {
     let conn = w.dialer.endpoint.connection_mut(inner).expect("conn");
     let stream = conn.stream_open(true).expect("open").expect("credit");
     let data: Vec<u8> = (0..len as u32).map(|i| (i * 7) as u8).collect();

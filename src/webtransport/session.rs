@@ -79,6 +79,13 @@ impl Session {
     pub fn is_ended(&self) -> bool {
         self.state == State::Ended
     }
+
+    /// Past its request or response headers and not over: a session the
+    /// application has heard of.
+    #[cfg(test)]
+    pub fn is_announced(&self) -> bool {
+        self.headers_seen && !self.is_ended()
+    }
 }
 
 /// Request fields as the application receives them: `name\0value\0` pairs,
@@ -294,18 +301,26 @@ impl WebTransport {
         streams: &mut dyn SessionStreams,
         id: u64,
     ) {
-        loop {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        // Every complete capsule first, then the buffer moves once: taking
+        // them off its front one by one would be quadratic in their number.
+        let mut rest = &session.capsules[..];
+        let mut complete = Vec::new();
+        let malformed = loop {
+            match Capsule::decode(&mut rest) {
+                Ok(capsule) => complete.push(capsule),
+                Err(CapsuleError::UnexpectedEnd | CapsuleError::VarInt(_)) => break false,
+                Err(_) => break true,
+            }
+        };
+        let used = session.capsules.len() - rest.len();
+        session.capsules.drain(..used);
+        for capsule in complete {
             let Some(session) = self.sessions.get_mut(&id) else {
                 return;
             };
-            let mut rest = &session.capsules[..];
-            let capsule = match Capsule::decode(&mut rest) {
-                Ok(capsule) => capsule,
-                Err(CapsuleError::UnexpectedEnd | CapsuleError::VarInt(_)) => return,
-                Err(_) => return self.malformed(quic, streams, id, H3_MESSAGE_ERROR),
-            };
-            let used = session.capsules.len() - rest.len();
-            session.capsules.drain(..used);
             match capsule {
                 Capsule::CloseWebTransportSession { code, reason } => {
                     self.end_after_reading(
@@ -326,6 +341,9 @@ impl WebTransport {
                 }
                 _ => {}
             }
+        }
+        if malformed {
+            self.malformed(quic, streams, id, H3_MESSAGE_ERROR);
         }
     }
 
