@@ -312,3 +312,71 @@ fn a_blocked_relay_connection_makes_the_relayed_one_wait() {
         "the relay connection's queue stayed full ({queued})"
     );
 }
+
+/// A peer registered at a relay (reachable through it) also dials through
+/// the same relay connection. The relay numbers the flows it opens toward
+/// the peer itself, and the peer numbers the flows it dials on: the peer
+/// must never pick a number the relay already gave an incoming flow (the
+/// relay would take its `OPEN` for data of that flow and hand its packets
+/// to the other peer), and the relay must never give a new flow's target
+/// end the number its dialer end uses on the same connection.
+#[test]
+fn a_registered_peer_dials_out_on_a_flow_of_its_own() {
+    let mut w = World::new();
+    let (inner, target_side) = w.connect_relayed();
+    let t_via = w
+        .target
+        .endpoint
+        .connection(target_side)
+        .ok()
+        .and_then(|c| c.relay_path)
+        .map(|p| p.via)
+        .expect("the target's relay connection");
+    // The dialer becomes reachable through the relay too.
+    let dialer_id = cert("dialer");
+    let server = with_identity(params(true), &dialer_id);
+    w.dialer
+        .endpoint
+        .set_server(Some(shared(&server)), usize::MAX);
+    let config = w.client_config(Some(&dialer_id));
+    let d_reg = w
+        .dialer
+        .endpoint
+        .connect(&config, Some("localhost"), None, None, addr(RELAY))
+        .expect("dialer to relay");
+    w.settle();
+    w.dialer.endpoint.relay_register(d_reg).expect("register");
+    w.settle();
+    let registered = w.dialer.take_events(events::RELAY_REGISTERED);
+    assert_eq!(registered.first().map(|e| e.a), Some(0.0), "registered");
+    w.target.events.clear();
+    w.dialer.events.clear();
+
+    // The target, which the relay reaches on its flow 1, dials the dialer.
+    let target_config = w.client_config(Some(&w.target_id));
+    let out = w
+        .target
+        .endpoint
+        .connect_relayed(
+            &target_config,
+            t_via,
+            crate::relay::fingerprint(&dialer_id.cert_der),
+            None,
+            None,
+        )
+        .expect("relayed connect");
+    w.settle();
+    assert!(
+        w.target
+            .take_events(events::ESTABLISHED)
+            .iter()
+            .any(|e| e.conn == out),
+        "the target's own dial is established"
+    );
+    // The first relayed connection is intact.
+    assert_eq!(
+        transfer(&mut w, inner, target_side, 10_000, 500).len(),
+        10_000
+    );
+    assert_eq!(w.relay.endpoint.relay_counts().0, 2, "two flows");
+}
