@@ -363,7 +363,10 @@ fn raw_datagrams(retry: bool, seed: u64, rounds: usize) {
     exchange(&mut pair);
     // A mutated Initial never decrypts: whatever it made the server accept
     // is gone again (quiche fails the first packet, nothing is left open).
-    assert!(retry || accepted > 0, "some mutated Initials reached accept");
+    assert!(
+        retry || accepted > 0,
+        "some mutated Initials reached accept"
+    );
     assert_eq!(
         pair.server.endpoint.connection_count(),
         before,
@@ -1123,4 +1126,55 @@ fn regression_tiny_frames_are_read_in_linear_time() {
         reader.moved(),
         wire.len()
     );
+}
+
+/// Regression: every DRAIN_WEBTRANSPORT_SESSION capsule and every GOAWAY
+/// frame queued a `Draining` event, so a peer repeating them (3 bytes a
+/// capsule) made the other side queue an event row per 3 bytes received,
+/// hundreds of thousands per read of a stream window. One event per session
+/// now.
+#[test]
+fn regression_repeated_drains_and_goaways_queue_one_event() {
+    use super::webtransport::{established, open_session};
+    use web_transport_proto::VarInt;
+    let mut pair = Pair::new(
+        |s| {
+            s.alpn = vec!["h3".into()];
+            s.web_transport = Some(4);
+        },
+        |c| {
+            c.alpn = vec!["h3".into()];
+            c.web_transport = Some(4);
+        },
+    );
+    let (client, server) = established(&mut pair);
+    let session = open_session(&mut pair, client, server, "/");
+    let frame = |typ: u64, payload: &[u8]| {
+        let mut out = Vec::new();
+        VarInt::from_u64(typ).expect("type").encode(&mut out);
+        VarInt::from_u64(payload.len() as u64)
+            .expect("len")
+            .encode(&mut out);
+        out.extend_from_slice(payload);
+        out
+    };
+    // 1000 DRAIN capsules in one DATA frame on the CONNECT stream…
+    let drains: Vec<u8> = std::iter::repeat_n(frame(0x78ae, &[]), 1000)
+        .flatten()
+        .collect();
+    let c = pair.client.endpoint.connection_mut(client).expect("client");
+    c.quic
+        .stream_send(session, &frame(0x00, &drains), false)
+        .expect("send");
+    // …and 1000 GOAWAY frames (above the session, which stays) on the
+    // server's control stream.
+    let goaways: Vec<u8> = std::iter::repeat_n(frame(0x07, &[0x04]), 1000)
+        .flatten()
+        .collect();
+    let s = pair.server.endpoint.connection_mut(server).expect("server");
+    s.quic.stream_send(3, &goaways, false).expect("send");
+    pair.settle();
+    assert_eq!(pair.server.take_events(events::WT_DRAINING).len(), 1);
+    assert_eq!(pair.client.take_events(events::WT_DRAINING).len(), 1);
+    assert!(pair.client.take_events(events::CLOSED).is_empty());
 }

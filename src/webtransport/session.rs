@@ -43,6 +43,8 @@ pub struct Session {
     request: Option<Vec<u8>>,
     /// Our side of the CONNECT stream is finished (FIN queued) or reset.
     send_done: bool,
+    /// The application was told the session is draining (once is enough).
+    draining: bool,
 }
 
 impl Session {
@@ -56,6 +58,7 @@ impl Session {
             ending: false,
             request: None,
             send_done: false,
+            draining: false,
         }
     }
 
@@ -78,6 +81,13 @@ impl Session {
 
     pub fn is_ended(&self) -> bool {
         self.state == State::Ended
+    }
+
+    /// Marks the session draining; `true` the first time only, so that a
+    /// peer repeating DRAIN capsules or GOAWAY frames queues one event, not
+    /// one each.
+    pub fn mark_draining(&mut self) -> bool {
+        !std::mem::replace(&mut self.draining, true)
     }
 
     /// Past its request or response headers and not over: a session the
@@ -335,7 +345,8 @@ impl WebTransport {
                 Capsule::Unknown { typ, .. }
                     if typ.into_inner() == DRAIN_CAPSULE
                         && !session.ending
-                        && session.state == State::Open =>
+                        && session.state == State::Open
+                        && session.mark_draining() =>
                 {
                     self.events.push_back(Event::Draining { session: id });
                 }
