@@ -6,7 +6,8 @@
 //!
 //! Usage: nquic-native-baseline --cert CERT.pem --key KEY.pem [--bulk-mb 64] [--chunk-kb 64]
 //!        [--handshakes 200] [--warmup 5] [--dgram-seconds 2] [--dgram-window 64]
-//!        [--dgram-size 256] [--only bulk,handshake,datagram] [--timeout-s 60] [--cc bbr2|cubic|reno]
+//!        [--dgram-size 256] [--rtt-seconds 2] [--rtt-bytes 100] [--only bulk,handshake,datagram,rtt]
+//!        [--timeout-s 60] [--cc bbr2|cubic|reno]
 //! Prints one JSON object on stdout; progress and errors go to stderr; exit 1 on failure.
 
 use std::collections::{HashMap, VecDeque};
@@ -38,6 +39,8 @@ struct Args {
     dgram_seconds: f64,
     dgram_window: usize,
     dgram_size: usize,
+    rtt_seconds: f64,
+    rtt_bytes: usize,
     only: Vec<String>,
     timeout: Duration,
     cc: String,
@@ -54,7 +57,9 @@ fn parse_args() -> Res<Args> {
         dgram_seconds: 2.0,
         dgram_window: 64,
         dgram_size: 256,
-        only: vec!["bulk".into(), "handshake".into(), "datagram".into()],
+        rtt_seconds: 2.0,
+        rtt_bytes: 100,
+        only: vec!["bulk".into(), "handshake".into(), "datagram".into(), "rtt".into()],
         timeout: Duration::from_secs(60),
         cc: "bbr2".into(),
     };
@@ -74,6 +79,8 @@ fn parse_args() -> Res<Args> {
             "--dgram-seconds" => a.dgram_seconds = num(&val)?,
             "--dgram-window" => a.dgram_window = num(&val)? as usize,
             "--dgram-size" => a.dgram_size = num(&val)? as usize,
+            "--rtt-seconds" => a.rtt_seconds = num(&val)?,
+            "--rtt-bytes" => a.rtt_bytes = num(&val)? as usize,
             "--only" => a.only = val.split(',').map(|s| s.trim().to_string()).collect(),
             "--timeout-s" => a.timeout = Duration::from_secs_f64(num(&val)?),
             "--cc" => a.cc = val,
@@ -84,7 +91,7 @@ fn parse_args() -> Res<Args> {
     if a.cert.is_empty() || a.key.is_empty() {
         return Err("--cert and --key are required".into());
     }
-    if a.handshakes == 0 || a.bulk_mb == 0 || a.chunk_kb == 0 || a.dgram_window == 0 || a.dgram_size < 8 {
+    if a.handshakes == 0 || a.bulk_mb == 0 || a.chunk_kb == 0 || a.dgram_window == 0 || a.dgram_size < 8 || a.rtt_bytes == 0 {
         return Err("sizes and counts must be positive (--dgram-size at least 8)".into());
     }
     Ok(a)
@@ -184,6 +191,8 @@ struct Counters {
 struct ServerApp {
     /// Bytes received per stream; on FIN the server replies the count (decimal) and FINs.
     counts: HashMap<u64, u64>,
+    /// With `Net::echo`: the bytes received per stream, sent back with a FIN once the peer's FIN came.
+    echoes: HashMap<u64, Vec<u8>>,
 }
 
 // ------------------------------------------------------------------------------------------- net
@@ -203,6 +212,8 @@ struct Net {
     buf: Vec<u8>,
     out: Vec<u8>,
     counters: Counters,
+    /// The server echoes each stream's bytes instead of replying their count (the `rtt` workload).
+    echo: bool,
 }
 
 impl Net {
@@ -222,6 +233,7 @@ impl Net {
             buf: vec![0u8; 65536],
             out: vec![0u8; MAX_SEND_UDP_PAYLOAD],
             counters: Counters::default(),
+            echo: false,
         })
     }
 
@@ -326,6 +338,19 @@ impl Net {
                     match conn.stream_recv(sid, &mut self.buf) {
                         Ok((n, fin)) => {
                             progress = true;
+                            if self.echo {
+                                let bytes = app.echoes.entry(sid).or_default();
+                                bytes.extend_from_slice(&self.buf[..n]);
+                                if fin {
+                                    let reply = app.echoes.remove(&sid).unwrap_or_default();
+                                    match conn.stream_send(sid, &reply, true) {
+                                        Ok(w) if w == reply.len() => {}
+                                        other => return Err(format!("server echo on stream {sid}: {other:?}")),
+                                    }
+                                    break;
+                                }
+                                continue;
+                            }
                             *app.counts.entry(sid).or_insert(0) += n as u64;
                             if fin {
                                 let count = app.counts.remove(&sid).unwrap_or(0);
@@ -606,13 +631,86 @@ fn datagrams(net: &mut Net, args: &Args, deadline: Instant) -> Res<String> {
     ))
 }
 
+/// Sequential stream round trips, as bench/cases/stream-rtt.js does for nquic: open a new
+/// bidirectional stream, send `rtt_bytes` with its FIN, the server echoes them with a FIN, read the
+/// echo to its FIN; 20 warm-up round trips, then as many as fit in `rtt_seconds`.
+fn round_trips(net: &mut Net, args: &Args, deadline: Instant) -> Res<String> {
+    const WARMUP: usize = 20;
+    net.echo = true;
+    net.connect(deadline)?;
+    let payload = vec![0x5au8; args.rtt_bytes];
+    let mut buf = vec![0u8; 65536];
+    let mut lat: Vec<f64> = Vec::new();
+    let run_for = Duration::from_secs_f64(args.rtt_seconds);
+    let mut sid = 0u64;
+    let mut start = Instant::now();
+    for i in 0.. {
+        if i == WARMUP {
+            start = Instant::now();
+        }
+        if i >= WARMUP && start.elapsed() >= run_for {
+            break;
+        }
+        let t0 = Instant::now();
+        match net.client().stream_send(sid, &payload, true) {
+            Ok(w) if w == payload.len() => {}
+            other => return Err(format!("rtt stream_send on stream {sid}: {other:?}")),
+        }
+        let mut got = 0usize;
+        let mut fin = false;
+        while !fin {
+            if Instant::now() > deadline {
+                return Err(format!("rtt: timed out on stream {sid}"));
+            }
+            if !net.pump()? {
+                std::hint::spin_loop();
+            }
+            let c = net.client();
+            if c.is_closed() {
+                return Err(format!("rtt: connection closed: {:?}", c.peer_error()));
+            }
+            loop {
+                match c.stream_recv(sid, &mut buf) {
+                    Ok((n, f)) => {
+                        got += n;
+                        if f {
+                            fin = true;
+                            break;
+                        }
+                    }
+                    Err(quiche::Error::Done) => break,
+                    Err(e) => return Err(format!("rtt stream_recv: {e}")),
+                }
+            }
+        }
+        if got != payload.len() {
+            return Err(format!("rtt: echo of {got} bytes, expected {}", payload.len()));
+        }
+        if i >= WARMUP {
+            lat.push(ms(t0.elapsed()));
+        }
+        sid += 4;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    net.close_client()?;
+    Ok(format!(
+        "{{\"bytes\":{},\"roundTrips\":{},\"seconds\":{secs:.4},\"rate\":{:.2},\"median\":{:.4},\"p99\":{:.4}}}",
+        args.rtt_bytes,
+        lat.len(),
+        lat.len() as f64 / secs,
+        median(&lat),
+        percentile(&lat, 99.0)
+    ))
+}
+
 fn run() -> Res<String> {
     let args = parse_args()?;
     let mut parts = vec![
         "\"impl\":\"quiche 0.30 (Rust, one thread, std::net::UdpSocket, busy poll)\"".to_string(),
         format!("\"maxSendUdpPayload\":{MAX_SEND_UDP_PAYLOAD}"),
     ];
-    for what in ["bulk", "handshake", "datagram"] {
+    for what in ["bulk", "handshake", "datagram", "rtt"] {
         if !args.only.iter().any(|o| o == what) {
             continue;
         }
@@ -623,7 +721,8 @@ fn run() -> Res<String> {
         let json = match what {
             "bulk" => bulk(&mut net, &args, deadline)?,
             "handshake" => handshakes(&mut net, &args, deadline)?,
-            _ => datagrams(&mut net, &args, deadline)?,
+            "datagram" => datagrams(&mut net, &args, deadline)?,
+            _ => round_trips(&mut net, &args, deadline)?,
         };
         eprintln!("native-baseline: {what} done in {:.0} ms", ms(t.elapsed()));
         parts.push(format!("\"{what}\":{json}"));
