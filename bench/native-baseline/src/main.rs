@@ -59,7 +59,12 @@ fn parse_args() -> Res<Args> {
         dgram_size: 256,
         rtt_seconds: 2.0,
         rtt_bytes: 100,
-        only: vec!["bulk".into(), "handshake".into(), "datagram".into(), "rtt".into()],
+        only: vec![
+            "bulk".into(),
+            "handshake".into(),
+            "datagram".into(),
+            "rtt".into(),
+        ],
         timeout: Duration::from_secs(60),
         cc: "bbr2".into(),
     };
@@ -67,8 +72,14 @@ fn parse_args() -> Res<Args> {
     let mut i = 0;
     while i < argv.len() {
         let flag = argv[i].as_str();
-        let val = argv.get(i + 1).ok_or_else(|| format!("{flag} needs a value"))?.clone();
-        let num = |v: &str| v.parse::<f64>().map_err(|_| format!("{flag}: not a number: {v}"));
+        let val = argv
+            .get(i + 1)
+            .ok_or_else(|| format!("{flag} needs a value"))?
+            .clone();
+        let num = |v: &str| {
+            v.parse::<f64>()
+                .map_err(|_| format!("{flag}: not a number: {v}"))
+        };
         match flag {
             "--cert" => a.cert = val,
             "--key" => a.key = val,
@@ -91,7 +102,13 @@ fn parse_args() -> Res<Args> {
     if a.cert.is_empty() || a.key.is_empty() {
         return Err("--cert and --key are required".into());
     }
-    if a.handshakes == 0 || a.bulk_mb == 0 || a.chunk_kb == 0 || a.dgram_window == 0 || a.dgram_size < 8 || a.rtt_bytes == 0 {
+    if a.handshakes == 0
+        || a.bulk_mb == 0
+        || a.chunk_kb == 0
+        || a.dgram_window == 0
+        || a.dgram_size < 8
+        || a.rtt_bytes == 0
+    {
         return Err("sizes and counts must be positive (--dgram-size at least 8)".into());
     }
     Ok(a)
@@ -103,14 +120,18 @@ fn make_config(args: &Args, server: bool) -> Res<quiche::Config> {
     let e = |what: &str, err: quiche::Error| format!("quiche config {what}: {err}");
     let mut c = quiche::Config::new(quiche::PROTOCOL_VERSION).map_err(|x| e("new", x))?;
     if server {
-        c.load_cert_chain_from_pem_file(&args.cert).map_err(|x| e("cert", x))?;
-        c.load_priv_key_from_pem_file(&args.key).map_err(|x| e("key", x))?;
+        c.load_cert_chain_from_pem_file(&args.cert)
+            .map_err(|x| e("cert", x))?;
+        c.load_priv_key_from_pem_file(&args.key)
+            .map_err(|x| e("key", x))?;
         c.verify_peer(false);
     } else {
-        c.load_verify_locations_from_file(&args.cert).map_err(|x| e("ca", x))?;
+        c.load_verify_locations_from_file(&args.cert)
+            .map_err(|x| e("ca", x))?;
         c.verify_peer(true);
     }
-    c.set_application_protos(&[ALPN]).map_err(|x| e("alpn", x))?;
+    c.set_application_protos(&[ALPN])
+        .map_err(|x| e("alpn", x))?;
     c.set_max_idle_timeout(30_000);
     c.set_max_recv_udp_payload_size(MAX_RECV_UDP_PAYLOAD);
     c.set_max_send_udp_payload_size(MAX_SEND_UDP_PAYLOAD);
@@ -129,7 +150,8 @@ fn make_config(args: &Args, server: bool) -> Res<quiche::Config> {
 
 fn bind_loopback() -> Res<(UdpSocket, SocketAddr)> {
     let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-    sock.set_nonblocking(true).map_err(|e| format!("nonblocking: {e}"))?;
+    sock.set_nonblocking(true)
+        .map_err(|e| format!("nonblocking: {e}"))?;
     for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
         // Best effort, as nquic does: the kernel may cap it at net.core.[rw]mem_max.
         // SAFETY: plain setsockopt on a valid fd with an int-sized option value.
@@ -154,7 +176,12 @@ fn random_cid() -> Vec<u8> {
 }
 
 /// Send everything quiche has for this connection now (no pacing, like most simple loops).
-fn flush(conn: &mut quiche::Connection, sock: &UdpSocket, out: &mut [u8], counters: &mut Counters) -> bool {
+fn flush(
+    conn: &mut quiche::Connection,
+    sock: &UdpSocket,
+    out: &mut [u8],
+    counters: &mut Counters,
+) -> bool {
     let mut any = false;
     loop {
         match conn.send(out) {
@@ -241,8 +268,14 @@ impl Net {
     fn start_client(&mut self) -> Res<()> {
         let scid = random_cid();
         let scid = quiche::ConnectionId::from_ref(&scid);
-        let conn = quiche::connect(Some(SERVER_NAME), &scid, self.client_addr, self.server_addr, &mut self.client_cfg)
-            .map_err(|e| format!("connect: {e}"))?;
+        let conn = quiche::connect(
+            Some(SERVER_NAME),
+            &scid,
+            self.client_addr,
+            self.server_addr,
+            &mut self.client_cfg,
+        )
+        .map_err(|e| format!("connect: {e}"))?;
         self.client = Some(conn);
         self.pump()?;
         Ok(())
@@ -263,7 +296,10 @@ impl Net {
                 Ok((n, from)) => {
                     progress = true;
                     if let Some(c) = self.client.as_mut() {
-                        let info = quiche::RecvInfo { from, to: self.client_addr };
+                        let info = quiche::RecvInfo {
+                            from,
+                            to: self.client_addr,
+                        };
                         let _ = c.recv(&mut self.buf[..n], info); // stray packets of old connections error out: ignore
                     }
                 }
@@ -280,7 +316,8 @@ impl Net {
                 Err(e) => return Err(format!("server recv_from: {e}")),
             };
             progress = true;
-            let hdr = match quiche::Header::from_slice(&mut self.buf[..n], quiche::MAX_CONN_ID_LEN) {
+            let hdr = match quiche::Header::from_slice(&mut self.buf[..n], quiche::MAX_CONN_ID_LEN)
+            {
                 Ok(h) => h,
                 Err(_) => continue,
             };
@@ -303,11 +340,15 @@ impl Net {
                 )
                 .map_err(|e| format!("accept: {e}"))?;
                 self.aliases.insert(dcid, scid.clone());
-                self.server_conns.insert(scid.clone(), (conn, ServerApp::default()));
+                self.server_conns
+                    .insert(scid.clone(), (conn, ServerApp::default()));
                 scid
             };
             if let Some((conn, _)) = self.server_conns.get_mut(&key) {
-                let info = quiche::RecvInfo { from, to: self.server_addr };
+                let info = quiche::RecvInfo {
+                    from,
+                    to: self.server_addr,
+                };
                 let _ = conn.recv(&mut self.buf[..n], info);
             }
         }
@@ -345,7 +386,11 @@ impl Net {
                                     let reply = app.echoes.remove(&sid).unwrap_or_default();
                                     match conn.stream_send(sid, &reply, true) {
                                         Ok(w) if w == reply.len() => {}
-                                        other => return Err(format!("server echo on stream {sid}: {other:?}")),
+                                        other => {
+                                            return Err(format!(
+                                                "server echo on stream {sid}: {other:?}"
+                                            ))
+                                        }
                                     }
                                     break;
                                 }
@@ -358,7 +403,11 @@ impl Net {
                                 // Tiny reply: fits the initial window; if not, fail loudly.
                                 match conn.stream_send(sid, reply.as_bytes(), true) {
                                     Ok(w) if w == reply.len() => {}
-                                    other => return Err(format!("server reply on stream {sid}: {other:?}")),
+                                    other => {
+                                        return Err(format!(
+                                            "server reply on stream {sid}: {other:?}"
+                                        ))
+                                    }
                                 }
                                 break;
                             }
@@ -368,14 +417,9 @@ impl Net {
                     }
                 }
             }
-            loop {
-                match conn.dgram_recv(&mut self.buf) {
-                    Ok(n) => {
-                        progress = true;
-                        let _ = conn.dgram_send(&self.buf[..n]); // queue full = dropped, like UDP
-                    }
-                    Err(_) => break,
-                }
+            while let Ok(n) = conn.dgram_recv(&mut self.buf) {
+                progress = true;
+                let _ = conn.dgram_send(&self.buf[..n]); // queue full = dropped, like UDP
             }
         }
 
@@ -398,13 +442,21 @@ impl Net {
     }
 
     /// Pump until `done` holds for the client connection, or fail after `deadline`.
-    fn pump_until(&mut self, deadline: Instant, what: &str, mut done: impl FnMut(&mut quiche::Connection) -> bool) -> Res<()> {
+    fn pump_until(
+        &mut self,
+        deadline: Instant,
+        what: &str,
+        mut done: impl FnMut(&mut quiche::Connection) -> bool,
+    ) -> Res<()> {
         loop {
             if done(self.client()) {
                 return Ok(());
             }
             if self.client().is_closed() {
-                return Err(format!("{what}: client connection closed: {:?}", self.client().peer_error()));
+                return Err(format!(
+                    "{what}: client connection closed: {:?}",
+                    self.client().peer_error()
+                ));
             }
             if Instant::now() > deadline {
                 return Err(format!("{what}: timed out"));
@@ -445,7 +497,11 @@ fn median(sorted: &[f64]) -> f64 {
         return f64::NAN;
     }
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 }
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -456,7 +512,9 @@ fn ms(d: Duration) -> f64 {
 /// timed from the first write to the server's byte-count reply, as bench/cases/bulk.js does.
 fn bulk(net: &mut Net, args: &Args, deadline: Instant) -> Res<String> {
     let total = args.bulk_mb * MIB;
-    let chunk: Vec<u8> = (0..args.chunk_kb * KIB).map(|i| (i * 7 + 3) as u8).collect();
+    let chunk: Vec<u8> = (0..args.chunk_kb * KIB)
+        .map(|i| (i * 7 + 3) as u8)
+        .collect();
     net.connect(deadline)?;
     let sid = 0u64;
     let mut sent = 0u64;
@@ -507,12 +565,21 @@ fn bulk(net: &mut Net, args: &Args, deadline: Instant) -> Res<String> {
         }
     }
     let secs = t0.elapsed().as_secs_f64();
-    let acked: u64 = String::from_utf8_lossy(&reply).parse().map_err(|_| "bulk: bad reply".to_string())?;
+    let acked: u64 = String::from_utf8_lossy(&reply)
+        .parse()
+        .map_err(|_| "bulk: bad reply".to_string())?;
     if acked != total {
-        return Err(format!("bulk: server counted {acked} bytes, expected {total}"));
+        return Err(format!(
+            "bulk: server counted {acked} bytes, expected {total}"
+        ));
     }
     let st = net.client().stats();
-    let rtt = net.client().path_stats().next().map(|p| ms(p.rtt)).unwrap_or(f64::NAN);
+    let rtt = net
+        .client()
+        .path_stats()
+        .next()
+        .map(|p| ms(p.rtt))
+        .unwrap_or(f64::NAN);
     net.close_client()?;
     Ok(format!(
         "{{\"bytes\":{total},\"chunkSize\":{},\"seconds\":{secs:.6},\"throughput\":{:.3},\"packetsSent\":{},\"packetsLost\":{},\"bytesSent\":{},\"rttMs\":{rtt:.3}}}",
@@ -684,7 +751,10 @@ fn round_trips(net: &mut Net, args: &Args, deadline: Instant) -> Res<String> {
             }
         }
         if got != payload.len() {
-            return Err(format!("rtt: echo of {got} bytes, expected {}", payload.len()));
+            return Err(format!(
+                "rtt: echo of {got} bytes, expected {}",
+                payload.len()
+            ));
         }
         if i >= WARMUP {
             lat.push(ms(t0.elapsed()));
