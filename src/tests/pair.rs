@@ -90,24 +90,12 @@ impl Side {
         panic!("poll_events never drained");
     }
 
-    /// Takes every outgoing packet.
+    /// Takes every outgoing packet (all to IPv4 destinations).
     pub fn drain(&mut self) -> Vec<(Vec<u8>, SocketAddr)> {
-        let mut packets = Vec::new();
-        for _ in 0..10_000 {
-            let n = self.endpoint.flush(&mut self.out, &mut self.meta);
-            if n == 0 {
-                return packets;
-            }
-            for row in self.meta.chunks(transmit::STRIDE).take(n) {
-                let (o, l) = (row[0] as usize, row[1] as usize);
-                let to: SocketAddr = match row[3] {
-                    4 => SocketAddr::new(std::net::Ipv4Addr::from(row[4]).into(), row[2] as u16),
-                    _ => panic!("unexpected family"),
-                };
-                packets.push((self.out[o..o + l].to_vec(), to));
-            }
-        }
-        panic!("flush never drained");
+        self.drain_any()
+            .into_iter()
+            .map(|(p, to)| (p, to.expect("unexpected family")))
+            .collect()
     }
 
     /// Takes every outgoing packet, whatever its destination's family: an
