@@ -1178,3 +1178,76 @@ fn regression_repeated_drains_and_goaways_queue_one_event() {
     assert_eq!(pair.client.take_events(events::WT_DRAINING).len(), 1);
     assert!(pair.client.take_events(events::CLOSED).is_empty());
 }
+
+/// A relay that wraps packets of its own connection with a peer in relay
+/// `DATA` (so that they arrive on a synthetic relayed path): the peer must
+/// not start using that path for the connection itself, nor send anything
+/// to a synthetic address on the network.
+#[test]
+fn a_relay_cannot_move_its_own_connection_onto_a_relayed_path() {
+    use super::relay::World;
+    let mut w = World::new();
+    let (inner, target_side) = w.connect_relayed();
+    let accepted: Vec<u32> = w
+        .relay
+        .take_events(events::ESTABLISHED)
+        .iter()
+        .map(|e| e.conn)
+        .collect();
+    let r_target = accepted[0];
+    let t_via = w
+        .target
+        .endpoint
+        .connection(target_side)
+        .ok()
+        .and_then(|c| c.relay_path)
+        .map(|p| p.via)
+        .expect("via");
+    for round in 0..20u32 {
+        // Something for the relay to send the target: a ping.
+        let c = w
+            .relay
+            .endpoint
+            .connection_mut(r_target)
+            .expect("relay side");
+        c.quic.send_ack_eliciting().expect("ping");
+        let packets = w.relay.drain();
+        for (p, to) in packets {
+            if to != addr(super::relay::TARGET) {
+                continue;
+            }
+            let mut wrapped = wire::control(wire::DATA, 0x100 + round, &[]);
+            wrapped.extend_from_slice(&p);
+            if let Ok(c) = w.relay.endpoint.connection_mut(r_target) {
+                let _ = c.quic.dgram_send(&wrapped);
+            }
+        }
+        for (p, to) in w.relay.drain() {
+            if to == addr(super::relay::TARGET) {
+                w.target
+                    .endpoint
+                    .recv(&mut p.clone(), addr(super::relay::RELAY));
+            }
+        }
+        w.target.poll();
+        for (_, to) in w.target.drain_any() {
+            let to = to.expect("an IPv4 destination, never a synthetic one");
+            assert!(!crate::relay::is_synthetic(&to.ip()));
+        }
+        w.step();
+    }
+    let conn = w.target.endpoint.connection(t_via).expect("t_via");
+    assert!(!conn.is_ended(), "the target's relay connection is alive");
+    let wrapped = conn.relay.as_ref().map_or(0, |l| l.relay_datagrams);
+    assert!(wrapped >= 20, "the wrapped packets arrived ({wrapped})");
+    assert!(
+        conn.quic
+            .path_stats()
+            .all(|p| !crate::relay::is_synthetic(&p.peer_addr.ip())),
+        "no path of the relay connection is a relayed one"
+    );
+    assert_eq!(
+        super::relay::transfer(&mut w, inner, target_side, 10_000, 500).len(),
+        10_000
+    );
+}
