@@ -436,6 +436,58 @@ fn regression_no_version_negotiation_for_a_small_datagram() {
     assert_eq!(pair.server.drain_any().len(), 1);
 }
 
+/// Regression: a packet of an unsupported version got Version Negotiation
+/// only if quiche could parse it as a version 1 Initial (type bits 00, a
+/// token length, connection IDs of at most 20 bytes). Those fields mean
+/// something else in other versions (RFC 8999): a client of a newer version
+/// whose first packet looked otherwise was met with silence instead of the
+/// list of versions it could fall back to (RFC 9000 §6.1).
+#[test]
+fn regression_version_negotiation_for_any_long_header_of_an_unknown_version() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let from = addr("192.0.2.1:4433");
+    for (first, dcid_len) in [
+        (0xc0u8, 8usize),
+        (0xd0, 8),
+        (0xe0, 8),
+        (0xf0, 8),
+        (0xc0, 40),
+    ] {
+        let dcid: Vec<u8> = (0..dcid_len as u8).collect();
+        let scid = [0xee; 5];
+        let mut packet = vec![first, 0x1a, 0x2a, 0x3a, 0x4a, dcid_len as u8];
+        packet.extend_from_slice(&dcid);
+        packet.push(scid.len() as u8);
+        packet.extend_from_slice(&scid);
+        packet.resize(1200, 0xff);
+        let outcome = pair.server.endpoint.recv(&mut packet, from);
+        assert_eq!(
+            outcome,
+            RecvOutcome::VersionNegotiation,
+            "first byte {first:#x}, DCID of {dcid_len} bytes"
+        );
+        let answers = pair.server.drain_any();
+        assert_eq!(answers.len(), 1);
+        let vn = &answers[0].0;
+        assert_eq!(vn[0] & 0x80, 0x80, "a long header");
+        assert_eq!(vn[1..5], [0, 0, 0, 0], "version 0: Version Negotiation");
+        // Our SCID is its DCID, our DCID its SCID.
+        assert_eq!(usize::from(vn[5]), scid.len());
+        assert_eq!(vn[6..6 + scid.len()], scid);
+        let at = 6 + scid.len();
+        assert_eq!(vn[at + 1..at + 1 + dcid_len], dcid[..]);
+    }
+    // Not for a client, and never for a datagram below 1200 bytes.
+    let mut client = Side::new("127.0.0.1:40999");
+    let mut packet = vec![0xe0, 0x1a, 0x2a, 0x3a, 0x4a, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0];
+    packet.resize(1200, 0);
+    assert_eq!(
+        client.endpoint.recv(&mut packet, from),
+        RecvOutcome::Dropped
+    );
+    assert!(client.drain_any().is_empty());
+}
+
 #[test]
 fn fuzz_coalesced_packet_ends() {
     let test = "coalesce::packet_ends";
