@@ -403,12 +403,12 @@ fn raw_datagrams(retry: bool, seed: u64, rounds: usize) {
 
 #[test]
 fn fuzz_raw_datagrams_into_a_server_and_a_client() {
-    raw_datagrams(false, seeded(0x5eed_0001), iterations(60_000));
+    raw_datagrams(false, seeded(0x5eed_0001), iterations(180_000));
 }
 
 #[test]
 fn fuzz_raw_datagrams_into_a_retry_server() {
-    raw_datagrams(true, seeded(0x5eed_0002), iterations(40_000));
+    raw_datagrams(true, seeded(0x5eed_0002), iterations(120_000));
 }
 
 /// Regression: a long-header packet of an unknown version in a datagram
@@ -496,7 +496,7 @@ fn fuzz_coalesced_packet_ends() {
     let seed = seeded(0x5eed_0003);
     let mut rng = Rng::new(seed);
     let mut ends = Vec::new();
-    for i in 0..iterations(200_000) {
+    for i in 0..iterations(600_000) {
         let input = pick_and_mutate(&mut rng, &corpus, &corpus);
         guarded(test, seed, i, &input, || {
             coalesce::packet_ends(&input, &mut ends)
@@ -527,7 +527,7 @@ fn fuzz_retry_tokens() {
         .iter()
         .map(|&n| secrets.mint_retry_token(&from, &vec![0xab; n], b"retry-scid-16byt"))
         .collect();
-    for i in 0..iterations(100_000) {
+    for i in 0..iterations(300_000) {
         let input = pick_and_mutate(&mut rng, &tokens, &tokens);
         let valid = guarded(test, seed, i, &input, || {
             secrets.validate_retry_token(&input, &from, b"retry-scid-16byt")
@@ -576,7 +576,7 @@ fn fuzz_peer_certificates() {
     let conn = 0xfff0_0001;
     let seed = seeded(0x5eed_0005);
     let mut rng = Rng::new(seed);
-    for i in 0..iterations(30_000) {
+    for i in 0..iterations(90_000) {
         let expected = match rng.below(4) {
             0 => None,
             1 => Some(Expected::Name("localhost".into())),
@@ -708,8 +708,8 @@ fn fuzz_relay_and_signalling_datagrams() {
     let seeds = relay_seeds(fingerprint, &inner_packet);
     let seed = seeded(0x5eed_0006);
     let mut rng = Rng::new(seed);
-    for i in 0..iterations(20_000) {
-        if i == iterations(20_000) / 2 {
+    for i in 0..iterations(60_000) {
+        if i == iterations(60_000) / 2 {
             // Second half: new flows wait for the relay's `allow` policy.
             w.relay.endpoint.enable_relay(Some(RelayLimits {
                 max_flows: 8,
@@ -817,7 +817,7 @@ fn fuzz_signal_channel_state_machine() {
     let mut rx = SignalChannel::default();
     let mut tx = SignalChannel::default();
     let mut delivered = 0usize;
-    for i in 0..iterations(200_000) {
+    for i in 0..iterations(600_000) {
         let seq = match rng.below(5) {
             0 => 0,
             1 => u32::MAX - rng.below(3) as u32,
@@ -1137,7 +1137,7 @@ fn fuzz_http3_frame_codecs() {
     let all = webtransport_seeds().all();
     let seed = seeded(0x5eed_0009);
     let mut rng = Rng::new(seed);
-    for i in 0..iterations(200_000) {
+    for i in 0..iterations(600_000) {
         let input = pick_and_mutate(&mut rng, &all, &all);
         let cuts: Vec<usize> = (0..rng.below(4))
             .map(|_| rng.below(input.len() + 1))
