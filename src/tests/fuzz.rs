@@ -411,6 +411,87 @@ fn fuzz_raw_datagrams_into_a_retry_server() {
     raw_datagrams(true, seeded(0x5eed_0002), iterations(120_000));
 }
 
+/// A client in its handshake fed mutations of the real answers to its first
+/// flight: a Retry, a Version Negotiation packet, the server's Initial and
+/// Handshake flight. Whatever fails must end the connection (reported
+/// once), and the client must still connect afterwards.
+#[test]
+fn fuzz_answers_into_a_connecting_client() {
+    let test = "answers into a connecting client";
+    let seed = seeded(0x5eed_000a);
+    let mut rng = Rng::new(seed);
+    let mut plain = Pair::new(|_| {}, |_| {});
+    let mut retrying = Pair::new(|s| s.retry = true, |_| {});
+    let mut client = Side::new("127.0.0.1:40100");
+    let server_addr = addr(SERVER_ADDR);
+    let mut opened = 0;
+    let mut ended = 0;
+    for batch in 0..iterations(300) {
+        let id = client
+            .endpoint
+            .connect(
+                &plain.client_config,
+                Some("localhost"),
+                Some(Expected::Name("localhost".into())),
+                None,
+                server_addr,
+            )
+            .expect("connect");
+        opened += 1;
+        let first = client.drain_any();
+        let initial = first.first().expect("a first flight").0.clone();
+        // The real answers to it.
+        let mut answers = Vec::new();
+        for pair in [&mut plain, &mut retrying] {
+            pair.server
+                .endpoint
+                .recv(&mut initial.clone(), addr("127.0.0.1:40100"));
+            answers.extend(pair.server.drain_any().into_iter().map(|(p, _)| p));
+        }
+        let hdr = quiche::Header::from_slice(&mut initial.clone(), crate::endpoint::CID_LEN)
+            .expect("header");
+        let mut vn = vec![0u8; 256];
+        let n = quiche::negotiate_version(&hdr.scid, &hdr.dcid, &mut vn).expect("vn");
+        vn.truncate(n);
+        answers.push(vn);
+        for k in 0..20 {
+            let input = pick_and_mutate(&mut rng, &answers, &answers);
+            let iteration = batch * 20 + k;
+            guarded(test, seed, iteration, &input, || {
+                client.endpoint.recv(&mut input.clone(), server_addr);
+                client.poll();
+                client.drain_any();
+                client.endpoint.on_timeout();
+            });
+        }
+        ended += client
+            .take_events(events::CLOSED)
+            .iter()
+            .filter(|e| e.conn == id)
+            .count();
+        client.events.clear();
+        // Ended ones go; the rest are closed here (as an application would).
+        if let Ok(c) = client.endpoint.connection_mut(id) {
+            c.close(true, 0, b"");
+        }
+        client.poll();
+        client.drain_any();
+    }
+    assert!(ended > 0, "some answers ended a connection");
+    assert!(ended <= opened, "each connection ended at most once");
+    // The same client endpoint still connects for real.
+    plain.client = client;
+    let fresh = plain.connect();
+    assert!(
+        plain.run_until(Duration::from_secs(10), |p| p
+            .client
+            .endpoint
+            .connection(fresh)
+            .is_ok_and(|c| c.is_established())),
+        "a new connection completes its handshake"
+    );
+}
+
 /// Regression: a long-header packet of an unknown version in a datagram
 /// smaller than 1200 bytes got a Version Negotiation packet back. RFC 9000
 /// §5.2.2: "Servers MUST drop smaller packets that specify unsupported
