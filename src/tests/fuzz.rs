@@ -312,6 +312,20 @@ fn still_carries_a_stream(pair: &mut Pair, client: u32, what: &[u8]) -> bool {
     })
 }
 
+/// A new connection of the pair's client completes its handshake.
+fn connects(pair: &mut Pair) -> u32 {
+    let fresh = pair.connect();
+    assert!(
+        pair.run_until(Duration::from_secs(10), |p| p
+            .client
+            .endpoint
+            .connection(fresh)
+            .is_ok_and(|c| c.is_established())),
+        "a new connection completes its handshake"
+    );
+    fresh
+}
+
 fn raw_datagrams(retry: bool, seed: u64, rounds: usize) {
     let test = "raw datagrams into the endpoint";
     let (mut pair, client, up, down) = transcript(retry);
@@ -389,15 +403,7 @@ fn raw_datagrams(retry: bool, seed: u64, rounds: usize) {
         "the established connection still carries data"
     );
     // …and a new one can still be made.
-    let fresh = pair.connect();
-    assert!(
-        pair.run_until(Duration::from_secs(10), |p| p
-            .client
-            .endpoint
-            .connection(fresh)
-            .is_ok_and(|c| c.is_established())),
-        "a new connection completes its handshake"
-    );
+    let fresh = connects(&mut pair);
     assert!(still_carries_a_stream(&mut pair, fresh, b"new"));
 }
 
@@ -481,15 +487,7 @@ fn fuzz_answers_into_a_connecting_client() {
     assert!(ended <= opened, "each connection ended at most once");
     // The same client endpoint still connects for real.
     plain.client = client;
-    let fresh = plain.connect();
-    assert!(
-        plain.run_until(Duration::from_secs(10), |p| p
-            .client
-            .endpoint
-            .connection(fresh)
-            .is_ok_and(|c| c.is_established())),
-        "a new connection completes its handshake"
-    );
+    connects(&mut plain);
 }
 
 /// Regression: a long-header packet of an unknown version in a datagram
@@ -763,12 +761,7 @@ fn fuzz_relay_and_signalling_datagrams() {
     let d_via = w.dialer_via(inner);
     // The relay's connections with the target and the dialer, in the order
     // it accepted them.
-    let accepted: Vec<u32> = w
-        .relay
-        .take_events(events::ESTABLISHED)
-        .iter()
-        .map(|e| e.conn)
-        .collect();
+    let accepted = w.relay.take_established();
     let [r_target, r_dialer] = accepted[..] else {
         panic!("the relay accepted {accepted:?}");
     };
@@ -859,12 +852,7 @@ fn fuzz_relay_and_signalling_datagrams() {
         "a new relayed connection is established: {:?}",
         w.dialer.endpoint.take_close_info(fresh)
     );
-    let accepted: Vec<u32> = w
-        .target
-        .take_events(events::ESTABLISHED)
-        .iter()
-        .map(|e| e.conn)
-        .collect();
+    let accepted = w.target.take_established();
     let target_fresh = *accepted.last().expect("target side");
     assert_eq!(
         transfer(&mut w, fresh, target_fresh, 20_000, 500).len(),
@@ -1332,21 +1320,9 @@ fn a_relay_cannot_move_its_own_connection_onto_a_relayed_path() {
     use super::relay::World;
     let mut w = World::new();
     let (inner, target_side) = w.connect_relayed();
-    let accepted: Vec<u32> = w
-        .relay
-        .take_events(events::ESTABLISHED)
-        .iter()
-        .map(|e| e.conn)
-        .collect();
+    let accepted = w.relay.take_established();
     let r_target = accepted[0];
-    let t_via = w
-        .target
-        .endpoint
-        .connection(target_side)
-        .ok()
-        .and_then(|c| c.relay_path)
-        .map(|p| p.via)
-        .expect("via");
+    let t_via = w.target_via(target_side);
     for round in 0..20u32 {
         // Something for the relay to send the target: a ping.
         let c = w

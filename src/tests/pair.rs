@@ -119,6 +119,14 @@ impl Side {
         panic!("flush never drained");
     }
 
+    /// Takes the `ESTABLISHED` events; the connections, in order.
+    pub fn take_established(&mut self) -> Vec<u32> {
+        self.take_events(events::ESTABLISHED)
+            .iter()
+            .map(|e| e.conn)
+            .collect()
+    }
+
     pub fn take_events(&mut self, kind: f64) -> Vec<Event> {
         let (hit, rest): (Vec<Event>, Vec<Event>) =
             self.events.drain(..).partition(|e| e.kind == kind);

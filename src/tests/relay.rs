@@ -35,6 +35,17 @@ pub(super) fn addr(s: &str) -> SocketAddr {
     s.parse().expect("addr")
 }
 
+/// The connection to the relay that relayed connection `inner` of `side`
+/// travels through.
+fn via(side: &Side, inner: u32) -> u32 {
+    side.endpoint
+        .connection(inner)
+        .ok()
+        .and_then(|c| c.relay_path)
+        .map(|p| p.via)
+        .expect("a relayed connection")
+}
+
 pub(super) struct World {
     pub(super) relay: Side,
     pub(super) target: Side,
@@ -120,13 +131,12 @@ impl World {
 
     /// The dialer's connection to the relay that `inner` travels through.
     pub(super) fn dialer_via(&self, inner: u32) -> u32 {
-        self.dialer
-            .endpoint
-            .connection(inner)
-            .ok()
-            .and_then(|c| c.relay_path)
-            .map(|p| p.via)
-            .expect("a relayed connection")
+        via(&self.dialer, inner)
+    }
+
+    /// The target's connection to the relay that `inner` travels through.
+    pub(super) fn target_via(&self, inner: u32) -> u32 {
+        via(&self.target, inner)
     }
 
     /// Target registered, dialer connected through the relay: the dialer's
@@ -168,12 +178,7 @@ impl World {
             opened.iter().any(|e| e.conn == inner),
             "dialer side established"
         );
-        let accepted: Vec<u32> = self
-            .target
-            .take_events(events::ESTABLISHED)
-            .iter()
-            .map(|e| e.conn)
-            .collect();
+        let accepted = self.target.take_established();
         assert_eq!(
             accepted.len(),
             2,
@@ -324,14 +329,7 @@ fn a_blocked_relay_connection_makes_the_relayed_one_wait() {
 fn a_registered_peer_dials_out_on_a_flow_of_its_own() {
     let mut w = World::new();
     let (inner, target_side) = w.connect_relayed();
-    let t_via = w
-        .target
-        .endpoint
-        .connection(target_side)
-        .ok()
-        .and_then(|c| c.relay_path)
-        .map(|p| p.via)
-        .expect("the target's relay connection");
+    let t_via = w.target_via(target_side);
     // The dialer becomes reachable through the relay too.
     let dialer_id = cert("dialer");
     let server = with_identity(params(true), &dialer_id);
