@@ -35,6 +35,7 @@ use crate::tls::verify;
 use crate::tokens::Secrets;
 use crate::transmit::TransmitSink;
 
+mod negotiation;
 mod relaying;
 mod signalling;
 
@@ -341,6 +342,9 @@ impl Endpoint {
         local: SocketAddr,
         relayed: Option<(u32, u32)>,
     ) -> RecvOutcome {
+        if let Some(outcome) = self.unsupported_version(data, from) {
+            return outcome;
+        }
         let hdr = match quiche::Header::from_slice(data, CID_LEN) {
             Ok(h) => h,
             Err(_) => return RecvOutcome::Dropped,
@@ -388,18 +392,12 @@ impl Endpoint {
         let Some(server) = self.server.clone() else {
             return RecvOutcome::Dropped;
         };
-        if !quiche::version_is_supported(hdr.version) {
-            let mut out = vec![0u8; 256];
-            return match quiche::negotiate_version(&hdr.scid, &hdr.dcid, &mut out) {
-                Ok(len) => {
-                    out.truncate(len);
-                    self.queue_stateless(out, from);
-                    RecvOutcome::VersionNegotiation
-                }
-                Err(_) => RecvOutcome::Dropped,
-            };
+        // RFC 9000 §14.1: a datagram too small to open a connection gets
+        // nothing (unsupported versions: see `negotiation.rs`).
+        if data.len() < MIN_INITIAL_SIZE || !quiche::version_is_supported(hdr.version) {
+            return RecvOutcome::Dropped;
         }
-        if data.len() < MIN_INITIAL_SIZE || self.serving_at_most() {
+        if self.serving_at_most() {
             return RecvOutcome::Dropped;
         }
         let retry = server.borrow().retry && relayed.is_none();

@@ -2,10 +2,12 @@
 // Native Rust baseline: bench/native-baseline/ is a standalone Cargo project running plain quiche
 // 0.30 (same crate and BoringSSL as nquic) with client and server in one thread on two non-blocking
 // std::net::UdpSockets, with nquic's default transport settings. It measures the bulk upload, the
-// sequential handshakes and the datagram echo workloads with the parameters of the bulk, handshake
-// and datagram cases, and prints JSON. This case runs that binary as a child process ('quiche (Rust)'
-// column) and the same three workloads through nquic in this process with the same parameters, so
-// the ratio column shows what the Node binding costs over the raw library.
+// sequential handshakes, the datagram echo and the sequential stream round-trip workloads with the
+// parameters of the bulk, handshake, datagram and stream-rtt cases, and prints JSON. This case runs
+// that binary as a child process ('quiche (Rust)' column) and the same four workloads through nquic
+// in this process with the same parameters, so the ratio column shows what the Node binding costs
+// over the raw library. The baseline busy-polls its sockets, so its round trips pay no event-loop
+// wake-up: for them it is the ceiling, not a like-for-like peer.
 //
 // prepare() builds it once per run: `cargo build --release --manifest-path
 // bench/native-baseline/Cargo.toml` (its own target dir, bench/native-baseline/target). The first
@@ -20,6 +22,7 @@ const { envInt, skip, errorMessage } = require('../lib/util');
 const bulk = require('./bulk');
 const handshake = require('./handshake');
 const datagram = require('./datagram');
+const streamRtt = require('./stream-rtt');
 
 const NQUIC_DEFAULT_CC = 'bbr2';
 
@@ -31,10 +34,12 @@ function config() {
   const b = bulk.config();
   const h = handshake.config();
   const d = datagram.config();
+  const r = streamRtt.config();
   return {
     bulk: { bytes: b.bytes, chunkSize: b.chunkSize },
     handshake: { count: h.count, warmup: h.warmup },
     datagram: { seconds: d.seconds, window: d.window, size: d.size },
+    rtt: { count: r.count, seconds: r.seconds, bytes: r.bytes },
     label: 'vs native quiche',
   };
 }
@@ -93,7 +98,8 @@ async function runNative(ctx, cfg) {
     '--bulk-mb', String(cfg.bulk.bytes / (1024 * 1024)), '--chunk-kb', String(cfg.bulk.chunkSize / 1024),
     '--handshakes', String(cfg.handshake.count), '--warmup', String(cfg.handshake.warmup),
     '--dgram-seconds', String(cfg.datagram.seconds), '--dgram-window', String(cfg.datagram.window),
-    '--dgram-size', String(cfg.datagram.size), '--timeout-s', String(Math.max(5, timeoutS - 5)),
+    '--dgram-size', String(cfg.datagram.size),
+    '--rtt-seconds', String(cfg.rtt.seconds), '--rtt-bytes', String(cfg.rtt.bytes), '--timeout-s', String(Math.max(5, timeoutS - 5)),
     // nquic's default congestion control (src/config.rs), so both run the same algorithm.
     '--cc', NQUIC_DEFAULT_CC,
   ];
@@ -105,6 +111,7 @@ async function runNative(ctx, cfg) {
     hsP99: r.handshake.p99,
     dgramRate: r.datagram.rate,
     dgramRtt: r.datagram.rttMedianMs,
+    rttRate: r.rtt.rate,
     extra: r,
   };
 }
@@ -113,13 +120,15 @@ async function runNquic(ctx, cfg) {
   const b = await bulk.impls.nquic(ctx, { ...cfg.bulk });
   const h = await handshake.impls.nquic(ctx, { ...cfg.handshake });
   const d = await datagram.nquicDatagrams(ctx, { ...cfg.datagram });
+  const r = await streamRtt.impls.nquic(ctx, { ...cfg.rtt });
   return {
     bulk: b.throughput,
     hsMedian: h.median,
     hsP99: h.p99,
     dgramRate: d.rate,
     dgramRtt: d.rtt,
-    extra: { bulk: b.extra, handshake: h.extra, datagram: d.extra },
+    rttRate: r.rate,
+    extra: { bulk: b.extra, handshake: h.extra, datagram: d.extra, rtt: r.extra },
   };
 }
 
@@ -133,6 +142,7 @@ module.exports = {
     { key: 'hsP99', label: 'handshake p99', unit: 'ms', better: 'lower', digits: 3 },
     { key: 'dgramRate', label: 'datagram echoes', unit: '/s', better: 'higher', digits: 0 },
     { key: 'dgramRtt', label: 'datagram median RTT', unit: 'ms', better: 'lower', digits: 3 },
+    { key: 'rttRate', label: 'sequential stream round trips', unit: '/s', better: 'higher', digits: 0 },
   ],
   impls: {
     nquic: runNquic,

@@ -93,6 +93,23 @@ impl Default for SignalChannel {
     }
 }
 
+/// Sequence numbers run from 1 to `u32::MAX` and then start at 1 again.
+fn next_seq(seq: u32) -> u32 {
+    seq.wrapping_add(1).max(1)
+}
+
+/// How far `seq` is ahead of `expected` (negative: behind) in that circular
+/// space, whose half either way counts as ahead or behind.
+fn ahead_by(seq: u32, expected: u32) -> i64 {
+    const SPACE: i64 = u32::MAX as i64;
+    let d = (i64::from(seq) - i64::from(expected)).rem_euclid(SPACE);
+    if d >= SPACE / 2 {
+        d - SPACE
+    } else {
+        d
+    }
+}
+
 /// The acknowledgement of message `seq`.
 pub fn ack(seq: u32) -> Vec<u8> {
     wire::control(SIGNAL_ACK, seq, &[])
@@ -114,7 +131,7 @@ impl SignalChannel {
             return Err(SendError::Backlog);
         }
         let seq = self.next_seq;
-        self.next_seq = self.next_seq.wrapping_add(1).max(1);
+        self.next_seq = next_seq(seq);
         let datagram = wire::control(SIGNAL, seq, payload);
         let rto = (rtt * 2 + Duration::from_millis(5)).clamp(MIN_RTO, MAX_RTO);
         self.unacked.push_back(Pending {
@@ -137,10 +154,11 @@ impl SignalChannel {
         if payload.len() > MAX_MESSAGE || seq == 0 {
             return Received::Refused;
         }
-        if seq < self.expected || self.ahead.contains_key(&seq) {
+        let ahead = ahead_by(seq, self.expected);
+        if ahead < 0 || self.ahead.contains_key(&seq) {
             return Received::Duplicate;
         }
-        if seq > self.expected {
+        if ahead > 0 {
             if self.ahead.len() >= MAX_AHEAD {
                 return Received::Refused;
             }
@@ -151,13 +169,13 @@ impl SignalChannel {
             return Received::Refused;
         }
         self.inbox.push_back(payload.to_vec());
-        self.expected += 1;
+        self.expected = next_seq(self.expected);
         while self.inbox.len() < MAX_INBOX {
             let Some(next) = self.ahead.remove(&self.expected) else {
                 break;
             };
             self.inbox.push_back(next);
-            self.expected += 1;
+            self.expected = next_seq(self.expected);
         }
         Received::Accepted
     }
@@ -271,6 +289,40 @@ mod tests {
         assert_eq!(
             b.inbox.drain(..).collect::<Vec<_>>(),
             vec![vec![1u8], vec![2], vec![3]]
+        );
+    }
+
+    /// Regression: the receiver counted `expected += 1` while the sender
+    /// wrapped from `u32::MAX` to 1, so after 2^32 - 1 messages on one
+    /// connection the receiver expected 0, which is never sent, and the
+    /// channel stopped delivering (a debug build panicked on the overflow,
+    /// in the middle of taking a connection's datagrams). Both sides now
+    /// wrap the same way and compare sequence numbers circularly.
+    #[test]
+    fn sequence_numbers_wrap_on_both_sides() {
+        let now = Instant::now();
+        let (mut a, mut b) = (SignalChannel::default(), SignalChannel::default());
+        a.next_seq = u32::MAX - 1;
+        b.expected = u32::MAX - 1;
+        let d: Vec<Vec<u8>> = (0..4u8)
+            .map(|i| a.send(&[i], now, RTT).expect("send"))
+            .collect();
+        assert_eq!(
+            d.iter().map(|d| seq_of(d)).collect::<Vec<_>>(),
+            vec![u32::MAX - 1, u32::MAX, 1, 2]
+        );
+        for i in [2, 0, 3, 1] {
+            deliver(&mut b, &d[i]).expect("ack");
+        }
+        assert_eq!(
+            b.inbox.drain(..).collect::<Vec<_>>(),
+            vec![vec![0u8], vec![1], vec![2], vec![3]]
+        );
+        assert_eq!(b.on_message(u32::MAX, b"old"), Received::Duplicate);
+        assert_eq!(b.on_message(3, b"next"), Received::Accepted);
+        assert_eq!(
+            b.inbox.drain(..).collect::<Vec<_>>(),
+            vec![b"next".to_vec()]
         );
     }
 

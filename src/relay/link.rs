@@ -76,10 +76,11 @@ impl RelayLink {
         self.app_datagrams.push_back(datagram.to_vec());
     }
 
-    /// A new flow number for a connection we dial through this one.
+    /// A new flow number for a connection we dial through this one (never
+    /// with [`wire::TARGET_FLOW`], which the relay's numbers carry).
     pub fn allocate_flow(&mut self) -> u32 {
         let flow = self.next_flow;
-        self.next_flow = self.next_flow.wrapping_add(1).max(1);
+        self.next_flow = (self.next_flow.wrapping_add(1) & !wire::TARGET_FLOW).max(1);
         flow
     }
 
@@ -179,6 +180,15 @@ mod tests {
         assert_eq!(resent, REGISTER_ATTEMPTS - 1);
         assert_eq!(link.take_outcome(), Some(outcome::NO_ANSWER));
         assert_eq!(link.take_outcome(), None);
+    }
+
+    #[test]
+    fn dial_flow_numbers_wrap_below_the_relays() {
+        let mut link = RelayLink::new(Role::Using);
+        assert_eq!(link.allocate_flow(), 1);
+        link.next_flow = wire::TARGET_FLOW - 1;
+        assert_eq!(link.allocate_flow(), wire::TARGET_FLOW - 1);
+        assert_eq!(link.allocate_flow(), 1, "wraps, skipping 0");
     }
 
     #[test]

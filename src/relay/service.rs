@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::wire::{reason, status, FINGERPRINT_LEN};
+use super::wire::{reason, status, FINGERPRINT_LEN, TARGET_FLOW};
 
 pub type Fingerprint = [u8; FINGERPRINT_LEN];
 /// One end of a flow: a connection to the relay and the flow number used on it.
@@ -103,10 +103,12 @@ impl RelayService {
         status::OK
     }
 
+    /// A flow number for a target end on `conn`: with [`TARGET_FLOW`] set,
+    /// so it never equals a number the peer dials with on that connection.
     fn allocate_flow(&mut self, conn: u32) -> u32 {
         loop {
-            let flow = self.next_flow;
-            self.next_flow = self.next_flow.wrapping_add(1).max(1);
+            let flow = self.next_flow | TARGET_FLOW;
+            self.next_flow = self.next_flow.wrapping_add(1);
             if !self.ends.contains_key(&(conn, flow)) {
                 return flow;
             }
@@ -311,6 +313,7 @@ mod tests {
             panic!("not forwarded");
         };
         assert_eq!(target.0, 2);
+        assert_ne!(target.1 & TARGET_FLOW, 0, "a target end's number");
         assert_eq!(s.data(target, 10, now), Route::Forward((1, 7)));
         assert_eq!(s.data((1, 7), 10, now), Route::Forward(target));
         assert_eq!(s.data((1, 8), 10, now), Route::Refuse(reason::GONE));

@@ -10,7 +10,11 @@
 //! | `CLOSE` | either way | reason (1 byte, [`reason`]) |
 //!
 //! `flow` names a relayed flow on *this* connection; the relay maps the
-//! dialer's flow number to one of its own on the target's connection.
+//! dialer's flow number to one of its own on the target's connection. The
+//! two kinds never share a number: a dialer picks numbers without
+//! [`TARGET_FLOW`], the relay numbers target ends with it, so a peer that is
+//! registered at a relay and also dials through the same connection cannot
+//! have its `OPEN` taken for data of a flow the relay opened toward it.
 
 /// Marks a datagram as relay traffic. Datagrams that begin with these bytes
 /// are reserved on connections that take part in relaying.
@@ -20,6 +24,10 @@ pub const FINGERPRINT_LEN: usize = 32;
 /// The longest header (`OPEN`): inner packets are written this far into a
 /// buffer so that either header fits in front of them without a copy.
 pub const MAX_HEADER_LEN: usize = HEADER_LEN + FINGERPRINT_LEN;
+
+/// Set in the flow numbers the relay gives target ends; never in a
+/// dialer's.
+pub const TARGET_FLOW: u32 = 0x8000_0000;
 
 pub const REGISTER: u8 = 1;
 pub const REGISTERED: u8 = 2;

@@ -90,8 +90,18 @@ impl Side {
         panic!("poll_events never drained");
     }
 
-    /// Takes every outgoing packet.
+    /// Takes every outgoing packet (all to IPv4 destinations).
     pub fn drain(&mut self) -> Vec<(Vec<u8>, SocketAddr)> {
+        self.drain_any()
+            .into_iter()
+            .map(|(p, to)| (p, to.expect("unexpected family")))
+            .collect()
+    }
+
+    /// Takes every outgoing packet, whatever its destination's family: an
+    /// IPv4 destination is decoded, any other is `None` (for tests that feed
+    /// packets from many sources and only deliver some answers).
+    pub fn drain_any(&mut self) -> Vec<(Vec<u8>, Option<SocketAddr>)> {
         let mut packets = Vec::new();
         for _ in 0..10_000 {
             let n = self.endpoint.flush(&mut self.out, &mut self.meta);
@@ -100,14 +110,21 @@ impl Side {
             }
             for row in self.meta.chunks(transmit::STRIDE).take(n) {
                 let (o, l) = (row[0] as usize, row[1] as usize);
-                let to: SocketAddr = match row[3] {
-                    4 => SocketAddr::new(std::net::Ipv4Addr::from(row[4]).into(), row[2] as u16),
-                    _ => panic!("unexpected family"),
-                };
+                let to = (row[3] == 4).then(|| {
+                    SocketAddr::new(std::net::Ipv4Addr::from(row[4]).into(), row[2] as u16)
+                });
                 packets.push((self.out[o..o + l].to_vec(), to));
             }
         }
         panic!("flush never drained");
+    }
+
+    /// Takes the `ESTABLISHED` events; the connections, in order.
+    pub fn take_established(&mut self) -> Vec<u32> {
+        self.take_events(events::ESTABLISHED)
+            .iter()
+            .map(|e| e.conn)
+            .collect()
     }
 
     pub fn take_events(&mut self, kind: f64) -> Vec<Event> {

@@ -10,11 +10,11 @@ use crate::events;
 use crate::relay::service::RelayLimits;
 use crate::tls::certgen::{self, CertRequest, GeneratedCert, KeyType};
 
-const RELAY: &str = "127.0.0.1:41000";
-const TARGET: &str = "127.0.0.1:41001";
-const DIALER: &str = "127.0.0.1:41002";
+pub(super) const RELAY: &str = "127.0.0.1:41000";
+pub(super) const TARGET: &str = "127.0.0.1:41001";
+pub(super) const DIALER: &str = "127.0.0.1:41002";
 
-fn cert(name: &str) -> GeneratedCert {
+pub(super) fn cert(name: &str) -> GeneratedCert {
     certgen::generate(&CertRequest {
         subject_alt_names: &[name.to_string()],
         key_type: KeyType::EcdsaP256,
@@ -25,26 +25,42 @@ fn cert(name: &str) -> GeneratedCert {
     .expect("cert")
 }
 
-fn with_identity(mut p: ConfigParams, id: &GeneratedCert) -> ConfigParams {
+pub(super) fn with_identity(mut p: ConfigParams, id: &GeneratedCert) -> ConfigParams {
     p.tls.key = Some(id.key_pem.clone().into_bytes());
     p.tls.certs = vec![id.cert_pem.clone().into_bytes()];
     p
 }
 
-fn addr(s: &str) -> SocketAddr {
+pub(super) fn addr(s: &str) -> SocketAddr {
     s.parse().expect("addr")
 }
 
-struct World {
-    relay: Side,
-    target: Side,
-    dialer: Side,
-    target_id: GeneratedCert,
+/// The connection to the relay that relayed connection `inner` of `side`
+/// travels through.
+fn via(side: &Side, inner: u32) -> u32 {
+    side.endpoint
+        .connection(inner)
+        .ok()
+        .and_then(|c| c.relay_path)
+        .map(|p| p.via)
+        .expect("a relayed connection")
+}
+
+pub(super) struct World {
+    pub(super) relay: Side,
+    pub(super) target: Side,
+    pub(super) dialer: Side,
+    pub(super) target_id: GeneratedCert,
     relay_cert: GeneratedCert,
 }
 
 impl World {
-    fn new() -> World {
+    pub(super) fn new() -> World {
+        World::with_target(|_| {})
+    }
+
+    /// A world whose target's server options are tweaked.
+    pub(super) fn with_target(tweak: impl FnOnce(&mut ConfigParams)) -> World {
         let relay_cert = cert("localhost");
         let target_id = cert("target");
         let mut relay = Side::new(RELAY);
@@ -57,7 +73,8 @@ impl World {
             policy: false,
         }));
         let mut target = Side::new(TARGET);
-        let tp = with_identity(params(true), &target_id);
+        let mut tp = with_identity(params(true), &target_id);
+        tweak(&mut tp);
         target.endpoint.set_server(Some(shared(&tp)), usize::MAX);
         World {
             relay,
@@ -68,7 +85,7 @@ impl World {
         }
     }
 
-    fn client_config(&self, id: Option<&GeneratedCert>) -> SharedConfig {
+    pub(super) fn client_config(&self, id: Option<&GeneratedCert>) -> SharedConfig {
         let mut p = params(false);
         p.tls.verify_peer = true;
         p.tls.ca = vec![self.relay_cert.cert_pem.clone().into_bytes()];
@@ -78,7 +95,7 @@ impl World {
         shared(&p)
     }
 
-    fn step(&mut self) -> usize {
+    pub(super) fn step(&mut self) -> usize {
         let mut moved = 0;
         let outgoing = [
             (RELAY, self.relay.drain()),
@@ -103,7 +120,7 @@ impl World {
         moved
     }
 
-    fn settle(&mut self) {
+    pub(super) fn settle(&mut self) {
         for _ in 0..2000 {
             if self.step() == 0 {
                 return;
@@ -113,19 +130,18 @@ impl World {
     }
 
     /// The dialer's connection to the relay that `inner` travels through.
-    fn dialer_via(&self, inner: u32) -> u32 {
-        self.dialer
-            .endpoint
-            .connection(inner)
-            .ok()
-            .and_then(|c| c.relay_path)
-            .map(|p| p.via)
-            .expect("a relayed connection")
+    pub(super) fn dialer_via(&self, inner: u32) -> u32 {
+        via(&self.dialer, inner)
+    }
+
+    /// The target's connection to the relay that `inner` travels through.
+    pub(super) fn target_via(&self, inner: u32) -> u32 {
+        via(&self.target, inner)
     }
 
     /// Target registered, dialer connected through the relay: the dialer's
     /// relayed connection and the target's side of it.
-    fn connect_relayed(&mut self) -> (u32, u32) {
+    pub(super) fn connect_relayed(&mut self) -> (u32, u32) {
         let target_config = self.client_config(Some(&self.target_id));
         let t_via = self
             .target
@@ -162,12 +178,7 @@ impl World {
             opened.iter().any(|e| e.conn == inner),
             "dialer side established"
         );
-        let accepted: Vec<u32> = self
-            .target
-            .take_events(events::ESTABLISHED)
-            .iter()
-            .map(|e| e.conn)
-            .collect();
+        let accepted = self.target.take_established();
         assert_eq!(
             accepted.len(),
             2,
@@ -182,7 +193,13 @@ impl World {
 
 /// Sends `len` bytes on a new stream of `inner` and returns what the target
 /// received on `target_side`, stepping the world at most `rounds` times.
-fn transfer(w: &mut World, inner: u32, target_side: u32, len: usize, rounds: usize) -> Vec<u8> {
+pub(super) fn transfer(
+    w: &mut World,
+    inner: u32,
+    target_side: u32,
+    len: usize,
+    rounds: usize,
+) -> Vec<u8> {
     let conn = w.dialer.endpoint.connection_mut(inner).expect("conn");
     let stream = conn.stream_open(true).expect("open").expect("credit");
     let data: Vec<u8> = (0..len as u32).map(|i| (i * 7) as u8).collect();
@@ -299,4 +316,65 @@ fn a_blocked_relay_connection_makes_the_relayed_one_wait() {
         queued > 200,
         "the relay connection's queue stayed full ({queued})"
     );
+}
+
+/// A peer registered at a relay (reachable through it) also dials through
+/// the same relay connection. The relay numbers the flows it opens toward
+/// the peer itself, and the peer numbers the flows it dials on: the peer
+/// must never pick a number the relay already gave an incoming flow (the
+/// relay would take its `OPEN` for data of that flow and hand its packets
+/// to the other peer), and the relay must never give a new flow's target
+/// end the number its dialer end uses on the same connection.
+#[test]
+fn a_registered_peer_dials_out_on_a_flow_of_its_own() {
+    let mut w = World::new();
+    let (inner, target_side) = w.connect_relayed();
+    let t_via = w.target_via(target_side);
+    // The dialer becomes reachable through the relay too.
+    let dialer_id = cert("dialer");
+    let server = with_identity(params(true), &dialer_id);
+    w.dialer
+        .endpoint
+        .set_server(Some(shared(&server)), usize::MAX);
+    let config = w.client_config(Some(&dialer_id));
+    let d_reg = w
+        .dialer
+        .endpoint
+        .connect(&config, Some("localhost"), None, None, addr(RELAY))
+        .expect("dialer to relay");
+    w.settle();
+    w.dialer.endpoint.relay_register(d_reg).expect("register");
+    w.settle();
+    let registered = w.dialer.take_events(events::RELAY_REGISTERED);
+    assert_eq!(registered.first().map(|e| e.a), Some(0.0), "registered");
+    w.target.events.clear();
+    w.dialer.events.clear();
+
+    // The target, which the relay reaches on its flow 1, dials the dialer.
+    let target_config = w.client_config(Some(&w.target_id));
+    let out = w
+        .target
+        .endpoint
+        .connect_relayed(
+            &target_config,
+            t_via,
+            crate::relay::fingerprint(&dialer_id.cert_der),
+            None,
+            None,
+        )
+        .expect("relayed connect");
+    w.settle();
+    assert!(
+        w.target
+            .take_events(events::ESTABLISHED)
+            .iter()
+            .any(|e| e.conn == out),
+        "the target's own dial is established"
+    );
+    // The first relayed connection is intact.
+    assert_eq!(
+        transfer(&mut w, inner, target_side, 10_000, 500).len(),
+        10_000
+    );
+    assert_eq!(w.relay.endpoint.relay_counts().0, 2, "two flows");
 }

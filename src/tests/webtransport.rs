@@ -18,7 +18,7 @@ fn h3_pair(max_sessions: u64) -> Pair {
     )
 }
 
-fn established(pair: &mut Pair) -> (u32, u32) {
+pub(super) fn established(pair: &mut Pair) -> (u32, u32) {
     let client = pair.connect();
     pair.settle();
     let c = pair.client.take_events(events::ESTABLISHED);
@@ -41,7 +41,7 @@ fn fields(payload: &[u8]) -> Vec<(String, String)> {
 }
 
 /// Sends a CONNECT for `path`; returns the session ID and the server's request event.
-fn request(pair: &mut Pair, client: u32, path: &str) -> (u64, Event) {
+pub(super) fn request(pair: &mut Pair, client: u32, path: &str) -> (u64, Event) {
     let session = pair
         .client
         .endpoint
@@ -61,7 +61,7 @@ fn request(pair: &mut Pair, client: u32, path: &str) -> (u64, Event) {
     (session, request)
 }
 
-fn respond(pair: &mut Pair, server: u32, session: u64, status: u16) -> u16 {
+pub(super) fn respond(pair: &mut Pair, server: u32, session: u64, status: u16) -> u16 {
     pair.server
         .endpoint
         .connection_mut(server)
@@ -75,19 +75,19 @@ fn respond(pair: &mut Pair, server: u32, session: u64, status: u16) -> u16 {
     responses[0].b as u16
 }
 
-fn open_session(pair: &mut Pair, client: u32, server: u32, path: &str) -> u64 {
+pub(super) fn open_session(pair: &mut Pair, client: u32, server: u32, path: &str) -> u64 {
     let (session, _) = request(pair, client, path);
     assert_eq!(respond(pair, server, session, 200), 200);
     session
 }
 
-enum Who {
+pub(super) enum Who {
     Client,
     Server,
 }
 
 /// Writes all of `data` (and FIN) on a stream, stepping the pair as needed.
-fn write_all(pair: &mut Pair, who: &Who, conn: u32, stream: u64, data: &[u8]) {
+pub(super) fn write_all(pair: &mut Pair, who: &Who, conn: u32, stream: u64, data: &[u8]) {
     let mut sent = 0;
     for _ in 0..10_000 {
         let side = match who {
@@ -107,7 +107,13 @@ fn write_all(pair: &mut Pair, who: &Who, conn: u32, stream: u64, data: &[u8]) {
 }
 
 /// Opens a stream of `session` and returns it with the header it must start with.
-fn open_stream(pair: &mut Pair, who: &Who, conn: u32, session: u64, bidi: bool) -> (u64, Vec<u8>) {
+pub(super) fn open_stream(
+    pair: &mut Pair,
+    who: &Who,
+    conn: u32,
+    session: u64,
+    bidi: bool,
+) -> (u64, Vec<u8>) {
     let side = match who {
         Who::Client => &mut pair.client,
         Who::Server => &mut pair.server,
@@ -118,7 +124,7 @@ fn open_stream(pair: &mut Pair, who: &Who, conn: u32, session: u64, bidi: bool) 
     (stream, header)
 }
 
-fn data_of(events: &[Event], stream: u64) -> (Vec<u8>, bool) {
+pub(super) fn data_of(events: &[Event], stream: u64) -> (Vec<u8>, bool) {
     let mut data = Vec::new();
     let mut fin = false;
     for e in events
@@ -131,7 +137,7 @@ fn data_of(events: &[Event], stream: u64) -> (Vec<u8>, bool) {
     (data, fin)
 }
 
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
+pub(super) fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
         .collect()

@@ -379,6 +379,14 @@ impl Connection {
         Ok(())
     }
 
+    /// Sessions past their headers (tests of the session limit).
+    #[cfg(test)]
+    pub fn wt_announced_session_count(&self) -> usize {
+        self.web_transport
+            .as_ref()
+            .map_or(0, |w| w.announced_session_count())
+    }
+
     /// Live sessions of this connection (for tests and leak checks).
     pub fn wt_session_count(&self) -> usize {
         self.web_transport.as_ref().map_or(0, |w| w.session_count())

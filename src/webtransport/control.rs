@@ -101,7 +101,11 @@ impl WebTransport {
         for session in sessions {
             if session >= id {
                 self.end_after_reading(session, Event::Reset { session });
-            } else if self.sessions.get(&session).is_some_and(|s| !s.is_ended()) {
+            } else if self
+                .sessions
+                .get_mut(&session)
+                .is_some_and(|s| !s.is_ended() && s.mark_draining())
+            {
                 self.events.push_back(Event::Draining { session });
             }
         }

@@ -24,9 +24,19 @@ impl Frame {
 pub struct TooLarge;
 
 /// Bytes of one stream not yet parsed into frames.
+///
+/// Frames are taken from a read position rather than off the front of the
+/// buffer: removing each frame would move everything behind it, and a peer
+/// sending a window of tiny frames in one flight would make that quadratic.
+/// The unread rest moves at most once per [`push`](Self::push).
 pub struct FrameReader {
     buf: Vec<u8>,
+    /// Where the unread bytes start in `buf`.
+    read: usize,
     limit: usize,
+    /// Bytes moved by compaction (tests check that it stays linear).
+    #[cfg(test)]
+    moved: usize,
 }
 
 /// Decodes a QUIC variable-length integer at the start of `bytes`: its
@@ -49,26 +59,44 @@ impl FrameReader {
     pub fn new(limit: usize) -> Self {
         FrameReader {
             buf: Vec::new(),
+            read: 0,
             limit,
+            #[cfg(test)]
+            moved: 0,
         }
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
+        if self.read > 0 {
+            #[cfg(test)]
+            {
+                self.moved += self.buf.len() - self.read;
+            }
+            self.buf.drain(..self.read);
+            self.read = 0;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
     /// Whether bytes of an unfinished frame are buffered.
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.read == self.buf.len()
+    }
+
+    /// Bytes moved inside the buffer so far.
+    #[cfg(test)]
+    pub fn moved(&self) -> usize {
+        self.moved
     }
 
     /// The next complete frame, `Ok(None)` while it is incomplete.
     pub fn next(&mut self) -> Result<Option<Frame>, TooLarge> {
-        let Some((typ, n1)) = varint(&self.buf) else {
+        let unread = &self.buf[self.read..];
+        let Some((typ, n1)) = varint(unread) else {
             return Ok(None);
         };
-        let Some((len, n2)) = varint(&self.buf[n1..]) else {
+        let Some((len, n2)) = varint(&unread[n1..]) else {
             return Ok(None);
         };
         let payload_at = n1 + n2;
@@ -77,10 +105,15 @@ impl FrameReader {
             .and_then(|l| l.checked_add(payload_at))
             .filter(|t| *t <= self.limit)
             .ok_or(TooLarge)?;
-        if self.buf.len() < total {
+        if unread.len() < total {
             return Ok(None);
         }
-        let raw: Vec<u8> = self.buf.drain(..total).collect();
+        let raw = unread[..total].to_vec();
+        self.read += total;
+        if self.read == self.buf.len() {
+            self.buf.clear();
+            self.read = 0;
+        }
         Ok(Some(Frame {
             typ,
             raw,

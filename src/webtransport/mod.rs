@@ -28,7 +28,7 @@ pub mod certificate;
 pub mod codes;
 mod connection;
 mod control;
-mod frames;
+pub(crate) mod frames;
 mod incoming;
 mod session;
 mod writes;
@@ -146,6 +146,13 @@ impl WebTransport {
     /// Sessions that are not over yet (for limits and tests).
     pub fn session_count(&self) -> usize {
         self.sessions.values().filter(|s| !s.is_ended()).count()
+    }
+
+    /// Sessions past their headers and not over (request streams whose
+    /// HEADERS are still incomplete are not sessions yet).
+    #[cfg(test)]
+    pub fn announced_session_count(&self) -> usize {
+        self.sessions.values().filter(|s| s.is_announced()).count()
     }
 
     /// Writes queued events into `sink`; `false` when it filled up first.

@@ -43,6 +43,8 @@ pub struct Session {
     request: Option<Vec<u8>>,
     /// Our side of the CONNECT stream is finished (FIN queued) or reset.
     send_done: bool,
+    /// The application was told the session is draining (once is enough).
+    draining: bool,
 }
 
 impl Session {
@@ -56,6 +58,7 @@ impl Session {
             ending: false,
             request: None,
             send_done: false,
+            draining: false,
         }
     }
 
@@ -78,6 +81,20 @@ impl Session {
 
     pub fn is_ended(&self) -> bool {
         self.state == State::Ended
+    }
+
+    /// Marks the session draining; `true` the first time only, so that a
+    /// peer repeating DRAIN capsules or GOAWAY frames queues one event, not
+    /// one each.
+    pub fn mark_draining(&mut self) -> bool {
+        !std::mem::replace(&mut self.draining, true)
+    }
+
+    /// Past its request or response headers and not over: a session the
+    /// application has heard of.
+    #[cfg(test)]
+    pub fn is_announced(&self) -> bool {
+        self.headers_seen && !self.is_ended()
     }
 }
 
@@ -294,18 +311,26 @@ impl WebTransport {
         streams: &mut dyn SessionStreams,
         id: u64,
     ) {
-        loop {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        // Every complete capsule first, then the buffer moves once: taking
+        // them off its front one by one would be quadratic in their number.
+        let mut rest = &session.capsules[..];
+        let mut complete = Vec::new();
+        let malformed = loop {
+            match Capsule::decode(&mut rest) {
+                Ok(capsule) => complete.push(capsule),
+                Err(CapsuleError::UnexpectedEnd | CapsuleError::VarInt(_)) => break false,
+                Err(_) => break true,
+            }
+        };
+        let used = session.capsules.len() - rest.len();
+        session.capsules.drain(..used);
+        for capsule in complete {
             let Some(session) = self.sessions.get_mut(&id) else {
                 return;
             };
-            let mut rest = &session.capsules[..];
-            let capsule = match Capsule::decode(&mut rest) {
-                Ok(capsule) => capsule,
-                Err(CapsuleError::UnexpectedEnd | CapsuleError::VarInt(_)) => return,
-                Err(_) => return self.malformed(quic, streams, id, H3_MESSAGE_ERROR),
-            };
-            let used = session.capsules.len() - rest.len();
-            session.capsules.drain(..used);
             match capsule {
                 Capsule::CloseWebTransportSession { code, reason } => {
                     self.end_after_reading(
@@ -320,12 +345,16 @@ impl WebTransport {
                 Capsule::Unknown { typ, .. }
                     if typ.into_inner() == DRAIN_CAPSULE
                         && !session.ending
-                        && session.state == State::Open =>
+                        && session.state == State::Open
+                        && session.mark_draining() =>
                 {
                     self.events.push_back(Event::Draining { session: id });
                 }
                 _ => {}
             }
+        }
+        if malformed {
+            self.malformed(quic, streams, id, H3_MESSAGE_ERROR);
         }
     }
 

@@ -6,7 +6,8 @@
 //!
 //! Usage: nquic-native-baseline --cert CERT.pem --key KEY.pem [--bulk-mb 64] [--chunk-kb 64]
 //!        [--handshakes 200] [--warmup 5] [--dgram-seconds 2] [--dgram-window 64]
-//!        [--dgram-size 256] [--only bulk,handshake,datagram] [--timeout-s 60] [--cc bbr2|cubic|reno]
+//!        [--dgram-size 256] [--rtt-seconds 2] [--rtt-bytes 100] [--only bulk,handshake,datagram,rtt]
+//!        [--timeout-s 60] [--cc bbr2|cubic|reno]
 //! Prints one JSON object on stdout; progress and errors go to stderr; exit 1 on failure.
 
 use std::collections::{HashMap, VecDeque};
@@ -38,6 +39,8 @@ struct Args {
     dgram_seconds: f64,
     dgram_window: usize,
     dgram_size: usize,
+    rtt_seconds: f64,
+    rtt_bytes: usize,
     only: Vec<String>,
     timeout: Duration,
     cc: String,
@@ -54,7 +57,14 @@ fn parse_args() -> Res<Args> {
         dgram_seconds: 2.0,
         dgram_window: 64,
         dgram_size: 256,
-        only: vec!["bulk".into(), "handshake".into(), "datagram".into()],
+        rtt_seconds: 2.0,
+        rtt_bytes: 100,
+        only: vec![
+            "bulk".into(),
+            "handshake".into(),
+            "datagram".into(),
+            "rtt".into(),
+        ],
         timeout: Duration::from_secs(60),
         cc: "bbr2".into(),
     };
@@ -62,8 +72,14 @@ fn parse_args() -> Res<Args> {
     let mut i = 0;
     while i < argv.len() {
         let flag = argv[i].as_str();
-        let val = argv.get(i + 1).ok_or_else(|| format!("{flag} needs a value"))?.clone();
-        let num = |v: &str| v.parse::<f64>().map_err(|_| format!("{flag}: not a number: {v}"));
+        let val = argv
+            .get(i + 1)
+            .ok_or_else(|| format!("{flag} needs a value"))?
+            .clone();
+        let num = |v: &str| {
+            v.parse::<f64>()
+                .map_err(|_| format!("{flag}: not a number: {v}"))
+        };
         match flag {
             "--cert" => a.cert = val,
             "--key" => a.key = val,
@@ -74,6 +90,8 @@ fn parse_args() -> Res<Args> {
             "--dgram-seconds" => a.dgram_seconds = num(&val)?,
             "--dgram-window" => a.dgram_window = num(&val)? as usize,
             "--dgram-size" => a.dgram_size = num(&val)? as usize,
+            "--rtt-seconds" => a.rtt_seconds = num(&val)?,
+            "--rtt-bytes" => a.rtt_bytes = num(&val)? as usize,
             "--only" => a.only = val.split(',').map(|s| s.trim().to_string()).collect(),
             "--timeout-s" => a.timeout = Duration::from_secs_f64(num(&val)?),
             "--cc" => a.cc = val,
@@ -84,7 +102,13 @@ fn parse_args() -> Res<Args> {
     if a.cert.is_empty() || a.key.is_empty() {
         return Err("--cert and --key are required".into());
     }
-    if a.handshakes == 0 || a.bulk_mb == 0 || a.chunk_kb == 0 || a.dgram_window == 0 || a.dgram_size < 8 {
+    if a.handshakes == 0
+        || a.bulk_mb == 0
+        || a.chunk_kb == 0
+        || a.dgram_window == 0
+        || a.dgram_size < 8
+        || a.rtt_bytes == 0
+    {
         return Err("sizes and counts must be positive (--dgram-size at least 8)".into());
     }
     Ok(a)
@@ -96,14 +120,18 @@ fn make_config(args: &Args, server: bool) -> Res<quiche::Config> {
     let e = |what: &str, err: quiche::Error| format!("quiche config {what}: {err}");
     let mut c = quiche::Config::new(quiche::PROTOCOL_VERSION).map_err(|x| e("new", x))?;
     if server {
-        c.load_cert_chain_from_pem_file(&args.cert).map_err(|x| e("cert", x))?;
-        c.load_priv_key_from_pem_file(&args.key).map_err(|x| e("key", x))?;
+        c.load_cert_chain_from_pem_file(&args.cert)
+            .map_err(|x| e("cert", x))?;
+        c.load_priv_key_from_pem_file(&args.key)
+            .map_err(|x| e("key", x))?;
         c.verify_peer(false);
     } else {
-        c.load_verify_locations_from_file(&args.cert).map_err(|x| e("ca", x))?;
+        c.load_verify_locations_from_file(&args.cert)
+            .map_err(|x| e("ca", x))?;
         c.verify_peer(true);
     }
-    c.set_application_protos(&[ALPN]).map_err(|x| e("alpn", x))?;
+    c.set_application_protos(&[ALPN])
+        .map_err(|x| e("alpn", x))?;
     c.set_max_idle_timeout(30_000);
     c.set_max_recv_udp_payload_size(MAX_RECV_UDP_PAYLOAD);
     c.set_max_send_udp_payload_size(MAX_SEND_UDP_PAYLOAD);
@@ -122,7 +150,8 @@ fn make_config(args: &Args, server: bool) -> Res<quiche::Config> {
 
 fn bind_loopback() -> Res<(UdpSocket, SocketAddr)> {
     let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-    sock.set_nonblocking(true).map_err(|e| format!("nonblocking: {e}"))?;
+    sock.set_nonblocking(true)
+        .map_err(|e| format!("nonblocking: {e}"))?;
     for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
         // Best effort, as nquic does: the kernel may cap it at net.core.[rw]mem_max.
         // SAFETY: plain setsockopt on a valid fd with an int-sized option value.
@@ -147,7 +176,12 @@ fn random_cid() -> Vec<u8> {
 }
 
 /// Send everything quiche has for this connection now (no pacing, like most simple loops).
-fn flush(conn: &mut quiche::Connection, sock: &UdpSocket, out: &mut [u8], counters: &mut Counters) -> bool {
+fn flush(
+    conn: &mut quiche::Connection,
+    sock: &UdpSocket,
+    out: &mut [u8],
+    counters: &mut Counters,
+) -> bool {
     let mut any = false;
     loop {
         match conn.send(out) {
@@ -184,6 +218,8 @@ struct Counters {
 struct ServerApp {
     /// Bytes received per stream; on FIN the server replies the count (decimal) and FINs.
     counts: HashMap<u64, u64>,
+    /// With `Net::echo`: the bytes received per stream, sent back with a FIN once the peer's FIN came.
+    echoes: HashMap<u64, Vec<u8>>,
 }
 
 // ------------------------------------------------------------------------------------------- net
@@ -203,6 +239,8 @@ struct Net {
     buf: Vec<u8>,
     out: Vec<u8>,
     counters: Counters,
+    /// The server echoes each stream's bytes instead of replying their count (the `rtt` workload).
+    echo: bool,
 }
 
 impl Net {
@@ -222,6 +260,7 @@ impl Net {
             buf: vec![0u8; 65536],
             out: vec![0u8; MAX_SEND_UDP_PAYLOAD],
             counters: Counters::default(),
+            echo: false,
         })
     }
 
@@ -229,8 +268,14 @@ impl Net {
     fn start_client(&mut self) -> Res<()> {
         let scid = random_cid();
         let scid = quiche::ConnectionId::from_ref(&scid);
-        let conn = quiche::connect(Some(SERVER_NAME), &scid, self.client_addr, self.server_addr, &mut self.client_cfg)
-            .map_err(|e| format!("connect: {e}"))?;
+        let conn = quiche::connect(
+            Some(SERVER_NAME),
+            &scid,
+            self.client_addr,
+            self.server_addr,
+            &mut self.client_cfg,
+        )
+        .map_err(|e| format!("connect: {e}"))?;
         self.client = Some(conn);
         self.pump()?;
         Ok(())
@@ -251,7 +296,10 @@ impl Net {
                 Ok((n, from)) => {
                     progress = true;
                     if let Some(c) = self.client.as_mut() {
-                        let info = quiche::RecvInfo { from, to: self.client_addr };
+                        let info = quiche::RecvInfo {
+                            from,
+                            to: self.client_addr,
+                        };
                         let _ = c.recv(&mut self.buf[..n], info); // stray packets of old connections error out: ignore
                     }
                 }
@@ -268,7 +316,8 @@ impl Net {
                 Err(e) => return Err(format!("server recv_from: {e}")),
             };
             progress = true;
-            let hdr = match quiche::Header::from_slice(&mut self.buf[..n], quiche::MAX_CONN_ID_LEN) {
+            let hdr = match quiche::Header::from_slice(&mut self.buf[..n], quiche::MAX_CONN_ID_LEN)
+            {
                 Ok(h) => h,
                 Err(_) => continue,
             };
@@ -291,11 +340,15 @@ impl Net {
                 )
                 .map_err(|e| format!("accept: {e}"))?;
                 self.aliases.insert(dcid, scid.clone());
-                self.server_conns.insert(scid.clone(), (conn, ServerApp::default()));
+                self.server_conns
+                    .insert(scid.clone(), (conn, ServerApp::default()));
                 scid
             };
             if let Some((conn, _)) = self.server_conns.get_mut(&key) {
-                let info = quiche::RecvInfo { from, to: self.server_addr };
+                let info = quiche::RecvInfo {
+                    from,
+                    to: self.server_addr,
+                };
                 let _ = conn.recv(&mut self.buf[..n], info);
             }
         }
@@ -326,6 +379,23 @@ impl Net {
                     match conn.stream_recv(sid, &mut self.buf) {
                         Ok((n, fin)) => {
                             progress = true;
+                            if self.echo {
+                                let bytes = app.echoes.entry(sid).or_default();
+                                bytes.extend_from_slice(&self.buf[..n]);
+                                if fin {
+                                    let reply = app.echoes.remove(&sid).unwrap_or_default();
+                                    match conn.stream_send(sid, &reply, true) {
+                                        Ok(w) if w == reply.len() => {}
+                                        other => {
+                                            return Err(format!(
+                                                "server echo on stream {sid}: {other:?}"
+                                            ))
+                                        }
+                                    }
+                                    break;
+                                }
+                                continue;
+                            }
                             *app.counts.entry(sid).or_insert(0) += n as u64;
                             if fin {
                                 let count = app.counts.remove(&sid).unwrap_or(0);
@@ -333,7 +403,11 @@ impl Net {
                                 // Tiny reply: fits the initial window; if not, fail loudly.
                                 match conn.stream_send(sid, reply.as_bytes(), true) {
                                     Ok(w) if w == reply.len() => {}
-                                    other => return Err(format!("server reply on stream {sid}: {other:?}")),
+                                    other => {
+                                        return Err(format!(
+                                            "server reply on stream {sid}: {other:?}"
+                                        ))
+                                    }
                                 }
                                 break;
                             }
@@ -343,14 +417,9 @@ impl Net {
                     }
                 }
             }
-            loop {
-                match conn.dgram_recv(&mut self.buf) {
-                    Ok(n) => {
-                        progress = true;
-                        let _ = conn.dgram_send(&self.buf[..n]); // queue full = dropped, like UDP
-                    }
-                    Err(_) => break,
-                }
+            while let Ok(n) = conn.dgram_recv(&mut self.buf) {
+                progress = true;
+                let _ = conn.dgram_send(&self.buf[..n]); // queue full = dropped, like UDP
             }
         }
 
@@ -373,13 +442,21 @@ impl Net {
     }
 
     /// Pump until `done` holds for the client connection, or fail after `deadline`.
-    fn pump_until(&mut self, deadline: Instant, what: &str, mut done: impl FnMut(&mut quiche::Connection) -> bool) -> Res<()> {
+    fn pump_until(
+        &mut self,
+        deadline: Instant,
+        what: &str,
+        mut done: impl FnMut(&mut quiche::Connection) -> bool,
+    ) -> Res<()> {
         loop {
             if done(self.client()) {
                 return Ok(());
             }
             if self.client().is_closed() {
-                return Err(format!("{what}: client connection closed: {:?}", self.client().peer_error()));
+                return Err(format!(
+                    "{what}: client connection closed: {:?}",
+                    self.client().peer_error()
+                ));
             }
             if Instant::now() > deadline {
                 return Err(format!("{what}: timed out"));
@@ -420,7 +497,11 @@ fn median(sorted: &[f64]) -> f64 {
         return f64::NAN;
     }
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 }
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -431,7 +512,9 @@ fn ms(d: Duration) -> f64 {
 /// timed from the first write to the server's byte-count reply, as bench/cases/bulk.js does.
 fn bulk(net: &mut Net, args: &Args, deadline: Instant) -> Res<String> {
     let total = args.bulk_mb * MIB;
-    let chunk: Vec<u8> = (0..args.chunk_kb * KIB).map(|i| (i * 7 + 3) as u8).collect();
+    let chunk: Vec<u8> = (0..args.chunk_kb * KIB)
+        .map(|i| (i * 7 + 3) as u8)
+        .collect();
     net.connect(deadline)?;
     let sid = 0u64;
     let mut sent = 0u64;
@@ -482,12 +565,21 @@ fn bulk(net: &mut Net, args: &Args, deadline: Instant) -> Res<String> {
         }
     }
     let secs = t0.elapsed().as_secs_f64();
-    let acked: u64 = String::from_utf8_lossy(&reply).parse().map_err(|_| "bulk: bad reply".to_string())?;
+    let acked: u64 = String::from_utf8_lossy(&reply)
+        .parse()
+        .map_err(|_| "bulk: bad reply".to_string())?;
     if acked != total {
-        return Err(format!("bulk: server counted {acked} bytes, expected {total}"));
+        return Err(format!(
+            "bulk: server counted {acked} bytes, expected {total}"
+        ));
     }
     let st = net.client().stats();
-    let rtt = net.client().path_stats().next().map(|p| ms(p.rtt)).unwrap_or(f64::NAN);
+    let rtt = net
+        .client()
+        .path_stats()
+        .next()
+        .map(|p| ms(p.rtt))
+        .unwrap_or(f64::NAN);
     net.close_client()?;
     Ok(format!(
         "{{\"bytes\":{total},\"chunkSize\":{},\"seconds\":{secs:.6},\"throughput\":{:.3},\"packetsSent\":{},\"packetsLost\":{},\"bytesSent\":{},\"rttMs\":{rtt:.3}}}",
@@ -606,13 +698,89 @@ fn datagrams(net: &mut Net, args: &Args, deadline: Instant) -> Res<String> {
     ))
 }
 
+/// Sequential stream round trips, as bench/cases/stream-rtt.js does for nquic: open a new
+/// bidirectional stream, send `rtt_bytes` with its FIN, the server echoes them with a FIN, read the
+/// echo to its FIN; 20 warm-up round trips, then as many as fit in `rtt_seconds`.
+fn round_trips(net: &mut Net, args: &Args, deadline: Instant) -> Res<String> {
+    const WARMUP: usize = 20;
+    net.echo = true;
+    net.connect(deadline)?;
+    let payload = vec![0x5au8; args.rtt_bytes];
+    let mut buf = vec![0u8; 65536];
+    let mut lat: Vec<f64> = Vec::new();
+    let run_for = Duration::from_secs_f64(args.rtt_seconds);
+    let mut sid = 0u64;
+    let mut start = Instant::now();
+    for i in 0.. {
+        if i == WARMUP {
+            start = Instant::now();
+        }
+        if i >= WARMUP && start.elapsed() >= run_for {
+            break;
+        }
+        let t0 = Instant::now();
+        match net.client().stream_send(sid, &payload, true) {
+            Ok(w) if w == payload.len() => {}
+            other => return Err(format!("rtt stream_send on stream {sid}: {other:?}")),
+        }
+        let mut got = 0usize;
+        let mut fin = false;
+        while !fin {
+            if Instant::now() > deadline {
+                return Err(format!("rtt: timed out on stream {sid}"));
+            }
+            if !net.pump()? {
+                std::hint::spin_loop();
+            }
+            let c = net.client();
+            if c.is_closed() {
+                return Err(format!("rtt: connection closed: {:?}", c.peer_error()));
+            }
+            loop {
+                match c.stream_recv(sid, &mut buf) {
+                    Ok((n, f)) => {
+                        got += n;
+                        if f {
+                            fin = true;
+                            break;
+                        }
+                    }
+                    Err(quiche::Error::Done) => break,
+                    Err(e) => return Err(format!("rtt stream_recv: {e}")),
+                }
+            }
+        }
+        if got != payload.len() {
+            return Err(format!(
+                "rtt: echo of {got} bytes, expected {}",
+                payload.len()
+            ));
+        }
+        if i >= WARMUP {
+            lat.push(ms(t0.elapsed()));
+        }
+        sid += 4;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    net.close_client()?;
+    Ok(format!(
+        "{{\"bytes\":{},\"roundTrips\":{},\"seconds\":{secs:.4},\"rate\":{:.2},\"median\":{:.4},\"p99\":{:.4}}}",
+        args.rtt_bytes,
+        lat.len(),
+        lat.len() as f64 / secs,
+        median(&lat),
+        percentile(&lat, 99.0)
+    ))
+}
+
 fn run() -> Res<String> {
     let args = parse_args()?;
     let mut parts = vec![
         "\"impl\":\"quiche 0.30 (Rust, one thread, std::net::UdpSocket, busy poll)\"".to_string(),
         format!("\"maxSendUdpPayload\":{MAX_SEND_UDP_PAYLOAD}"),
     ];
-    for what in ["bulk", "handshake", "datagram"] {
+    for what in ["bulk", "handshake", "datagram", "rtt"] {
         if !args.only.iter().any(|o| o == what) {
             continue;
         }
@@ -623,7 +791,8 @@ fn run() -> Res<String> {
         let json = match what {
             "bulk" => bulk(&mut net, &args, deadline)?,
             "handshake" => handshakes(&mut net, &args, deadline)?,
-            _ => datagrams(&mut net, &args, deadline)?,
+            "datagram" => datagrams(&mut net, &args, deadline)?,
+            _ => round_trips(&mut net, &args, deadline)?,
         };
         eprintln!("native-baseline: {what} done in {:.0} ms", ms(t.elapsed()));
         parts.push(format!("\"{what}\":{json}"));
