@@ -37,6 +37,15 @@
 //    application CONNECTION_CLOSE, allowed in 1-RTT packets only, never leaves: the server kept
 //    the connection until its idle timeout. Now an application close is sent in a 1-RTT packet as
 //    soon as there are 1-RTT keys.
+// 5. A RETIRE_CONNECTION_ID sent again is ignored (cloudflare/quiche#1833, fix proposed in
+//    cloudflare/quiche#2450). Lost RETIRE_CONNECTION_ID frames are sent again (RFC 9000 §13.3), so
+//    one may name an ID already retired. quiche 0.30.0 refused to remove any ID while only one was
+//    left, before looking whether the ID was still there: a retirement sent again, arriving while
+//    the endpoint had one ID left, closed the connection with PROTOCOL_VIOLATION (0xa). A server
+//    that follows NAT rebindings retires the IDs of every path it left at once, which leaves the
+//    client one ID until it issues new ones after the batch of packets (src/endpoint.rs
+//    manage_cids): seen as a rare 0xa close by the client under load while its NAT rebound every
+//    200 ms. Now a retirement of an ID already retired does nothing.
 //
 // The crate comes from the Cargo cache; when it is not there, cargo itself fetches it (so any
 // registry mirror or proxy cargo is configured with applies), and as a last resort it is downloaded
@@ -207,6 +216,18 @@ const EDITS = [
       '    fn detect_lost_packets(\n        &mut self, epoch: Epoch, now: Instant, trace_id: &str,\n    ) -> (usize, usize) {\n',
   },
 
+  // 5. quiche#1833: a RETIRE_CONNECTION_ID sent again, for an ID already retired, is ignored.
+  {
+    file: 'src/cid.rs',
+    find: '        let pid = if let Some(e) = self.scids.remove(seq)? {\n',
+    replace:
+      '        // A RETIRE_CONNECTION_ID sent again names an ID already retired:\n' +
+      '        // nothing to do, even with a single ID left (nquic patch,\n' +
+      '        // quiche#1833).\n' +
+      '        if self.scids.get(seq).is_none() {\n            return Ok(None);\n        }\n\n' +
+      '        let pid = if let Some(e) = self.scids.remove(seq)? {\n',
+  },
+
   // 3. quiche#2743: paths the connection left give up their connection IDs and are replaced.
   {
     file: 'src/path.rs',
@@ -348,7 +369,7 @@ async function main() {
     fs.mkdirSync(path.dirname(DEST), { recursive: true });
     fs.cpSync(unpacked, DEST, { recursive: true });
     fs.writeFileSync(STAMP, wanted);
-    console.error(`patch-quiche: deps/quiche is quiche ${VERSION} with ${EDITS.length} edits (quiche#2525, quiche#2452, quiche#2743, quiche#1433)`);
+    console.error(`patch-quiche: deps/quiche is quiche ${VERSION} with ${EDITS.length} edits (quiche#2525, quiche#2452, quiche#2743, quiche#1433, quiche#1833)`);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

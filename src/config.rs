@@ -163,9 +163,9 @@ impl Config {
         q.set_max_stream_window(stream_window.max(16 * 1024 * 1024));
         q.set_max_connection_window(connection_window.max(24 * 1024 * 1024));
         // Room for the spare connection IDs the endpoint keeps issued (and
-        // for the peer's): with quiche's default of 2, a peer retiring an ID
-        // twice (legal, e.g. a retransmission) could leave one and be
-        // answered with a protocol violation.
+        // for the peer's), so that a path change finds a fresh one. (A peer
+        // retiring an ID twice, legal when the frame is sent again, is
+        // ignored thanks to the quiche#1833 patch whatever the count.)
         q.set_active_connection_id_limit(ACTIVE_CONNECTION_ID_LIMIT);
         q.set_cc_algorithm_name(&params.congestion_control)
             .map_err(|_| {

@@ -365,6 +365,13 @@ impl Endpoint {
                 // Relay traffic is acted on only once the peer is admitted
                 // (handshake, verify hook and resumption checks passed).
                 let relaying = conn.relay.is_some() && conn.is_established();
+                // An ID the peer retired stops routing before the next
+                // datagram, which may be a late packet to it (RFC 9000 §5.1.2
+                // lets us drop it): quiche would close the connection with
+                // PROTOCOL_VIOLATION on a packet to an ID it no longer has.
+                if conn.quic.retired_scids() > 0 {
+                    self.manage_cids(id);
+                }
                 self.touch(id);
                 if relaying {
                     self.drain_relay_datagrams(id);

@@ -5,6 +5,7 @@ mod fuzz;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod memory;
 mod pair;
+mod path_chaos;
 mod paths;
 mod relay;
 mod scenarios;

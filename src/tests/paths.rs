@@ -156,3 +156,285 @@ fn datagrams_lost_never_decreases_when_left_paths_are_replaced() {
         "datagramsLost went down (round, before, after)"
     );
 }
+
+/// Delivers `packets` to the server as coming from `from`.
+fn to_server(pair: &mut Pair, packets: Vec<(Vec<u8>, SocketAddr)>, from: SocketAddr) {
+    for (mut p, _) in packets {
+        pair.server.endpoint.recv(&mut p, from);
+    }
+}
+
+/// Delivers, in one batch, the `packets` addressed to `to` (the others went
+/// to a mapping the client's NAT forgot).
+fn to_client(pair: &mut Pair, packets: Vec<(Vec<u8>, SocketAddr)>, to: SocketAddr) {
+    let server_addr: SocketAddr = super::pair::SERVER_ADDR.parse().expect("addr");
+    for (mut p, dest) in packets {
+        if dest == to {
+            pair.client.endpoint.recv(&mut p, server_addr);
+        }
+    }
+}
+
+/// The client's NAT rebinds twice in a row, the second time before the
+/// server validated the first new port. Once the server validated the last
+/// one, it gives up the connection IDs of both paths it left at once: two
+/// RETIRE_CONNECTION_ID frames in one packet, which leave the client one
+/// connection ID until it issues new ones. That packet is late, declared
+/// lost and its frames sent again, and the client reads the copy while it
+/// has one ID left (both packets go straight to its connection here: the
+/// endpoint issues new IDs after each datagram, but one packet can carry new
+/// retirements and one sent again). Lost RETIRE_CONNECTION_ID frames are
+/// sent again (RFC 9000 §13.3), so this is legal, but quiche 0.30.0
+/// answered it with a PROTOCOL_VIOLATION (0xa) close (cloudflare/quiche#1833,
+/// fixed by scripts/patch-quiche.js).
+#[test]
+fn a_retirement_sent_again_while_the_client_has_one_connection_id_left_is_ignored() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let (client, server) = established(&mut pair);
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    let id = conn.stream_open(true).expect("open").expect("credit");
+    assert_eq!(conn.stream_write(id, b"get", false).expect("request"), 3);
+    pair.settle();
+    let issued = |pair: &Pair| {
+        let c = pair
+            .client
+            .endpoint
+            .connection(client)
+            .expect("client conn");
+        c.quic.active_scids()
+    };
+    assert_eq!(issued(&pair), 3, "the client keeps two spare IDs issued");
+
+    // Two rebindings: the server's challenge to the first new port is lost.
+    let first: SocketAddr = "127.0.0.1:40100".parse().expect("addr");
+    let second: SocketAddr = "127.0.0.1:40101".parse().expect("addr");
+    for (n, from) in [first, second].into_iter().enumerate() {
+        let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+        conn.stream_write(id, &[n as u8; 100], false)
+            .expect("write");
+        let packets = pair.client.drain();
+        to_server(&mut pair, packets, from);
+        pair.server.poll();
+    }
+    // The second port answers the server's challenge and is validated.
+    let changes = |pair: &Pair| {
+        let s = pair
+            .server
+            .endpoint
+            .connection(server)
+            .expect("server conn");
+        s.paths.changes()
+    };
+    for _ in 0..5 {
+        if changes(&pair) > 0 {
+            break;
+        }
+        let packets = pair.server.drain();
+        to_client(&mut pair, packets, second);
+        pair.client.poll();
+        let packets = pair.client.drain();
+        to_server(&mut pair, packets, second);
+        pair.server.poll();
+    }
+    assert_eq!(changes(&pair), 1, "the server moved to the second port");
+    let s = pair
+        .server
+        .endpoint
+        .connection(server)
+        .expect("server conn");
+    let lost_before = s.quic.stats().lost;
+
+    // The packet with both retirements is late; the server sends data after
+    // it, which the client acknowledges, so it is declared lost and its
+    // frames go out again.
+    let late = pair.server.drain();
+    assert!(!late.is_empty(), "the retirements are sent");
+    let payload = vec![7u8; 20_000];
+    let conn = pair.server.endpoint.connection_mut(server).expect("conn");
+    let mut sent = conn.stream_write(id, &payload, false).expect("data").max(0) as usize;
+    assert!(sent > 0, "the server sends data after the retirements");
+    let data = pair.server.drain();
+    to_client(&mut pair, data, second);
+    pair.client.poll();
+    let acks = pair.client.drain();
+    to_server(&mut pair, acks, second);
+    pair.server.poll();
+    let s = pair
+        .server
+        .endpoint
+        .connection(server)
+        .expect("server conn");
+    assert!(
+        s.quic.stats().lost > lost_before,
+        "the late packet is declared lost"
+    );
+    let again = pair.server.drain();
+
+    // The late original and the frames sent again, straight to the client's
+    // connection: the endpoint issues new IDs after each datagram, but one
+    // packet can carry new retirements and one sent again together.
+    let server_addr: SocketAddr = super::pair::SERVER_ADDR.parse().expect("addr");
+    let local: SocketAddr = super::pair::CLIENT_ADDR.parse().expect("addr");
+    let c = pair
+        .client
+        .endpoint
+        .connection_mut(client)
+        .expect("client conn");
+    for (mut p, to) in late.into_iter().chain(again) {
+        assert_eq!(to, second);
+        let _ = c.recv(&mut p, server_addr, local);
+    }
+    assert_eq!(
+        c.quic.local_error().map(|e| e.error_code),
+        None,
+        "the client closed the connection"
+    );
+    assert_eq!(
+        c.quic.active_scids(),
+        1,
+        "both retirements arrived in one batch"
+    );
+    pair.client.poll();
+    assert_eq!(
+        issued(&pair),
+        3,
+        "after the batch the client issues new IDs"
+    );
+
+    // The connection goes on.
+    pair.client_seen_as = second;
+    let mut received = 0;
+    let done = pair.run_until(Duration::from_secs(10), |pair| {
+        if sent < payload.len() {
+            let conn = pair.server.endpoint.connection_mut(server).expect("conn");
+            sent += conn
+                .stream_write(id, &payload[sent..], false)
+                .expect("data")
+                .max(0) as usize;
+        }
+        for event in pair.client.take_events(events::STREAM_DATA) {
+            received += event.payload.len();
+        }
+        received >= payload.len()
+    });
+    assert!(
+        done,
+        "the transfer stopped at {received} of {} bytes",
+        payload.len()
+    );
+}
+
+/// A packet the server sent on a path it then left arrives late, after the
+/// retirement of the connection ID it was sent to and in the same batch
+/// (the NAT's old mapping still forwards it, or the network reordered it).
+/// RFC 9000 §5.1.2 lets the client drop it; the client had not unrouted the
+/// retired ID yet (it did so after the batch), so quiche received a packet
+/// for an ID it no longer had and closed the connection with
+/// PROTOCOL_VIOLATION. The endpoint now unroutes a retired ID right after
+/// the datagram that retired it.
+#[test]
+fn a_late_packet_to_a_retired_connection_id_is_dropped() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let (client, server) = established(&mut pair);
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    let id = conn.stream_open(true).expect("open").expect("credit");
+    assert_eq!(conn.stream_write(id, b"get", false).expect("request"), 3);
+    pair.settle();
+
+    // The NAT rebinds to `first`: what the server sends there is late.
+    let first: SocketAddr = "127.0.0.1:40100".parse().expect("addr");
+    let second: SocketAddr = "127.0.0.1:40101".parse().expect("addr");
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    conn.stream_write(id, &[1; 100], false).expect("write");
+    let packets = pair.client.drain();
+    to_server(&mut pair, packets, first);
+    pair.server.poll();
+    let late: Vec<_> = pair
+        .server
+        .drain()
+        .into_iter()
+        .filter(|(_, to)| *to == first)
+        .collect();
+    assert!(!late.is_empty(), "the server answers on the first new port");
+
+    // It rebinds again to `second`, which the server validates; it then
+    // retires the IDs of the paths it left.
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    conn.stream_write(id, &[2; 100], false).expect("write");
+    let packets = pair.client.drain();
+    to_server(&mut pair, packets, second);
+    pair.server.poll();
+    let changes = |pair: &Pair| {
+        let s = pair
+            .server
+            .endpoint
+            .connection(server)
+            .expect("server conn");
+        s.paths.changes()
+    };
+    for _ in 0..5 {
+        if changes(&pair) > 0 {
+            break;
+        }
+        let packets = pair.server.drain();
+        to_client(&mut pair, packets, second);
+        pair.client.poll();
+        let packets = pair.client.drain();
+        to_server(&mut pair, packets, second);
+        pair.server.poll();
+    }
+    assert_eq!(changes(&pair), 1, "the server moved to the second port");
+    let retiring = pair.server.drain();
+    let mut header = late[0].0.clone();
+    let late_dcid = quiche::Header::from_slice(&mut header, crate::endpoint::CID_LEN)
+        .expect("header")
+        .dcid
+        .to_vec();
+    let has_late_dcid = |pair: &Pair| {
+        let c = pair
+            .client
+            .endpoint
+            .connection(client)
+            .expect("client conn");
+        c.quic
+            .source_ids()
+            .any(|cid| cid.as_ref() == late_dcid.as_slice())
+    };
+    assert!(
+        has_late_dcid(&pair),
+        "the late packets go to a connection ID of the client"
+    );
+
+    // The retirements, then the late packets, in one batch.
+    to_client(&mut pair, retiring, second);
+    assert!(
+        !has_late_dcid(&pair),
+        "the server retired the late packets' ID"
+    );
+    to_client(&mut pair, late, first);
+    let c = pair
+        .client
+        .endpoint
+        .connection(client)
+        .expect("client conn");
+    assert_eq!(
+        c.quic.local_error().map(|e| e.error_code),
+        None,
+        "the client closed the connection"
+    );
+
+    // The connection goes on.
+    pair.client_seen_as = second;
+    let conn = pair.server.endpoint.connection_mut(server).expect("conn");
+    assert!(conn.stream_write(id, b"done", true).expect("reply") == 4);
+    let mut fin = false;
+    let done = pair.run_until(Duration::from_secs(10), |pair| {
+        fin |= pair
+            .client
+            .take_events(events::STREAM_DATA)
+            .iter()
+            .any(|e| e.fin);
+        fin
+    });
+    assert!(done, "the server's reply never arrived");
+}
