@@ -33,16 +33,17 @@ use crate::webtransport::frames::FrameReader;
 
 // ---------------------------------------------------------------- machinery
 
-/// xorshift64*: small, fast, and the same sequence everywhere.
-struct Rng(u64);
+/// xorshift64*: small, fast, and the same sequence everywhere (also the
+/// chaos harness's, `path_chaos.rs`).
+pub(super) struct Rng(u64);
 
 impl Rng {
     /// The generator of a test's `seed` (see [`seeded`]).
-    fn new(seed: u64) -> Rng {
+    pub(super) fn new(seed: u64) -> Rng {
         Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
     }
 
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -52,7 +53,7 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (0 when `n` is 0).
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         if n == 0 {
             0
         } else {

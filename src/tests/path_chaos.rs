@@ -13,24 +13,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::fuzz::Rng;
 use super::pair::{Pair, SERVER_ADDR};
 use super::scenarios::established;
 use crate::events;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
+/// Whether an event of `per_mille` in a thousand happens this time.
+fn per_mille(rng: &mut Rng, per_mille: u64) -> bool {
+    (rng.below(1000) as u64) < per_mille
 }
 
 struct Flight {
@@ -72,7 +62,7 @@ fn env(name: &str, default: u64) -> u64 {
 
 /// One transfer; `Err` describes how it failed.
 fn run(seed: u64, k: Knobs) -> Result<(), String> {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(seed);
     let mut pair = Pair::new(|_| {}, |_| {});
     let (client, server) = established(&mut pair);
     let conn = pair.client.endpoint.connection_mut(client).expect("conn");
@@ -155,7 +145,7 @@ fn run(seed: u64, k: Knobs) -> Result<(), String> {
         }
         // NAT.
         if step >= next_rebind && rebinds < env("CHAOS_REBINDS", 30) {
-            next_rebind = step + k.rebind_every + rng.below(k.rebind_jitter + 1);
+            next_rebind = step + k.rebind_every + rng.below(k.rebind_jitter as usize + 1) as u64;
             mappings.push((outside, step + k.grace));
             next_port += 1;
             outside = SocketAddr::new(outside.ip(), next_port);
@@ -166,10 +156,10 @@ fn run(seed: u64, k: Knobs) -> Result<(), String> {
         let to_server = pair.client.drain();
         let to_client = pair.server.drain();
         let moved = to_server.len() + to_client.len();
-        for (data, _) in to_server {
-            let copies = if rng.chance(k.loss) {
+        let mut send = |data: Vec<u8>, to_server: bool, from: SocketAddr, to: SocketAddr| {
+            let copies = if per_mille(&mut rng, k.loss) {
                 0
-            } else if rng.chance(k.dup) {
+            } else if per_mille(&mut rng, k.dup) {
                 2
             } else {
                 1
@@ -177,34 +167,20 @@ fn run(seed: u64, k: Knobs) -> Result<(), String> {
             for _ in 0..copies {
                 order += 1;
                 queue.push(Flight {
-                    due: step + rng.below(k.max_delay + 1),
+                    due: step + rng.below(k.max_delay as usize + 1) as u64,
                     order: rng.next() ^ order,
-                    to_server: true,
+                    to_server,
                     data: data.clone(),
-                    from: outside,
-                    to: server_addr,
-                });
-            }
-        }
-        for (data, to) in to_client {
-            let copies = if rng.chance(k.loss) {
-                0
-            } else if rng.chance(k.dup) {
-                2
-            } else {
-                1
-            };
-            for _ in 0..copies {
-                order += 1;
-                queue.push(Flight {
-                    due: step + rng.below(k.max_delay + 1),
-                    order: rng.next() ^ order,
-                    to_server: false,
-                    data: data.clone(),
-                    from: server_addr,
+                    from,
                     to,
                 });
             }
+        };
+        for (data, _) in to_server {
+            send(data, true, outside, server_addr);
+        }
+        for (data, to) in to_client {
+            send(data, false, server_addr, to);
         }
         let mut due: Vec<Flight> = Vec::new();
         let mut rest = Vec::new();

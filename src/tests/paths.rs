@@ -175,6 +175,32 @@ fn to_client(pair: &mut Pair, packets: Vec<(Vec<u8>, SocketAddr)>, to: SocketAdd
     }
 }
 
+/// Exchanges packets through the client's NAT mapping `port` (at most five
+/// rounds) until the server's connection `server` has validated a change of
+/// path; asserts that it made exactly one.
+fn exchange_until_the_server_moves(pair: &mut Pair, server: u32, port: SocketAddr) {
+    let changes = |pair: &Pair| {
+        let s = pair
+            .server
+            .endpoint
+            .connection(server)
+            .expect("server conn");
+        s.paths.changes()
+    };
+    for _ in 0..5 {
+        if changes(pair) > 0 {
+            break;
+        }
+        let packets = pair.server.drain();
+        to_client(pair, packets, port);
+        pair.client.poll();
+        let packets = pair.client.drain();
+        to_server(pair, packets, port);
+        pair.server.poll();
+    }
+    assert_eq!(changes(pair), 1, "the server moved to port {port}");
+}
+
 /// The client's NAT rebinds twice in a row, the second time before the
 /// server validated the first new port. Once the server validated the last
 /// one, it gives up the connection IDs of both paths it left at once: two
@@ -217,26 +243,7 @@ fn a_retirement_sent_again_while_the_client_has_one_connection_id_left_is_ignore
         pair.server.poll();
     }
     // The second port answers the server's challenge and is validated.
-    let changes = |pair: &Pair| {
-        let s = pair
-            .server
-            .endpoint
-            .connection(server)
-            .expect("server conn");
-        s.paths.changes()
-    };
-    for _ in 0..5 {
-        if changes(&pair) > 0 {
-            break;
-        }
-        let packets = pair.server.drain();
-        to_client(&mut pair, packets, second);
-        pair.client.poll();
-        let packets = pair.client.drain();
-        to_server(&mut pair, packets, second);
-        pair.server.poll();
-    }
-    assert_eq!(changes(&pair), 1, "the server moved to the second port");
+    exchange_until_the_server_moves(&mut pair, server, second);
     let s = pair
         .server
         .endpoint
@@ -364,26 +371,7 @@ fn a_late_packet_to_a_retired_connection_id_is_dropped() {
     let packets = pair.client.drain();
     to_server(&mut pair, packets, second);
     pair.server.poll();
-    let changes = |pair: &Pair| {
-        let s = pair
-            .server
-            .endpoint
-            .connection(server)
-            .expect("server conn");
-        s.paths.changes()
-    };
-    for _ in 0..5 {
-        if changes(&pair) > 0 {
-            break;
-        }
-        let packets = pair.server.drain();
-        to_client(&mut pair, packets, second);
-        pair.client.poll();
-        let packets = pair.client.drain();
-        to_server(&mut pair, packets, second);
-        pair.server.poll();
-    }
-    assert_eq!(changes(&pair), 1, "the server moved to the second port");
+    exchange_until_the_server_moves(&mut pair, server, second);
     let retiring = pair.server.drain();
     let mut header = late[0].0.clone();
     let late_dcid = quiche::Header::from_slice(&mut header, crate::endpoint::CID_LEN)
