@@ -175,6 +175,17 @@ fn to_client(pair: &mut Pair, packets: Vec<(Vec<u8>, SocketAddr)>, to: SocketAdd
     }
 }
 
+/// Establishes `pair` and has the client send a request on a new stream:
+/// (client connection, server connection, stream).
+fn request_under_way(pair: &mut Pair) -> (u32, u32, u64) {
+    let (client, server) = established(pair);
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    let id = conn.stream_open(true).expect("open").expect("credit");
+    assert_eq!(conn.stream_write(id, b"get", false).expect("request"), 3);
+    pair.settle();
+    (client, server, id)
+}
+
 /// Exchanges packets through the client's NAT mapping `port` (at most five
 /// rounds) until the server's connection `server` has validated a change of
 /// path; asserts that it made exactly one.
@@ -216,11 +227,7 @@ fn exchange_until_the_server_moves(pair: &mut Pair, server: u32, port: SocketAdd
 #[test]
 fn a_retirement_sent_again_while_the_client_has_one_connection_id_left_is_ignored() {
     let mut pair = Pair::new(|_| {}, |_| {});
-    let (client, server) = established(&mut pair);
-    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
-    let id = conn.stream_open(true).expect("open").expect("credit");
-    assert_eq!(conn.stream_write(id, b"get", false).expect("request"), 3);
-    pair.settle();
+    let (client, server, id) = request_under_way(&mut pair);
     let issued = |pair: &Pair| {
         let c = pair
             .client
@@ -342,11 +349,7 @@ fn a_retirement_sent_again_while_the_client_has_one_connection_id_left_is_ignore
 #[test]
 fn a_late_packet_to_a_retired_connection_id_is_dropped() {
     let mut pair = Pair::new(|_| {}, |_| {});
-    let (client, server) = established(&mut pair);
-    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
-    let id = conn.stream_open(true).expect("open").expect("credit");
-    assert_eq!(conn.stream_write(id, b"get", false).expect("request"), 3);
-    pair.settle();
+    let (client, server, id) = request_under_way(&mut pair);
 
     // The NAT rebinds to `first`: what the server sends there is late.
     let first: SocketAddr = "127.0.0.1:40100".parse().expect("addr");
