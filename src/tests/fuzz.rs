@@ -737,11 +737,7 @@ fn run_world_until(
         if w.step() > 0 {
             continue;
         }
-        let wait = [&w.relay, &w.target, &w.dialer]
-            .iter()
-            .filter_map(|s| s.endpoint.next_timeout())
-            .fold(50.0_f64, f64::min);
-        std::thread::sleep(Duration::from_secs_f64(wait.max(0.0) / 1000.0));
+        super::pair::sleep_until_a_deadline(&[&w.relay, &w.target, &w.dialer], 50.0);
         for side in [&mut w.relay, &mut w.target, &mut w.dialer] {
             side.endpoint.on_timeout();
         }

@@ -149,6 +149,16 @@ pub struct Pair {
     rebind_to: Option<(SocketAddr, bool)>,
 }
 
+/// Sleeps (in real time) until the earliest timer deadline of `sides`, at
+/// most `cap_ms` milliseconds; the caller then runs their timers.
+pub fn sleep_until_a_deadline(sides: &[&Side], cap_ms: f64) {
+    let wait = sides
+        .iter()
+        .filter_map(|side| side.endpoint.next_timeout())
+        .fold(cap_ms, f64::min);
+    std::thread::sleep(Duration::from_secs_f64(wait.max(0.0) / 1000.0));
+}
+
 pub fn params(is_server: bool) -> ConfigParams {
     ConfigParams {
         alpn: vec!["test".into()],
@@ -265,11 +275,7 @@ impl Pair {
             if self.step() > 0 {
                 continue;
             }
-            let wait = [&self.client, &self.server]
-                .iter()
-                .filter_map(|side| side.endpoint.next_timeout())
-                .fold(50.0_f64, f64::min);
-            std::thread::sleep(Duration::from_secs_f64(wait.max(0.0) / 1000.0));
+            sleep_until_a_deadline(&[&self.client, &self.server], 50.0);
             self.client.endpoint.on_timeout();
             self.server.endpoint.on_timeout();
         }

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::fuzz::Rng;
-use super::pair::{Pair, SERVER_ADDR};
+use super::pair::{sleep_until_a_deadline, Pair, SERVER_ADDR};
 use super::scenarios::established;
 use crate::events;
 
@@ -204,11 +204,7 @@ fn run(seed: u64, k: Knobs) -> Result<(), String> {
         pair.client.poll();
         pair.server.poll();
         if moved == 0 && delivered == 0 && queue.is_empty() {
-            let wait = [&pair.client, &pair.server]
-                .iter()
-                .filter_map(|side| side.endpoint.next_timeout())
-                .fold(20.0_f64, f64::min);
-            std::thread::sleep(Duration::from_secs_f64(wait.max(0.0) / 1000.0));
+            sleep_until_a_deadline(&[&pair.client, &pair.server], 20.0);
         }
         pair.client.endpoint.on_timeout();
         pair.server.endpoint.on_timeout();
