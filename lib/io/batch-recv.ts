@@ -37,6 +37,12 @@ export class BatchReceiver {
   #pause = false;
   /** Datagrams read through the fast path so far (for tests and debugging). */
   received = 0;
+  /**
+   * Whether the last drain read something: traffic is a stream, not lone
+   * datagrams, so the next turn drains from its first 'message' on (a
+   * drain that finds the queue empty turns this off again).
+   */
+  streaming = false;
 
   /** `onError` gets what a read reports (as dgram's 'error' would). */
   constructor(udp: dgram.Socket, endpoint: NativeEndpoint, onError: (err: Error) => void) {
@@ -68,6 +74,7 @@ export class BatchReceiver {
     const asked = Math.min(MAX_DATAGRAMS, this.#turnLeft);
     const batch = this.#endpoint.recvBatch(fd, asked);
     this.received += batch.read;
+    this.streaming = batch.read > 0;
     // Fewer than asked: the queue ran empty, or a connection has a backlog
     // of datagrams (received ones for the application, or its own waiting
     // for congestion control). No more drains this turn, and after a
