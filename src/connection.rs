@@ -363,28 +363,34 @@ impl Connection {
         } else {
             usize::MAX
         };
-        loop {
+        let mut sent = false;
+        let done = loop {
             if budget == 0 {
-                return true;
+                break true;
             }
             let Some(space) = sink.space() else {
-                return false;
+                break false;
             };
             match self.quic.send(space) {
                 Ok((len, info)) => {
                     budget -= 1;
                     sink.commit(len, &info.to);
-                    self.last_sent = Instant::now();
+                    sent = true;
                 }
-                Err(quiche::Error::Done) => return true,
+                Err(quiche::Error::Done) => break true,
                 Err(_) => {
                     errors += 1;
                     if errors > 2 {
-                        return true;
+                        break true;
                     }
                 }
             }
+        };
+        // Once per call, not per packet: they all left within this call.
+        if sent {
+            self.last_sent = Instant::now();
         }
+        done
     }
 
     /// Writes this connection's events into `sink`. Returns `true` when all

@@ -606,8 +606,13 @@ impl Connection {
                 "datagrams are disabled on this connection (options.datagrams is false)",
             ));
         }
-        let max = self.max_datagram_size();
-        if self.relay_path.is_some() && data.len() > max {
+        // quiche checks the size for a direct path itself.
+        let max = if self.relay_path.is_some() {
+            self.max_datagram_size()
+        } else {
+            usize::MAX
+        };
+        if data.len() > max {
             // quiche would size it for a full packet; relayed packets are smaller.
             return Err(CoreError::new(
                 ErrorCode::DatagramTooLarge,
