@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::close::{classify, CloseInfo, Ending};
 use crate::config::Config;
+use crate::datagram_pool;
 use crate::events::{self, EventSink};
 use crate::paths::PathWatch;
 use crate::relay::link::{RelayLink, RelayPath};
@@ -574,8 +575,12 @@ impl Connection {
         if space.len() < len {
             return NextDatagram::Full;
         }
-        match self.quic.dgram_recv(space) {
-            Ok(n) => {
+        match self.quic.dgram_recv_buf() {
+            Ok(datagram) => {
+                // Fits: `len` is its length, checked above.
+                let n = datagram.len().min(space.len());
+                space[..n].copy_from_slice(&datagram[..n]);
+                datagram_pool::recycle(datagram);
                 self.stall.data_arrived();
                 NextDatagram::At(offset, n)
             }

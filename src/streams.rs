@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use crate::connection::Connection;
+use crate::datagram_pool;
 use crate::error::{CoreError, CoreResult, ErrorCode};
 use crate::events::{self, EventSink};
 
@@ -622,7 +623,7 @@ impl Connection {
                 ),
             ));
         }
-        match self.quic.dgram_send(data) {
+        match self.quic.dgram_send_buf(datagram_pool::copy_of(data)) {
             Ok(()) => Ok(true),
             Err(quiche::Error::Done) => {
                 self.datagrams_send_dropped += 1;
