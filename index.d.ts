@@ -56,9 +56,19 @@ export declare class NativeEndpoint {
   /**
    * Linux fast path (`io/batch_recv.rs`): reads up to `max` datagrams
    * queued on socket `fd` (the `dgram` socket's descriptor) and feeds the
-   * QUIC ones in; see `NativeRecvBatch` for what it reports.
+   * QUIC ones in. Returns `-errno` when the first read failed (`EAGAIN`:
+   * the queue was empty), else `read * 4 + backlog * 2 + others`: the
+   * datagrams read; whether reading stopped early because a connection has
+   * a backlog of datagrams (see `NativeRecvBatch`); whether some were not
+   * QUIC (`takeOthers` hands them over). A number, not an object: this
+   * runs on every busy event-loop turn.
    */
-  recvBatch(fd: number, max: number): NativeRecvBatch
+  recvBatch(fd: number, max: number): number
+  /**
+   * The datagrams of the last `recvBatch` that were not QUIC, in arrival
+   * order (once).
+   */
+  takeOthers(): Array<NativeDatagram>
   /**
    * Writes a batch of event rows (see `events.rs`) into `records` but its
    * last number, which says whether more events wait (1) or not (0), and
@@ -329,22 +339,6 @@ export interface NativePeerCheck {
   chainError?: string
   chainErrorCode?: string
   serverName?: string
-}
-
-/** What one `recvBatch` call did. */
-export interface NativeRecvBatch {
-  /** Datagrams read (0 when the first read failed: see `errno`). */
-  read: number
-  /** The errno of a failed first read (`EAGAIN`: the queue was empty), else 0. */
-  errno: number
-  /**
-   * Whether reading stopped early because a connection has a backlog of
-   * datagrams (see `Connection::datagram_backlog`): let the application
-   * take them, and its answers leave, before reading in batches again.
-   */
-  backlog: boolean
-  /** The datagrams that were not QUIC, in arrival order. */
-  others: Array<NativeDatagram>
 }
 
 export interface NativeRelayCounts {

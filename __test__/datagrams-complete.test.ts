@@ -67,6 +67,41 @@ describe('datagrams, complete', () => {
     for (const d of got) expect(d.equals(Buffer.alloc(300, d[0]))).toBe(true);
   });
 
+  test("received datagrams are the application's own: kept, written to and reused, none changes another, in a burst or later", async () => {
+    const { client, serverConn } = await pair();
+    const kept: Buffer[] = [];
+    serverConn.on('datagram', (d: Buffer) => {
+      expect(Buffer.isBuffer(d)).toBe(true);
+      kept.push(d); // as received: no copy
+    });
+    const burst = (round: number): Buffer[] =>
+      Array.from({ length: 60 }, (_, i) => {
+        const d = randomBytes(100 + ((i * 37) % 200));
+        d[0] = round;
+        d[1] = i;
+        return d;
+      });
+    const first = burst(1);
+    await sendAll((d) => client.sendDatagram(d), first, 5000); // one turn: one batch of rows
+    let deadline = Date.now() + 5000;
+    while (kept.length < first.length && Date.now() < deadline) await sleep(20);
+    expect(kept.length).toBe(first.length);
+    for (const d of kept) expect(d.equals(first[d[1]])).toBe(true);
+    // The application writes into what it received...
+    for (const d of kept) d.fill(0xaa, 2);
+    const second = burst(2);
+    await sendAll((d) => client.sendDatagram(d), second, 5000);
+    deadline = Date.now() + 5000;
+    while (kept.length < first.length + second.length && Date.now() < deadline) await sleep(20);
+    expect(kept.length).toBe(first.length + second.length);
+    // ...which touched nothing else, and later datagrams left it alone.
+    for (const d of kept.slice(0, first.length)) {
+      expect(d.length).toBe(first[d[1]].length);
+      expect(d.subarray(2).every((x) => x === 0xaa)).toBe(true);
+    }
+    for (const d of kept.slice(first.length)) expect(d.equals(second[d[1]])).toBe(true);
+  });
+
   test('datagrams() iterates received datagrams, keeps only the newest when the reader lags, and ends on close', async () => {
     const { client, serverConn } = await pair({ server: { datagramQueueLength: 50 } });
     const iterator = serverConn.datagrams();

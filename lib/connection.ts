@@ -655,7 +655,7 @@ export class QuicConnection extends EventEmitter {
 
   /** @internal */
   _onDatagram(data: Buffer): void {
-    for (const reader of this.#datagramReaders) reader.push(data);
+    if (this.#datagramReaders.size > 0) for (const reader of this.#datagramReaders) reader.push(data);
     this.emit('datagram', data);
   }
 

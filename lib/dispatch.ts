@@ -2,7 +2,7 @@
 // to its connection. Payload bytes are copied out of the shared inbox, which
 // the next poll overwrites, except large stream data, which the native layer
 // hands over in buffers of its own (a negative inbox offset: see `_chunk`).
-import { copyOut as copy } from './inbox';
+import { copyOut as copy, DatagramSlab } from './inbox';
 import type { QuicSocket } from './socket';
 import { dispatchWebTransport, isWebTransportEvent } from './webtransport/dispatch';
 
@@ -33,9 +33,10 @@ const SIGNAL = 16;
  */
 export function dispatchEvents(socket: QuicSocket, records: Float64Array, rows: number, inbox: Buffer): void {
   let failure: { error: unknown } | undefined;
+  const datagrams = new DatagramSlab(inbox);
   for (let i = 0; i < rows; i++) {
     try {
-      dispatchRow(socket, records, i * STRIDE, inbox);
+      dispatchRow(socket, records, i, rows, inbox, datagrams);
     } catch (error) {
       failure ??= { error };
     }
@@ -48,7 +49,8 @@ export function dispatchEvents(socket: QuicSocket, records: Float64Array, rows: 
   }
 }
 
-function dispatchRow(socket: QuicSocket, records: Float64Array, r: number, inbox: Buffer): void {
+function dispatchRow(socket: QuicSocket, records: Float64Array, i: number, rows: number, inbox: Buffer, datagrams: DatagramSlab): void {
+  const r = i * STRIDE;
   const kind = records[r];
   const id = records[r + 1];
   if (kind === RELAY_REQUEST) {
@@ -95,7 +97,7 @@ function dispatchRow(socket: QuicSocket, records: Float64Array, r: number, inbox
       conn._onStreamWritable(records[r + 2]);
       break;
     case DATAGRAM:
-      conn._onDatagram(copy(inbox, records[r + 2], records[r + 3]));
+      conn._onDatagram(datagrams.take(records, rows, i, DATAGRAM));
       break;
     case STREAMS_AVAILABLE:
       conn._onStreamCredit();

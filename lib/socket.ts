@@ -433,8 +433,9 @@ export class QuicSocket extends EventEmitter {
     this.#receive(msg, rinfo);
     // A second datagram in one turn means a queue: read the rest of it
     // natively (again on later ones while the turn's budget lasts). A lone
-    // datagram, as in request/response traffic, costs no extra read.
-    if (++this.#turnMessages >= 2 && !this.#closed) this.#drain();
+    // datagram, as in request/response traffic, costs no extra read. While
+    // the drains find datagrams (a steady stream), the first one drains.
+    if (++this.#turnMessages >= (this.#receiver.streaming ? 1 : 2) && !this.#closed) this.#drain();
   }
 
   #receive(msg: Buffer, rinfo: dgram.RemoteInfo): void {

@@ -14,7 +14,7 @@ use crate::close::CloseInfo;
 use crate::config::{Config, ConfigParams};
 use crate::endpoint::{Endpoint, SharedConfig};
 use crate::error::{CoreError, CoreResult, ErrorCode};
-use crate::io::batch_recv::{self, NativeRecvBatch};
+use crate::io::batch_recv::{self, NativeDatagram};
 use crate::io::batch_send;
 use crate::relay::service::RelayLimits;
 use crate::tls::certgen::{self, CertRequest, KeyType};
@@ -298,6 +298,9 @@ const EARLY_DATA_ACCEPTED: u32 = 2;
 #[napi]
 pub struct NativeEndpoint {
     inner: Endpoint,
+    /// The datagrams that were not QUIC in the last `recvBatch`, until
+    /// `takeOthers` hands them over.
+    others: Vec<NativeDatagram>,
 }
 
 fn stream_id(value: f64) -> CoreResult<u64> {
@@ -312,6 +315,7 @@ impl NativeEndpoint {
         guarded(|| {
             Ok(NativeEndpoint {
                 inner: Endpoint::new(addr::parse(&address, port)?)?,
+                others: Vec::new(),
             })
         })
     }
@@ -449,10 +453,32 @@ impl NativeEndpoint {
 
     /// Linux fast path (`io/batch_recv.rs`): reads up to `max` datagrams
     /// queued on socket `fd` (the `dgram` socket's descriptor) and feeds the
-    /// QUIC ones in; see `NativeRecvBatch` for what it reports.
+    /// QUIC ones in. Returns `-errno` when the first read failed (`EAGAIN`:
+    /// the queue was empty), else `read * 4 + backlog * 2 + others`: the
+    /// datagrams read; whether reading stopped early because a connection has
+    /// a backlog of datagrams (see `NativeRecvBatch`); whether some were not
+    /// QUIC (`takeOthers` hands them over). A number, not an object: this
+    /// runs on every busy event-loop turn.
     #[napi]
-    pub fn recv_batch(&mut self, fd: i32, max: u32) -> napi::Result<NativeRecvBatch, ErrorCode> {
-        guarded(|| Ok(batch_recv::recv_into(&mut self.inner, fd, max as usize)))
+    pub fn recv_batch(&mut self, fd: i32, max: u32) -> napi::Result<f64, ErrorCode> {
+        guarded(|| {
+            let batch = batch_recv::recv_into(&mut self.inner, fd, max as usize);
+            if batch.errno != 0 {
+                return Ok(-f64::from(batch.errno));
+            }
+            let others = !batch.others.is_empty();
+            self.others = batch.others;
+            Ok(f64::from(batch.read) * 4.0
+                + f64::from(u8::from(batch.backlog)) * 2.0
+                + f64::from(u8::from(others)))
+        })
+    }
+
+    /// The datagrams of the last `recvBatch` that were not QUIC, in arrival
+    /// order (once).
+    #[napi]
+    pub fn take_others(&mut self) -> Vec<NativeDatagram> {
+        std::mem::take(&mut self.others)
     }
 
     /// Writes a batch of event rows (see `events.rs`) into `records` but its
@@ -783,12 +809,18 @@ impl NativeEndpoint {
     ) -> napi::Result<u32, ErrorCode> {
         guarded(|| {
             let mut queued = 0;
-            for row in rows.chunks_exact(3).take(count as usize) {
-                let (start, len) = (row[1] as usize, row[2] as usize);
-                let Some(datagram) = data.get(start..start.saturating_add(len)) else {
+            let (rows, _) = rows.as_chunks::<3>();
+            let rows = &rows[..rows.len().min(count as usize)];
+            // One look-up per run of the same connection's datagrams.
+            for run in rows.chunk_by(|a, b| a[0] == b[0]) {
+                let Ok(conn) = self.inner.connection_for_send(run[0][0]) else {
                     continue;
                 };
-                if let Ok(conn) = self.inner.connection_for_send(row[0]) {
+                for &[_, start, len] in run {
+                    let (start, len) = (start as usize, len as usize);
+                    let Some(datagram) = data.get(start..start.saturating_add(len)) else {
+                        continue;
+                    };
                     if conn.datagram_send_batched(datagram) {
                         queued += 1;
                     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::close::{classify, CloseInfo, Ending};
 use crate::config::Config;
+use crate::datagram_pool;
 use crate::events::{self, EventSink};
 use crate::paths::PathWatch;
 use crate::relay::link::{RelayLink, RelayPath};
@@ -363,28 +364,34 @@ impl Connection {
         } else {
             usize::MAX
         };
-        loop {
+        let mut sent = false;
+        let done = loop {
             if budget == 0 {
-                return true;
+                break true;
             }
             let Some(space) = sink.space() else {
-                return false;
+                break false;
             };
             match self.quic.send(space) {
                 Ok((len, info)) => {
                     budget -= 1;
                     sink.commit(len, &info.to);
-                    self.last_sent = Instant::now();
+                    sent = true;
                 }
-                Err(quiche::Error::Done) => return true,
+                Err(quiche::Error::Done) => break true,
                 Err(_) => {
                     errors += 1;
                     if errors > 2 {
-                        return true;
+                        break true;
                     }
                 }
             }
+        };
+        // Once per call, not per packet: they all left within this call.
+        if sent {
+            self.last_sent = Instant::now();
         }
+        done
     }
 
     /// Writes this connection's events into `sink`. Returns `true` when all
@@ -568,8 +575,12 @@ impl Connection {
         if space.len() < len {
             return NextDatagram::Full;
         }
-        match self.quic.dgram_recv(space) {
-            Ok(n) => {
+        match self.quic.dgram_recv_buf() {
+            Ok(datagram) => {
+                // Fits: `len` is its length, checked above.
+                let n = datagram.len().min(space.len());
+                space[..n].copy_from_slice(&datagram[..n]);
+                datagram_pool::recycle(datagram);
                 self.stall.data_arrived();
                 NextDatagram::At(offset, n)
             }

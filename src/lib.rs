@@ -35,6 +35,7 @@ pub mod close;
 pub mod coalesce;
 pub mod config;
 pub mod connection;
+pub mod datagram_pool;
 pub mod endpoint;
 pub mod error;
 pub mod events;

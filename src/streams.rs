@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use crate::connection::Connection;
+use crate::datagram_pool;
 use crate::error::{CoreError, CoreResult, ErrorCode};
 use crate::events::{self, EventSink};
 
@@ -606,8 +607,13 @@ impl Connection {
                 "datagrams are disabled on this connection (options.datagrams is false)",
             ));
         }
-        let max = self.max_datagram_size();
-        if self.relay_path.is_some() && data.len() > max {
+        // quiche checks the size for a direct path itself.
+        let max = if self.relay_path.is_some() {
+            self.max_datagram_size()
+        } else {
+            usize::MAX
+        };
+        if data.len() > max {
             // quiche would size it for a full packet; relayed packets are smaller.
             return Err(CoreError::new(
                 ErrorCode::DatagramTooLarge,
@@ -617,7 +623,7 @@ impl Connection {
                 ),
             ));
         }
-        match self.quic.dgram_send(data) {
+        match self.quic.dgram_send_buf(datagram_pool::copy_of(data)) {
             Ok(()) => Ok(true),
             Err(quiche::Error::Done) => {
                 self.datagrams_send_dropped += 1;

@@ -37,6 +37,12 @@ export class BatchReceiver {
   #pause = false;
   /** Datagrams read through the fast path so far (for tests and debugging). */
   received = 0;
+  /**
+   * Whether the last drain read something: traffic is a stream, not lone
+   * datagrams, so the next turn drains from its first 'message' on (a
+   * drain that finds the queue empty turns this off again).
+   */
+  streaming = false;
 
   /** `onError` gets what a read reports (as dgram's 'error' would). */
   constructor(udp: dgram.Socket, endpoint: NativeEndpoint, onError: (err: Error) => void) {
@@ -66,22 +72,26 @@ export class BatchReceiver {
     const fd = descriptorOf(this.#udp);
     if (fd < 0) return undefined; // closed: dgram is done with it too
     const asked = Math.min(MAX_DATAGRAMS, this.#turnLeft);
-    const batch = this.#endpoint.recvBatch(fd, asked);
-    this.received += batch.read;
+    // -errno, or read * 4 + backlog * 2 + others (src/binding.rs, recv_batch).
+    const status = this.#endpoint.recvBatch(fd, asked);
+    const errno = status < 0 ? -status : 0;
+    const read = status < 0 ? 0 : status >>> 2;
+    this.received += read;
+    this.streaming = read > 0;
     // Fewer than asked: the queue ran empty, or a connection has a backlog
     // of datagrams (received ones for the application, or its own waiting
     // for congestion control). No more drains this turn, and after a
     // backlog none the next turn either: until then dgram reads at its own
     // pace (32 datagrams a readiness event), as without the fast path.
-    this.#turnLeft = batch.read < asked ? 0 : this.#turnLeft - batch.read;
-    if (batch.backlog) this.#pause = true;
-    if (batch.errno !== 0 && !QUIET.has(batch.errno)) {
-      if (NO_FAST_PATH.has(batch.errno)) this.#enabled = false;
+    this.#turnLeft = read < asked ? 0 : this.#turnLeft - read;
+    if (status > 0 && (status & 2) !== 0) this.#pause = true;
+    if (errno !== 0 && !QUIET.has(errno)) {
+      if (NO_FAST_PATH.has(errno)) this.#enabled = false;
       // Another error (a queued ICMP error, say) was taken from the socket
       // by this read: report it as dgram's own read would have.
-      else this.#onError(Object.assign(new Error(`recvmmsg ${getSystemErrorName(-batch.errno)}`), { errno: -batch.errno, code: getSystemErrorName(-batch.errno), syscall: 'recvmmsg' }));
+      else this.#onError(Object.assign(new Error(`recvmmsg ${getSystemErrorName(-errno)}`), { errno: -errno, code: getSystemErrorName(-errno), syscall: 'recvmmsg' }));
     }
-    if (batch.read === 0) return undefined;
-    return batch.others.length > 0 ? batch.others : NONE;
+    if (read === 0) return undefined;
+    return (status & 1) !== 0 ? this.#endpoint.takeOthers() : NONE;
   }
 }

@@ -39,8 +39,7 @@ pub struct NativeDatagram {
     pub port: u32,
 }
 
-/// What one `recvBatch` call did.
-#[napi(object)]
+/// What one `recvBatch` call did (see `NativeEndpoint::recv_batch`).
 pub struct NativeRecvBatch {
     /// Datagrams read (0 when the first read failed: see `errno`).
     pub read: u32,
