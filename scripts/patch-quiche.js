@@ -28,7 +28,9 @@
 //    calls once a new active path has proved itself, takes the connection IDs of the other paths
 //    (retiring those the active path does not share, so that the peer issues fresh ones) and marks
 //    them left, so that they get no new ID; such a path is replaced by the next new one once
-//    nothing of it is in flight or waiting to be sent again.
+//    nothing of it is in flight or waiting to be sent again. `retire_failed_paths()` does the same
+//    for the paths whose validation failed, which nquic calls when quiche reports one: under
+//    rebindings faster than a validation, failed paths otherwise held every slot.
 // 4. An application close goes out once 1-RTT keys exist (cloudflare/quiche#1433). quiche 0.30.0
 //    picks the packet space of a closing connection like any other: the earliest with something
 //    to send. A client that closes right after its handshake completed, before the server's
@@ -46,6 +48,20 @@
 //    client one ID until it issues new ones after the batch of packets (src/endpoint.rs
 //    manage_cids): seen as a rare 0xa close by the client under load while its NAT rebound every
 //    200 ms. Now a retirement of an ID already retired does nothing.
+// 6. A path given up has nothing in flight. A path's packets are declared lost only from
+//    acknowledgements (RFC 9002 §6.1), and on a path the peer no longer uses nothing is ever
+//    acknowledged again (when no packet reaches the endpoint from the peer's current address,
+//    not even the acknowledgements of other paths that edit 2 relies on): its packets stayed in
+//    flight for good, so the path never became free to replace (edit 3). Now giving a path up
+//    declares its packets in flight lost (`on_path_abandoned`, both recovery modules), so their
+//    frames go out again on the active path at once. Seen with nquic's chaos harness
+//    (src/tests/path_chaos.rs): rebindings every round trip or two stalled transfers for good.
+// 7. A path the peer moves back to after its validation failed is validated again. A server
+//    follows a peer that sends from a new address (RFC 9000 §9.3), falls back to the last
+//    validated path when validation fails (§9.3.2), and follows the peer again when its packets
+//    keep coming from the failed address. quiche 0.30.0 made that path active but left it marked
+//    failed, which does not count as working: the connection had no active path, and the next
+//    packet closed it with PROTOCOL_VIOLATION (0xa). Now the path's validation starts again.
 //
 // The crate comes from the Cargo cache; when it is not there, cargo itself fetches it (so any
 // registry mirror or proxy cargo is configured with applies), and as a last resort it is downloaded
@@ -273,11 +289,26 @@ const EDITS = [
       '    /// unless the active path uses it too, and gets no new one, so that\n' +
       '    /// the next new path can replace it once nothing of it is in flight.\n' +
       '    /// Call once the active path has proved itself.\n' +
-      '    pub fn retire_left_paths(&mut self) {\n' +
+      '    pub fn retire_left_paths(&mut self) {\n        self.give_up_paths(false);\n    }\n\n' +
+      '    /// Gives up, as `retire_left_paths` does, the paths other than the\n' +
+      '    /// active one whose validation failed (nquic patch): such a path kept\n' +
+      '    /// its Connection ID and its slot, and once every slot was held so,\n' +
+      '    /// packets from the peer\'s next address found no path.\n' +
+      '    pub fn retire_failed_paths(&mut self) {\n        self.give_up_paths(true);\n    }\n\n' +
+      '    fn give_up_paths(&mut self, failed_only: bool) {\n' +
       '        let Ok(active) = self.paths.get_active_path_id() else {\n            return;\n        };\n' +
       '        let active_seq = self.paths.get(active).ok().and_then(|p| p.active_dcid_seq);\n' +
+      '        let now = Instant::now();\n' +
       '        for (pid, path) in self.paths.iter_mut() {\n' +
-      '            if pid == active {\n                continue;\n            }\n' +
+      '            if pid == active || (failed_only && !path.validation_failed()) {\n' +
+      '                continue;\n            }\n' +
+      '            if !path.left {\n' +
+      '                // Nothing sent on it will be acknowledged on it any more:\n' +
+      '                // its frames go out again on the active path.\n' +
+      '                let (lost_packets, lost_bytes) =\n' +
+      '                    path.recovery.on_path_abandoned(now, &self.trace_id);\n' +
+      '                self.lost_count += lost_packets;\n' +
+      '                self.lost_bytes += lost_bytes as u64;\n            }\n' +
       '            path.left = true;\n' +
       '            if let Some(seq) = path.active_dcid_seq.take() {\n' +
       '                if Some(seq) != active_seq && !self.ids.zero_length_dcid() {\n' +
@@ -285,6 +316,67 @@ const EDITS = [
       '                    let _ = self.ids.retire_dcid(seq);\n' +
       '                }\n            }\n        }\n    }\n\n' +
       '    /// Processes path-specific events.\n',
+  },
+  // 6. A path given up has nothing in flight: its packets are declared lost (see 3 above).
+  {
+    file: 'src/recovery/mod.rs',
+    find: '        &mut self, epoch: packet::Epoch, now: Instant, _trace_id: &str,\n    ) -> (usize, usize);\n',
+    replace:
+      '        &mut self, epoch: packet::Epoch, now: Instant, _trace_id: &str,\n    ) -> (usize, usize);\n' +
+      '    /// Declares every packet still in flight lost, so that their frames are\n' +
+      '    /// sent again elsewhere: the connection gave up this path (nquic patch).\n' +
+      '    fn on_path_abandoned(&mut self, now: Instant, trace_id: &str) -> (usize, usize);\n',
+  },
+  {
+    file: 'src/recovery/gcongestion/recovery.rs',
+    find: '            self.detect_and_remove_lost_packets(epoch, now);\n\n        (lost_packets, lost_bytes)\n    }\n',
+    replace:
+      '            self.detect_and_remove_lost_packets(epoch, now);\n\n        (lost_packets, lost_bytes)\n    }\n\n' +
+      '    fn on_path_abandoned(&mut self, now: Instant, _trace_id: &str) -> (usize, usize) {\n' +
+      '        let (mut packets, mut bytes) = (0, 0);\n' +
+      '        for &epoch in packet::Epoch::epochs(\n            packet::Epoch::Initial..=packet::Epoch::Application,\n        ) {\n' +
+      '            // As if a packet sent after all of them had been acknowledged.\n' +
+      '            let largest = self.epochs[epoch].largest_acked_packet.replace(u64::MAX);\n' +
+      '            let (lost_bytes, lost_packets) =\n                self.detect_and_remove_lost_packets(epoch, now);\n' +
+      '            self.epochs[epoch].largest_acked_packet = largest;\n' +
+      '            packets += lost_packets;\n            bytes += lost_bytes;\n        }\n' +
+      '        (packets, bytes)\n    }\n',
+  },
+  {
+    file: 'src/recovery/congestion/recovery.rs',
+    find: '        // Time threshold loss detection.\n        self.detect_lost_packets(epoch, now, trace_id)\n    }\n',
+    replace:
+      '        // Time threshold loss detection.\n        self.detect_lost_packets(epoch, now, trace_id)\n    }\n\n' +
+      '    fn on_path_abandoned(&mut self, now: Instant, trace_id: &str) -> (usize, usize) {\n' +
+      '        let (mut packets, mut bytes) = (0, 0);\n' +
+      '        for &epoch in Epoch::epochs(Epoch::Initial..=Epoch::Application) {\n' +
+      '            // As if a packet sent after all of them had been acknowledged.\n' +
+      '            let largest = self.epochs[epoch].largest_acked_packet.replace(u64::MAX);\n' +
+      '            let (lost_packets, lost_bytes) =\n                self.detect_lost_packets(epoch, now, trace_id);\n' +
+      '            self.epochs[epoch].largest_acked_packet = largest;\n' +
+      '            packets += lost_packets;\n            bytes += lost_bytes;\n        }\n' +
+      '        (packets, bytes)\n    }\n',
+  },
+  {
+    file: 'src/path.rs',
+    find: '    fn validation_failed(&self) -> bool {\n',
+    replace: '    pub fn validation_failed(&self) -> bool {\n',
+  },
+
+  // 7. A path the peer moves back to after its validation failed is validated again.
+  {
+    file: 'src/path.rs',
+    find: '                new_active_path.migrating = true;\n\n',
+    replace:
+      '                new_active_path.migrating = true;\n\n' +
+      '                // A path whose validation failed before starts again: while\n' +
+      '                // marked failed it is not working, so the connection would\n' +
+      '                // have no active path (nquic patch).\n' +
+      '                if new_active_path.validation_failed() {\n' +
+      '                    new_active_path.state = PathState::Unknown;\n' +
+      '                    new_active_path.probing_lost = 0;\n' +
+      '                    new_active_path.last_probe_lost_time = None;\n' +
+      '                    new_active_path.failure_notified = false;\n                }\n\n',
   },
 ];
 

@@ -6,7 +6,11 @@
 //! followed), on the client (which moves with `migrate`) once a packet from
 //! the peer arrived on it. The paths left then give up their connection IDs
 //! (`retire_left_paths`, a patched-in quiche method), so that the next
-//! rebinding or migration finds a free path slot and a fresh ID.
+//! rebinding or migration finds a free path slot and a fresh ID. A path
+//! whose validation failed is given up as soon as quiche reports it
+//! (`retire_failed_paths`), and a server back on a path that proved itself
+//! before gives up the paths it tried since: under rebindings faster than a
+//! validation, those held every slot otherwise.
 //!
 //! quiche reports path events in a queue that only grows unless read;
 //! [`PathWatch::observe`] reads it after every batch of packets or timers
@@ -85,13 +89,18 @@ impl PathWatch {
             self.tally_dgram_lost(quic);
         }
         let mut look = self.pending || (self.active.is_none() && quic.is_established());
+        let mut failed = false;
         while let Some(event) = quic.path_event_next() {
+            failed |= matches!(event, quiche::PathEvent::FailedValidation(..));
             look |= matches!(
                 event,
                 quiche::PathEvent::New(..)
                     | quiche::PathEvent::Validated(..)
                     | quiche::PathEvent::PeerMigrated(..)
             );
+        }
+        if failed {
+            quic.retire_failed_paths();
         }
         if !look {
             return;
@@ -102,6 +111,12 @@ impl PathWatch {
         let tuple = (path.local_addr, path.peer_addr);
         if self.active == Some(tuple) {
             self.pending = false;
+            // Back on a path that proved itself before (quiche fell back to
+            // it when a newer one failed validation): the paths tried since
+            // are given up too, or they hold every path slot.
+            if quic.is_server() {
+                quic.retire_left_paths();
+            }
             return;
         }
         let proved = self.active.is_none()

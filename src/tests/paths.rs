@@ -429,3 +429,215 @@ fn a_late_packet_to_a_retired_connection_id_is_dropped() {
     });
     assert!(done, "the server's reply never arrived");
 }
+
+/// One exchange of an upload through the client's NAT, which maps it to
+/// `pair.client_seen_as` outside and lets the server's packets in only to
+/// the addresses in `open`. The client writes what it can, packets move both
+/// ways, and when none moved both sides' timers run. Returns the bytes the
+/// server received.
+fn upload_step(
+    pair: &mut Pair,
+    (client, server, id): (u32, u32, u64),
+    payload: &[u8],
+    sent: &mut usize,
+    open: &[SocketAddr],
+) -> Vec<u8> {
+    if *sent < payload.len() {
+        let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+        let n = conn
+            .stream_write(id, &payload[*sent..], true)
+            .expect("write");
+        *sent += n.max(0) as usize;
+    }
+    let to_server = pair.client.drain();
+    let to_client = pair.server.drain();
+    let moved = to_server.len() + to_client.len();
+    for (mut p, _) in to_server {
+        pair.server.endpoint.recv(&mut p, pair.client_seen_as);
+    }
+    let server_addr: SocketAddr = super::pair::SERVER_ADDR.parse().expect("addr");
+    for (mut p, to) in to_client {
+        if open.contains(&to) {
+            pair.client.endpoint.recv(&mut p, server_addr);
+        }
+    }
+    pair.client.poll();
+    pair.server.poll();
+    let s = pair
+        .server
+        .endpoint
+        .connection(server)
+        .expect("server conn");
+    assert!(
+        s.quic.local_error().is_none(),
+        "the server closed the connection: {:?}",
+        s.quic.local_error()
+    );
+    if moved == 0 {
+        super::pair::sleep_until_a_deadline(&[&pair.client, &pair.server], 50.0);
+        pair.client.endpoint.on_timeout();
+        pair.server.endpoint.on_timeout();
+    }
+    let mut received = Vec::new();
+    for event in pair.server.take_events(events::STREAM_DATA) {
+        received.extend(event.payload);
+    }
+    received
+}
+
+/// Whether the server's path to `peer` failed its validation.
+fn validation_failed(pair: &Pair, server: u32, peer: SocketAddr) -> bool {
+    let s = pair
+        .server
+        .endpoint
+        .connection(server)
+        .expect("server conn");
+    // quiche does not export `PathState`; its name tells.
+    s.quic
+        .path_stats()
+        .any(|p| p.peer_addr == peer && format!("{:?}", p.validation_state) == "Failed")
+}
+
+/// Whether the server's active path goes to `peer`.
+fn server_is_on(pair: &Pair, server: u32, peer: SocketAddr) -> bool {
+    let s = pair
+        .server
+        .endpoint
+        .connection(server)
+        .expect("server conn");
+    s.quic.path_stats().any(|p| p.active && p.peer_addr == peer)
+}
+
+/// An upload under way: the stream, its payload, and what has moved.
+struct Upload {
+    ids: (u32, u32, u64),
+    payload: Vec<u8>,
+    sent: usize,
+    received: Vec<u8>,
+}
+
+impl Upload {
+    fn start(pair: &mut Pair) -> Upload {
+        let (client, server) = established(pair);
+        let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+        let id = conn.stream_open(true).expect("open").expect("credit");
+        Upload {
+            ids: (client, server, id),
+            payload: (0..1_000_000u32).map(|i| (i % 251) as u8).collect(),
+            sent: 0,
+            received: Vec::new(),
+        }
+    }
+
+    /// Exchanges until `done` holds or `budget` runs out; says which.
+    fn run(
+        &mut self,
+        pair: &mut Pair,
+        open: &[SocketAddr],
+        budget: Duration,
+        mut done: impl FnMut(&Pair, &Upload) -> bool,
+    ) -> bool {
+        let deadline = std::time::Instant::now() + budget;
+        while std::time::Instant::now() < deadline {
+            if done(pair, self) {
+                return true;
+            }
+            let got = upload_step(pair, self.ids, &self.payload, &mut self.sent, open);
+            self.received.extend(got);
+        }
+        done(pair, self)
+    }
+
+    fn complete(&self) -> bool {
+        self.received.len() == self.payload.len()
+    }
+}
+
+/// The client's NAT moves it to a new port whose return direction does not
+/// work yet: the server follows the client there (its packets are not
+/// probes), cannot validate the new address and falls back to the old,
+/// validated one (RFC 9000 §9.3.2). The client's next packets still come from
+/// the new port, so the server moves back to the path whose validation
+/// failed. quiche 0.30 left that path marked failed, which is not a usable
+/// active path: the connection had no active path and the server closed it
+/// with PROTOCOL_VIOLATION (0xa) on the next packet. Now a path the peer
+/// moves back to is validated again (scripts/patch-quiche.js), and the
+/// upload goes on once the return direction works.
+#[test]
+fn the_server_follows_the_client_back_to_a_path_whose_validation_failed() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let mut upload = Upload::start(&mut pair);
+    let server = upload.ids.1;
+    let new_port: SocketAddr = "127.0.0.1:40020".parse().expect("addr");
+    let budget = Duration::from_secs(10);
+    let first = [pair.client_seen_as];
+    assert!(upload.run(&mut pair, &first, budget, |_, u| u.received.len() > 100_000));
+    pair.client_seen_as = new_port;
+    let failed = upload.run(&mut pair, &[], budget, |pair, _| {
+        validation_failed(pair, server, new_port)
+    });
+    assert!(failed, "the server's validation of the new port failed");
+    let back = upload.run(&mut pair, &[], budget, |pair, _| {
+        server_is_on(pair, server, new_port)
+    });
+    assert!(
+        back,
+        "the client's packets bring the server back to the new port"
+    );
+    assert!(
+        upload.run(&mut pair, &[new_port], budget, |_, u| u.complete()),
+        "upload complete"
+    );
+    assert!(upload.received == upload.payload, "data intact");
+    assert!(
+        server_is_on(&pair, server, new_port),
+        "the server stays on the new port"
+    );
+}
+
+/// The client's NAT moves it again and again before the server could validate
+/// any new port (their return directions never work), then to a port that
+/// works. Each failed path held a path slot and a connection ID of the
+/// client, and what the server had sent on it stayed in flight for good (no
+/// packet of it is ever acknowledged), so the slot was never freed: once the
+/// slots were full, packets from the client's next port found no path and
+/// the upload stalled until the idle timeout. Now the server gives up a path
+/// whose validation failed (src/paths.rs), declaring its packets in flight
+/// lost so that their frames go out again on the active path
+/// (scripts/patch-quiche.js), and follows the client to the working port.
+#[test]
+fn paths_whose_validation_failed_make_room_for_the_next_port() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let mut upload = Upload::start(&mut pair);
+    let server = upload.ids.1;
+    let budget = Duration::from_secs(10);
+    // The first mapping keeps letting the server's packets in while the
+    // client tries the dead ports, so that it hears acknowledgements (from
+    // the server's fallback path) and keeps sending instead of backing off.
+    let first = [pair.client_seen_as];
+    assert!(upload.run(&mut pair, &first, budget, |_, u| u.received.len() > 100_000));
+    // Three dead ports fill the server's path slots (four, with the path
+    // it falls back to).
+    for port in 40_030..40_033u16 {
+        let dead: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        pair.client_seen_as = dead;
+        let failed = upload.run(&mut pair, &first, budget, |pair, _| {
+            validation_failed(pair, server, dead)
+        });
+        assert!(failed, "the server's validation of {dead} failed");
+    }
+    let working: SocketAddr = "127.0.0.1:40040".parse().expect("addr");
+    pair.client_seen_as = working;
+    // Now only the working port lets the server's packets in.
+    assert!(
+        upload.run(&mut pair, &[working], budget, |_, u| u.complete()),
+        "upload complete after the client's NAT settled: {} of {} bytes",
+        upload.received.len(),
+        upload.payload.len()
+    );
+    assert!(upload.received == upload.payload, "data intact");
+    assert!(
+        server_is_on(&pair, server, working),
+        "the server follows the client to the working port"
+    );
+}
