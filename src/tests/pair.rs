@@ -275,11 +275,17 @@ impl Pair {
             if self.step() > 0 {
                 continue;
             }
-            sleep_until_a_deadline(&[&self.client, &self.server], 50.0);
-            self.client.endpoint.on_timeout();
-            self.server.endpoint.on_timeout();
+            self.run_timers();
         }
         done(self)
+    }
+
+    /// Nothing moved: waits (in real time, at most 50 ms) for the earliest
+    /// deadline of either side, then runs both sides' timers.
+    pub fn run_timers(&mut self) {
+        sleep_until_a_deadline(&[&self.client, &self.server], 50.0);
+        self.client.endpoint.on_timeout();
+        self.server.endpoint.on_timeout();
     }
 
     /// Steps until neither side sends anything (bounded).

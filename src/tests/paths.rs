@@ -463,20 +463,13 @@ fn upload_step(
     }
     pair.client.poll();
     pair.server.poll();
-    let s = pair
-        .server
-        .endpoint
-        .connection(server)
-        .expect("server conn");
+    let error = server_conn(pair, server).quic.local_error();
     assert!(
-        s.quic.local_error().is_none(),
-        "the server closed the connection: {:?}",
-        s.quic.local_error()
+        error.is_none(),
+        "the server closed the connection: {error:?}"
     );
     if moved == 0 {
-        super::pair::sleep_until_a_deadline(&[&pair.client, &pair.server], 50.0);
-        pair.client.endpoint.on_timeout();
-        pair.server.endpoint.on_timeout();
+        pair.run_timers();
     }
     let mut received = Vec::new();
     for event in pair.server.take_events(events::STREAM_DATA) {
@@ -485,13 +478,16 @@ fn upload_step(
     received
 }
 
-/// Whether the server's path to `peer` failed its validation.
-fn validation_failed(pair: &Pair, server: u32, peer: SocketAddr) -> bool {
-    let s = pair
-        .server
+fn server_conn(pair: &Pair, server: u32) -> &crate::connection::Connection {
+    pair.server
         .endpoint
         .connection(server)
-        .expect("server conn");
+        .expect("server conn")
+}
+
+/// Whether the server's path to `peer` failed its validation.
+fn validation_failed(pair: &Pair, server: u32, peer: SocketAddr) -> bool {
+    let s = server_conn(pair, server);
     // quiche does not export `PathState`; its name tells.
     s.quic
         .path_stats()
@@ -500,12 +496,10 @@ fn validation_failed(pair: &Pair, server: u32, peer: SocketAddr) -> bool {
 
 /// Whether the server's active path goes to `peer`.
 fn server_is_on(pair: &Pair, server: u32, peer: SocketAddr) -> bool {
-    let s = pair
-        .server
-        .endpoint
-        .connection(server)
-        .expect("server conn");
-    s.quic.path_stats().any(|p| p.active && p.peer_addr == peer)
+    server_conn(pair, server)
+        .quic
+        .path_stats()
+        .any(|p| p.active && p.peer_addr == peer)
 }
 
 /// An upload under way: the stream, its payload, and what has moved.
