@@ -11,6 +11,14 @@ use crate::events;
 /// The client's new outside address after the rebinding.
 const REBOUND_ADDR: &str = "127.0.0.1:40002";
 
+/// The server's end of connection `server`.
+fn server_conn(pair: &Pair, server: u32) -> &crate::connection::Connection {
+    pair.server
+        .endpoint
+        .connection(server)
+        .expect("server conn")
+}
+
 /// The server sends 2 MB to the client; once 300 KB arrived, the client's NAT
 /// rebinds. Whatever the server still sends to the old port is lost, and
 /// nothing on the old path is ever acknowledged again. quiche 0.30 never
@@ -57,11 +65,7 @@ fn server_transfer_survives_a_rebinding(congestion_control: &str, whole_burst: b
     );
     assert!(received == payload, "{congestion_control}: data intact");
 
-    let s = pair
-        .server
-        .endpoint
-        .connection(server)
-        .expect("server conn");
+    let s = server_conn(&pair, server);
     let active = s.quic.path_stats().find(|p| p.active).expect("a path");
     assert_eq!(active.peer_addr, rebound, "the server follows the new port");
     assert_eq!(s.paths.changes(), 1, "one validated path change");
@@ -139,8 +143,7 @@ fn datagrams_lost_never_decreases_when_left_paths_are_replaced() {
         });
         assert!(moved, "round {round}: the server never moved to {rebound}");
     }
-    let conn = pair.server.endpoint.connection(server).expect("conn");
-    let paths = conn.quic.path_stats().count();
+    let paths = server_conn(&pair, server).quic.path_stats().count();
     assert!(
         paths < addresses.len(),
         "the test needs replaced paths: {paths} paths for {} addresses",
@@ -190,14 +193,7 @@ fn request_under_way(pair: &mut Pair) -> (u32, u32, u64) {
 /// rounds) until the server's connection `server` has validated a change of
 /// path; asserts that it made exactly one.
 fn exchange_until_the_server_moves(pair: &mut Pair, server: u32, port: SocketAddr) {
-    let changes = |pair: &Pair| {
-        let s = pair
-            .server
-            .endpoint
-            .connection(server)
-            .expect("server conn");
-        s.paths.changes()
-    };
+    let changes = |pair: &Pair| server_conn(pair, server).paths.changes();
     for _ in 0..5 {
         if changes(pair) > 0 {
             break;
@@ -251,11 +247,7 @@ fn a_retirement_sent_again_while_the_client_has_one_connection_id_left_is_ignore
     }
     // The second port answers the server's challenge and is validated.
     exchange_until_the_server_moves(&mut pair, server, second);
-    let s = pair
-        .server
-        .endpoint
-        .connection(server)
-        .expect("server conn");
+    let s = server_conn(&pair, server);
     let lost_before = s.quic.stats().lost;
 
     // The packet with both retirements is late; the server sends data after
@@ -273,11 +265,7 @@ fn a_retirement_sent_again_while_the_client_has_one_connection_id_left_is_ignore
     let acks = pair.client.drain();
     to_server(&mut pair, acks, second);
     pair.server.poll();
-    let s = pair
-        .server
-        .endpoint
-        .connection(server)
-        .expect("server conn");
+    let s = server_conn(&pair, server);
     assert!(
         s.quic.stats().lost > lost_before,
         "the late packet is declared lost"
@@ -476,13 +464,6 @@ fn upload_step(
         received.extend(event.payload);
     }
     received
-}
-
-fn server_conn(pair: &Pair, server: u32) -> &crate::connection::Connection {
-    pair.server
-        .endpoint
-        .connection(server)
-        .expect("server conn")
 }
 
 /// Whether the server's path to `peer` failed its validation.
