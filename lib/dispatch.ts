@@ -2,11 +2,10 @@
 // to its connection. Payload bytes are copied out of the shared inbox, which
 // the next poll overwrites, except large stream data, which the native layer
 // hands over in buffers of its own (a negative inbox offset: see `_chunk`).
-import { copyOut as copy, DatagramSlab } from './inbox';
+import { copyOut as copy, DatagramSlab, RECORD_STRIDE } from './inbox';
 import type { QuicSocket } from './socket';
 import { dispatchWebTransport, isWebTransportEvent } from './webtransport/dispatch';
 
-const STRIDE = 6;
 const ESTABLISHED = 1;
 const CLOSED = 2;
 const STREAM_DATA = 3;
@@ -50,7 +49,7 @@ export function dispatchEvents(socket: QuicSocket, records: Float64Array, rows: 
 }
 
 function dispatchRow(socket: QuicSocket, records: Float64Array, i: number, rows: number, inbox: Buffer, datagrams: DatagramSlab): void {
-  const r = i * STRIDE;
+  const r = i * RECORD_STRIDE;
   const kind = records[r];
   const id = records[r + 1];
   if (kind === RELAY_REQUEST) {

@@ -1,7 +1,8 @@
 // Payloads of native event rows (src/events.rs) live in the shared inbox,
 // which the next poll overwrites: each is copied out into a Buffer of its own.
 
-const STRIDE = 6;
+/** Numbers per event row of `records`: `[kind, connection, a, b, c, d]` (`STRIDE` in src/events.rs). */
+export const RECORD_STRIDE = 6;
 /**
  * Bytes one slab holds at most (see `DatagramSlab`): a datagram the
  * application keeps keeps at most this much memory alive, as a Buffer of
@@ -39,7 +40,7 @@ export class DatagramSlab {
 
   /** The payload of row `i` (of `rows`), a datagram row of kind `kind`. */
   take(records: Float64Array, rows: number, i: number, kind: number): Buffer {
-    const r = i * STRIDE;
+    const r = i * RECORD_STRIDE;
     const offset = records[r + 2];
     const length = records[r + 3];
     const slab = this.#slab;
@@ -48,7 +49,7 @@ export class DatagramSlab {
     }
     // A new run: the rows that follow, as long as their bytes do.
     let end = offset + length;
-    for (let j = r + STRIDE; j < rows * STRIDE && records[j] === kind && records[j + 2] === end; j += STRIDE) {
+    for (let j = r + RECORD_STRIDE; j < rows * RECORD_STRIDE && records[j] === kind && records[j + 2] === end; j += RECORD_STRIDE) {
       const next = end + records[j + 3];
       if (next - offset > SLAB_BYTES) break;
       end = next;

@@ -14,6 +14,7 @@ import { QuicConnection } from './connection';
 import { debug } from './debug';
 import { callNative, invalidArgValue, QuicError } from './errors';
 import { dispatchEvents } from './dispatch';
+import { RECORD_STRIDE } from './inbox';
 import { clientConfig } from './options';
 import { QuicServer } from './server';
 import type { Address, BindOptions, ConnectOptions, DialOptions, RelayedConnectOptions, ServerOptions } from './types';
@@ -42,7 +43,6 @@ const NO_TIMEOUT = 0xffffffff;
 const ROOM_TO_SPARE = 64 * 1024;
 const INBOX_BYTES = 1024 * 1024;
 const RECORD_ROWS = 1024;
-const RECORD_STRIDE = 6;
 /** The last number of `records`: whether `pollEvents` left events waiting (1) or not (0). */
 const MORE = RECORD_ROWS * RECORD_STRIDE;
 
