@@ -3,7 +3,10 @@
 // runs three transfers of cfg.size bytes on one connection: an echo (both
 // sides send), a download and an upload (one side idle). In each it prints
 // `PROGRESS <n>` once cfg.flushAfter bytes moved, so that the test flushes the
-// NAT's conntrack table mid-transfer, and it ends with `RESULT <json>`.
+// NAT's conntrack table mid-transfer, and it ends with `RESULT <json>`. It then
+// keeps the connection (PINGs every 50 ms while idle) until its stdin ends: a
+// flush that a loaded test makes only after the last transfer ended still
+// gets a packet from the new port, so the server can follow and validate it.
 'use strict';
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -62,6 +65,7 @@ async function write(stream, first, total, progress) {
     alpn: ['rebind'],
     ca: fs.readFileSync(cfg.cert),
     serverName: 'localhost',
+    keepAlive: 50,
   });
   let n = 0;
   const progress = () => console.log(`PROGRESS ${++n}`);
@@ -88,6 +92,7 @@ async function write(stream, first, total, progress) {
   results.push({ transfer: 'upload', ok: text === uploaded, bytes: cfg.size });
 
   console.log(`RESULT ${JSON.stringify({ results, pathChanges: conn.stats().pathChanges })}`);
+  await new Promise((resolve) => process.stdin.once('end', resolve).resume());
   await conn.close();
   process.exit(0);
 })().catch((err) => {
