@@ -61,9 +61,10 @@ export declare class NativeEndpoint {
    * datagrams read; whether reading stopped early because a connection has
    * a backlog of datagrams (see `NativeRecvBatch`); whether some were not
    * QUIC (`takeOthers` hands them over). A number, not an object: this
-   * runs on every busy event-loop turn.
+   * runs on every busy event-loop turn. `whole`: read on despite a
+   * backlog (to empty the queue of GRO buffers before libuv reads again).
    */
-  recvBatch(fd: number, max: number): number
+  recvBatch(fd: number, max: number, whole?: boolean | undefined | null): number
   /**
    * The datagrams of the last `recvBatch` that were not QUIC, in arrival
    * order (once).
@@ -396,6 +397,14 @@ export declare function sendWithTtl(fd: number, data: Uint8Array, address: strin
 
 /** Installs the trust anchors clients use when no `ca` is given (PEM list). */
 export declare function setDefaultRoots(pems: Array<string>): number
+
+/**
+ * Turns UDP GRO (generic receive offload) on or off on socket `fd`, the
+ * `dgram` socket's descriptor: 0, or a negative errno (`ENOSYS` off Linux,
+ * `ENOPROTOOPT` before Linux 5.0). Only while libuv does not read the
+ * socket: see the module's documentation.
+ */
+export declare function setUdpGro(fd: number, on: boolean): number
 
 /**
  * Why a DER certificate may not be pinned with WebTransport's

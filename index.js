@@ -843,4 +843,5 @@ module.exports.generateCertificate = nativeBinding.generateCertificate
 module.exports.sendPackets = nativeBinding.sendPackets
 module.exports.sendWithTtl = nativeBinding.sendWithTtl
 module.exports.setDefaultRoots = nativeBinding.setDefaultRoots
+module.exports.setUdpGro = nativeBinding.setUdpGro
 module.exports.webTransportCertificateProblem = nativeBinding.webTransportCertificateProblem

@@ -146,3 +146,66 @@ describe('receive fast path', () => {
     expect(socket._batchReceived).toBe(0);
   });
 });
+
+describe('reads taken over during a transfer (UDP GRO)', () => {
+  const OWNED = FAST_PATH && process.env.NQUIC_GRO !== '0';
+
+  async function transfer(client: QuicSocket, server: QuicSocket): Promise<void> {
+    const conn = await client.connect({ ...tls, host: '127.0.0.1', port: server.address.port });
+    const payload = randomBytes(16 * MiB);
+    const stream = await conn.openStream();
+    const echoed = withTimeout(readAll(stream, 32 * MiB), 30_000, 'echo');
+    stream.end(payload);
+    expect(sha256Hex(await echoed)).toBe(sha256Hex(payload));
+    await conn.close();
+  }
+
+  test('a transfer takes the reads over, and a quiet socket gives them back to dgram', async () => {
+    const server = await bind();
+    echoStreams(server.listen(tls));
+    const client = await bind();
+    await transfer(client, server);
+    // Both ends received long runs of packets.
+    if (OWNED) {
+      expect(server._readsOwned.takeovers).toBeGreaterThan(0);
+      expect(client._readsOwned.takeovers).toBeGreaterThan(0);
+    } else {
+      expect(server._readsOwned.takeovers).toBe(0);
+    }
+    // Once nothing arrives, the reads go back: a lone datagram is a
+    // 'message' again (it would never come if dgram's reads stayed stopped).
+    await until(() => !server._readsOwned.now && !client._readsOwned.now, 5000);
+    expect(server._readsOwned.now).toBe(false);
+    const got: string[] = [];
+    server.on('message', (d: Buffer) => got.push(d.toString('latin1')));
+    const sender = await rawSocket('udp4', '127.0.0.1');
+    const before = server._batchReceived;
+    sender.send(Buffer.from('\x10alone'), server.address.port, '127.0.0.1');
+    await until(() => got.length >= 1, 5000);
+    expect(got).toEqual(['\x10alone']);
+    expect(server._batchReceived).toBe(before);
+    // And a second transfer takes them over again.
+    const takeovers = server._readsOwned.takeovers;
+    await transfer(client, server);
+    if (OWNED) expect(server._readsOwned.takeovers).toBeGreaterThan(takeovers);
+  });
+
+  test('NQUIC_GRO=0 keeps the reads with dgram', async () => {
+    const saved = process.env.NQUIC_GRO;
+    process.env.NQUIC_GRO = '0';
+    let server: QuicSocket;
+    let client: QuicSocket;
+    try {
+      server = await bind();
+      client = await bind();
+    } finally {
+      if (saved === undefined) delete process.env.NQUIC_GRO;
+      else process.env.NQUIC_GRO = saved;
+    }
+    echoStreams(server.listen(tls));
+    await transfer(client, server);
+    expect(server._readsOwned.takeovers).toBe(0);
+    expect(client._readsOwned.takeovers).toBe(0);
+    if (FAST_PATH) expect(server._batchReceived).toBeGreaterThan(0);
+  });
+});

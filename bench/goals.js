@@ -3,12 +3,15 @@
 // figures in the same run, so a shared or slower machine moves both sides alike. A goal whose case
 // was not run (or whose implementations did not both report) is shown as not measured.
 //
+// Bulk is judged on the second of two uploads on one connection, in both implementations: the
+// steady state, past V8's warm-up and the heap's growth; the first upload is a row of its own.
+//
 // The two "no regression" goals hold nquic to its ratio against node:tls before the receive fast
 // path (README table of that time: handshake median 0.71 vs 1.40 ms = 0.51x; idle RSS per connection
 // 35 vs 61 KB = 0.57x), with some room for noise.
 
 const GOALS = [
-  { label: 'bulk, 1 stream, vs native quiche', case: 'native', metric: 'bulk', num: 'nquic', den: 'native', better: 'higher', target: 0.9 },
+  { label: 'bulk, 1 stream (second upload), vs native quiche', case: 'native', metric: 'bulk', num: 'nquic', den: 'native', better: 'higher', target: 0.9 },
   { label: 'datagram echoes vs native quiche', case: 'native', metric: 'dgramRate', num: 'nquic', den: 'native', better: 'higher', target: 0.6 },
   { label: '100-byte stream round trips vs node:tls ping-pong', case: 'stream-rtt', metric: 'rate', num: 'nquic', den: 'node:tls', better: 'higher', target: 0.5 },
   { label: 'no regression: handshake median vs node:tls', case: 'handshake', metric: 'median', num: 'nquic', den: 'node:tls', better: 'lower', target: 0.6 },

@@ -27,7 +27,7 @@ import { bindingRequest, isStun, parseBindingResponse, transactionOf } from './p
 import { validateConnectOptions, validateServerOptions } from './entry-validation';
 import { BatchSender } from './io/batch-send';
 import { DatagramBatch } from './datagram-batch';
-import { BatchReceiver } from './io/batch-recv';
+import { BatchReceiver, type ReceivedDatagram } from './io/batch-recv';
 import { TtlSender } from './io/ttl-send';
 
 type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
@@ -480,14 +480,26 @@ export class QuicSocket extends EventEmitter {
   #drain(): void {
     const others = this.#receiver.drain();
     if (others === undefined) return;
+    // Datagrams queued behind this one: a transfer, most likely. The
+    // receiver takes the reads over (with GRO) until a turn finds none.
+    this.#receiver.own();
     this._sendEpoch++;
     this.#scheduleDrive();
+    this.#onOtherMessages(others);
+  }
+
+  #onOtherMessages(others: readonly ReceivedDatagram[]): void {
     for (const d of others) this.#onOtherMessage(d.data, toAddress(d.address, d.port));
   }
 
   /** @internal Datagrams read by the native drain so far (tests). */
   get _batchReceived(): number {
     return this.#receiver.received;
+  }
+
+  /** @internal How often the receiver took the socket's reads over with GRO, and whether it has them now (tests). */
+  get _readsOwned(): { takeovers: number; now: boolean } {
+    return { takeovers: this.#receiver.takeovers, now: this.#receiver.owned };
   }
 
   #onOtherMessage(msg: Buffer, from: Address): void {
@@ -597,6 +609,16 @@ export class QuicSocket extends EventEmitter {
     this.#receiver.newTurn();
     this.#flushedEarly = false;
     if (this.#closed) return;
+    if (this.#receiver.owned) {
+      // No 'message' wakes this socket while the receiver reads it: every
+      // turn drains, until one finds the queue empty (lib/io/batch-recv.ts).
+      const others = this.#receiver.drainOwned();
+      if (this.#receiver.owned) this.#scheduleDrive();
+      if (others !== undefined) {
+        this._sendEpoch++;
+        this.#onOtherMessages(others);
+      }
+    }
     try {
       this.#pollEvents();
     } finally {

@@ -458,11 +458,18 @@ impl NativeEndpoint {
     /// datagrams read; whether reading stopped early because a connection has
     /// a backlog of datagrams (see `NativeRecvBatch`); whether some were not
     /// QUIC (`takeOthers` hands them over). A number, not an object: this
-    /// runs on every busy event-loop turn.
+    /// runs on every busy event-loop turn. `whole`: read on despite a
+    /// backlog (to empty the queue of GRO buffers before libuv reads again).
     #[napi]
-    pub fn recv_batch(&mut self, fd: i32, max: u32) -> napi::Result<f64, ErrorCode> {
+    pub fn recv_batch(
+        &mut self,
+        fd: i32,
+        max: u32,
+        whole: Option<bool>,
+    ) -> napi::Result<f64, ErrorCode> {
         guarded(|| {
-            let batch = batch_recv::recv_into(&mut self.inner, fd, max as usize);
+            let batch =
+                batch_recv::recv_into(&mut self.inner, fd, max as usize, whole.unwrap_or(false));
             if batch.errno != 0 {
                 return Ok(-f64::from(batch.errno));
             }

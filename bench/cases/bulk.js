@@ -4,6 +4,10 @@
 // after the client's end-of-stream, replies a small JSON ack. Throughput = bytes / (ack received -
 // first write). Connection setup and stream opening are outside the timed region.
 //
+// nquic and node:tls upload twice, on a second stream (TLS: a second connection): the first upload is
+// reported as `coldThroughput` (a fresh process: JIT warm-up, heap growth), the second as
+// `throughput`, the steady state, as the native baseline does it (bench/native-baseline, `bulk`).
+//
 // @matrixai/quic moves bulk data at well under 1 MB/s on loopback (heavy loss and slow recovery),
 // so it uploads BENCH_MATRIXAI_BULK_MB MiB (default 2) instead, to stay within the time budget; its
 // record notes the size used. Everything else uses the same payload.
@@ -49,15 +53,16 @@ module.exports = {
   name: 'bulk',
   config,
   metrics: [
-    { key: 'throughput', label: 'throughput', unit: 'MB/s', better: 'higher', digits: 1 },
+    { key: 'throughput', label: 'throughput (second upload)', unit: 'MB/s', better: 'higher', digits: 1 },
+    { key: 'coldThroughput', label: 'throughput (first upload, cold)', unit: 'MB/s', better: 'higher', digits: 1, optional: true },
   ],
   impls: {
     async nquic(ctx, cfg) {
       const server = await peers.nquicServer(ctx, countingSink);
       const conn = await peers.nquicConnect(ctx, server);
       ctx.defer(() => conn.close());
-      const stream = await conn.openStream();
-      const result = await upload(stream, cfg, ctx.signal);
+      const cold = await upload(await conn.openStream(), cfg, ctx.signal);
+      const result = { ...(await upload(await conn.openStream(), cfg, ctx.signal)), coldThroughput: cold.throughput };
       try {
         const st = conn.stats();
         result.extra = { rttMs: st.rtt, packetsSent: st.packetsSent, packetsLost: st.packetsLost, bytesSent: st.bytesSent };
@@ -67,9 +72,13 @@ module.exports = {
 
     async 'node:tls'(ctx, cfg) {
       const server = await peers.tlsServer(ctx, countingSink);
-      const socket = await peers.tlsConnect(ctx, server);
-      ctx.defer(() => socket.destroy());
-      return upload(socket, cfg, ctx.signal);
+      const once = async () => {
+        const socket = await peers.tlsConnect(ctx, server);
+        ctx.defer(() => socket.destroy());
+        return upload(socket, cfg, ctx.signal);
+      };
+      const cold = await once();
+      return { ...(await once()), coldThroughput: cold.throughput };
     },
 
     async '@matrixai/quic'(ctx, cfg) {

@@ -107,6 +107,7 @@ async function runNative(ctx, cfg) {
   const r = JSON.parse(out.trim().split('\n').pop());
   return {
     bulk: r.bulk.throughput,
+    bulkCold: r.bulk.coldThroughput,
     hsMedian: r.handshake.median,
     hsP99: r.handshake.p99,
     dgramRate: r.datagram.rate,
@@ -123,6 +124,7 @@ async function runNquic(ctx, cfg) {
   const r = await streamRtt.impls.nquic(ctx, { ...cfg.rtt });
   return {
     bulk: b.throughput,
+    bulkCold: b.coldThroughput,
     hsMedian: h.median,
     hsP99: h.p99,
     dgramRate: d.rate,
@@ -137,7 +139,8 @@ module.exports = {
   config,
   prepare,
   metrics: [
-    { key: 'bulk', label: 'bulk 1 stream throughput', unit: 'MB/s', better: 'higher', digits: 1 },
+    { key: 'bulk', label: 'bulk 1 stream throughput (second upload)', unit: 'MB/s', better: 'higher', digits: 1 },
+    { key: 'bulkCold', label: 'bulk 1 stream throughput (first upload, cold)', unit: 'MB/s', better: 'higher', digits: 1 },
     { key: 'hsMedian', label: 'handshake median', unit: 'ms', better: 'lower', digits: 3 },
     { key: 'hsP99', label: 'handshake p99', unit: 'ms', better: 'lower', digits: 3 },
     { key: 'dgramRate', label: 'datagram echoes', unit: '/s', better: 'higher', digits: 0 },

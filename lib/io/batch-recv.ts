@@ -6,10 +6,19 @@
 // Datagrams that are not QUIC come back in arrival order, with the address
 // dgram would have reported. Set NQUIC_BATCH_RECV=0 to turn it off (every
 // datagram is then a 'message' event, as on other platforms).
+//
+// While a drain finds datagrams every turn (a transfer), the receiver takes
+// the reads over (`own`): libuv stops reading the socket, UDP GRO goes on, so
+// that the kernel queues each run of equal-sized datagrams from a sender as
+// one buffer, and the socket drains once per turn (`drainOwned`) instead of
+// waiting for a 'message'. The first drain that finds the queue empty hands
+// the reads back (`release`): GRO off, the queue drained, libuv reading
+// again. libuv must never read a GRO buffer: it would take it for one
+// datagram (see src/io/batch_recv.rs). NQUIC_GRO=0 keeps the reads with libuv.
 import type dgram from 'node:dgram';
 import { getSystemErrorName } from 'node:util';
 import native from '../binding';
-import { descriptorOf } from './descriptor';
+import { descriptorOf, readsOf } from './descriptor';
 import { EAGAIN, EBUSY, ENOMEM, NO_FAST_PATH } from './errno';
 
 type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
@@ -24,6 +33,15 @@ const MAX_DATAGRAMS = 1024;
  */
 const TURN_BUDGET = 4096;
 const NONE: readonly ReceivedDatagram[] = Object.freeze([]);
+/**
+ * Datagrams one drain must find for the receiver to take the reads over: a
+ * full `recvmmsg` batch or more is a transfer; echoes and requests, with a
+ * few queued at a time, stay with libuv (each handover costs a few system
+ * calls).
+ */
+const OWN_AFTER = 32;
+/** Drains in a row that find the queue empty before the reads go back to libuv. */
+const RELEASE_AFTER = 2;
 /** Nothing read, and nothing to report: an empty queue, or no buffer this time. */
 const QUIET = new Set([EAGAIN, ENOMEM, EBUSY]);
 
@@ -37,12 +55,22 @@ export class BatchReceiver {
   #pause = false;
   /** Datagrams read through the fast path so far (for tests and debugging). */
   received = 0;
+  /** How many times the receiver took the reads over (for tests and debugging). */
+  takeovers = 0;
   /**
    * Whether the last drain read something: traffic is a stream, not lone
    * datagrams, so the next turn drains from its first 'message' on (a
    * drain that finds the queue empty turns this off again).
    */
   streaming = false;
+  /** Whether libuv's reads are stopped and UDP GRO is on (see `own`). */
+  #owned = false;
+  /** Whether taking the reads over may work here (cleared when it failed once). */
+  #ownable: boolean;
+  /** Datagrams the last drain read (-1: it found the queue empty). */
+  #lastRead = 0;
+  /** Owned drains in a row that found the queue empty. */
+  #emptyDrains = 0;
 
   /** `onError` gets what a read reports (as dgram's 'error' would). */
   constructor(udp: dgram.Socket, endpoint: NativeEndpoint, onError: (err: Error) => void) {
@@ -50,6 +78,76 @@ export class BatchReceiver {
     this.#endpoint = endpoint;
     this.#onError = onError;
     this.#enabled = process.platform === 'linux' && process.env.NQUIC_BATCH_RECV !== '0' && typeof endpoint.recvBatch === 'function';
+    this.#ownable = this.#enabled && process.env.NQUIC_GRO !== '0' && typeof native.setUdpGro === 'function';
+  }
+
+  /** Whether the receiver reads the socket itself, with UDP GRO (see `own`). */
+  get owned(): boolean {
+    return this.#owned;
+  }
+
+  /**
+   * Takes the socket's reads over from libuv and turns UDP GRO on, after a
+   * drain that found at least `OWN_AFTER` datagrams: from now on the socket must call
+   * `drainOwned` once per event-loop turn. False when it cannot here (no
+   * GRO before Linux 5.0, no handle to stop): the reads stay with libuv.
+   */
+  own(): boolean {
+    if (this.#owned || !this.#ownable || !this.#enabled || this.#lastRead < OWN_AFTER) return false;
+    const fd = descriptorOf(this.#udp);
+    const reads = readsOf(this.#udp);
+    if (fd < 0 || reads === undefined || !reads.stop()) {
+      this.#ownable = false;
+      return false;
+    }
+    if (native.setUdpGro(fd, true) !== 0) {
+      reads.start();
+      this.#ownable = false;
+      return false;
+    }
+    this.#owned = true;
+    this.#emptyDrains = 0;
+    this.takeovers++;
+    return true;
+  }
+
+  /**
+   * The turn's drain while the reads are owned: returns the datagrams that
+   * are not QUIC, or `undefined` when nothing was read. After
+   * `RELEASE_AFTER` drains in a row that found the queue empty, the reads
+   * go back to libuv (`release`).
+   */
+  drainOwned(): readonly ReceivedDatagram[] | undefined {
+    const others = this.drain();
+    this.#emptyDrains = this.#lastRead < 0 ? this.#emptyDrains + 1 : 0;
+    if (this.#emptyDrains < RELEASE_AFTER && this.#enabled) return others;
+    const rest = this.release();
+    return others === undefined ? rest : rest === undefined ? others : [...others, ...rest];
+  }
+
+  /**
+   * Gives the reads back to libuv: GRO off first, so that datagrams queued
+   * from then on are plain ones, then the GRO buffers still queued are read
+   * here, whatever the backlog, and libuv reads again. Returns the datagrams
+   * that were not QUIC.
+   */
+  release(): readonly ReceivedDatagram[] | undefined {
+    if (!this.#owned) return undefined;
+    this.#owned = false;
+    const fd = descriptorOf(this.#udp);
+    if (fd < 0) return undefined; // closed: nothing is read any more
+    native.setUdpGro(fd, false);
+    let others: ReceivedDatagram[] | undefined;
+    // What was queued before GRO went off fits in the receive buffer: a few
+    // drains of MAX_DATAGRAMS read it all.
+    for (let i = 0; i < 16; i++) {
+      const status = this.#endpoint.recvBatch(fd, MAX_DATAGRAMS, true);
+      if (status <= 0) break;
+      this.received += status >>> 2;
+      if ((status & 1) !== 0) (others ??= []).push(...this.#endpoint.takeOthers());
+    }
+    readsOf(this.#udp)?.start();
+    return others;
   }
 
   get enabled(): boolean {
@@ -78,6 +176,7 @@ export class BatchReceiver {
     const read = status < 0 ? 0 : status >>> 2;
     this.received += read;
     this.streaming = read > 0;
+    this.#lastRead = errno === EAGAIN ? -1 : read;
     // Fewer than asked: the queue ran empty, or a connection has a backlog
     // of datagrams (received ones for the application, or its own waiting
     // for congestion control). No more drains this turn, and after a
@@ -86,7 +185,10 @@ export class BatchReceiver {
     this.#turnLeft = read < asked ? 0 : this.#turnLeft - read;
     if (status > 0 && (status & 2) !== 0) this.#pause = true;
     if (errno !== 0 && !QUIET.has(errno)) {
-      if (NO_FAST_PATH.has(errno)) this.#enabled = false;
+      if (NO_FAST_PATH.has(errno)) {
+        this.#enabled = false;
+        this.release();
+      }
       // Another error (a queued ICMP error, say) was taken from the socket
       // by this read: report it as dgram's own read would have.
       else this.#onError(Object.assign(new Error(`recvmmsg ${getSystemErrorName(-errno)}`), { errno: -errno, code: getSystemErrorName(-errno), syscall: 'recvmmsg' }));

@@ -8,6 +8,8 @@ import type dgram from 'node:dgram';
 
 interface UdpHandle {
   fd?: unknown;
+  recvStart?: unknown;
+  recvStop?: unknown;
 }
 
 type SocketState = { handle?: UdpHandle | null } | undefined;
@@ -26,4 +28,16 @@ function stateOf(udp: dgram.Socket): SocketState {
 export function descriptorOf(udp: dgram.Socket): number {
   const fd = stateOf(udp)?.handle?.fd;
   return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : -1;
+}
+
+/** libuv's reads of `udp`: `recvStop()` / `recvStart()` of its handle; undefined when not found. */
+export function readsOf(udp: dgram.Socket): { stop(): boolean; start(): boolean } | undefined {
+  const handle = stateOf(udp)?.handle;
+  if (handle === undefined || handle === null) return undefined;
+  const { recvStart, recvStop } = handle;
+  if (typeof recvStart !== 'function' || typeof recvStop !== 'function') return undefined;
+  return {
+    stop: () => recvStop.call(handle) === 0,
+    start: () => recvStart.call(handle) === 0,
+  };
 }

@@ -9,11 +9,14 @@
 //! punches, the application's own) go back to JavaScript in arrival order,
 //! with their address formatted as `dgram` formats it.
 //!
-//! No UDP GRO: libuv reads this descriptor too, without asking for the
-//! segment size, so a GRO super-datagram it happened to read would be taken
-//! for one datagram and every packet in it lost (short-header QUIC packets
-//! carry no length). Turning GRO off again before libuv reads does not help:
-//! datagrams are coalesced when they are queued, not when they are read.
+//! UDP GRO (`set_gro`): with it on, the kernel queues a run of equal-sized
+//! datagrams from one sender as one buffer, and a read reports the segment
+//! size in a `UDP_GRO` control message; `drain` splits such a buffer into
+//! its datagrams again. libuv reads this descriptor too, without asking for
+//! the segment size, and datagrams are coalesced when they are queued, not
+//! when they are read: so GRO may be on only while JavaScript has stopped
+//! libuv's reads, and must be off, with the queue drained here, before
+//! libuv reads again (see `lib/io/batch-recv.ts`).
 //!
 //! Nothing here opens, binds or closes a socket, and nothing runs outside
 //! the call.
@@ -56,11 +59,12 @@ pub struct NativeRecvBatch {
 /// Reads up to `max` datagrams queued on socket `fd` and feeds the QUIC
 /// ones to `endpoint`. Stops early (after the current `recvmmsg` batch)
 /// once a connection has a backlog of datagrams, and reads nothing when a
-/// datagram fed since the last poll already found one.
-pub fn recv_into(endpoint: &mut Endpoint, fd: i32, max: usize) -> NativeRecvBatch {
+/// datagram fed since the last poll already found one; with `whole`, reads
+/// on regardless (a backlog is still reported).
+pub fn recv_into(endpoint: &mut Endpoint, fd: i32, max: usize, whole: bool) -> NativeRecvBatch {
     let mut others = Vec::new();
     let mut backlog = endpoint.take_datagram_backlog();
-    if backlog {
+    if backlog && !whole {
         return NativeRecvBatch {
             read: 0,
             errno: 0,
@@ -83,7 +87,7 @@ pub fn recv_into(endpoint: &mut Endpoint, fd: i32, max: usize) -> NativeRecvBatc
             endpoint.recv(data, from);
         }
         backlog |= endpoint.take_datagram_backlog();
-        !backlog
+        whole || !backlog
     });
     NativeRecvBatch {
         read: read.max(0) as u32,
@@ -173,8 +177,23 @@ pub fn drain(_fd: i32, _max: usize, _each: impl FnMut(&mut [u8], SocketAddr, u32
     -ENOSYS
 }
 
+/// Turns UDP GRO (generic receive offload) on or off on socket `fd`, the
+/// `dgram` socket's descriptor: 0, or a negative errno (`ENOSYS` off Linux,
+/// `ENOPROTOOPT` before Linux 5.0). Only while libuv does not read the
+/// socket: see the module's documentation.
+#[napi]
+pub fn set_udp_gro(fd: i32, on: bool) -> i32 {
+    set_gro(fd, on)
+}
+
+/// Turns UDP GRO on or off on socket `fd`; 0, or a negative errno.
+#[cfg(not(target_os = "linux"))]
+pub fn set_gro(_fd: i32, _on: bool) -> i32 {
+    -ENOSYS
+}
+
 #[cfg(target_os = "linux")]
-pub use linux::drain;
+pub use linux::{drain, set_gro};
 
 #[cfg(target_os = "linux")]
 mod linux {
@@ -186,6 +205,54 @@ mod linux {
 
     /// Messages per `recvmmsg` call.
     const BATCH: usize = 32;
+    const SOL_UDP: libc::c_int = 17;
+    const UDP_GRO: libc::c_int = 104;
+    /// Room for one `UDP_GRO` control message (an `int`), aligned.
+    const CONTROL: usize = 32;
+
+    /// Turns UDP GRO on or off on socket `fd`; 0, or a negative errno
+    /// (`ENOPROTOOPT` before Linux 5.0).
+    pub fn set_gro(fd: i32, on: bool) -> i32 {
+        let value: libc::c_int = on.into();
+        // SAFETY: `value` is a live `int`, its size given.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                SOL_UDP,
+                UDP_GRO,
+                (&value as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            0
+        } else {
+            -errno()
+        }
+    }
+
+    /// The segment size of a GRO buffer (its `UDP_GRO` control message), or
+    /// `None` for a plain datagram.
+    fn gro_segment(h: &libc::msghdr) -> Option<usize> {
+        // SAFETY: the kernel filled `msg_control` up to `msg_controllen`;
+        // the CMSG macros stay within it.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(h);
+            while !c.is_null() {
+                if (*c).cmsg_level == SOL_UDP && (*c).cmsg_type == UDP_GRO {
+                    let mut size: libc::c_int = 0;
+                    std::ptr::copy_nonoverlapping(
+                        libc::CMSG_DATA(c),
+                        (&mut size as *mut libc::c_int).cast::<u8>(),
+                        size_of::<libc::c_int>(),
+                    );
+                    return usize::try_from(size).ok().filter(|&s| s > 0);
+                }
+                c = libc::CMSG_NXTHDR(h, c);
+            }
+            None
+        }
+    }
     /// Bytes per message: any UDP payload fits, so nothing is truncated.
     const SLOT: usize = 1 << 16;
 
@@ -260,6 +327,7 @@ mod linux {
             let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
             let mut iovs: [libc::iovec; BATCH] = unsafe { zeroed() };
             let mut names: [libc::sockaddr_in6; BATCH] = unsafe { zeroed() };
+            let mut controls: [[u64; CONTROL / 8]; BATCH] = [[0; CONTROL / 8]; BATCH];
             let mut read = 0usize;
             let mut more = true;
             while more && read < max {
@@ -274,8 +342,8 @@ mod linux {
                     h.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
                     h.msg_iov = &mut iovs[i];
                     h.msg_iovlen = 1;
-                    h.msg_control = std::ptr::null_mut();
-                    h.msg_controllen = 0;
+                    h.msg_control = controls[i].as_mut_ptr().cast();
+                    h.msg_controllen = CONTROL as _;
                     h.msg_flags = 0;
                     hdrs[i].msg_len = 0;
                 }
@@ -303,6 +371,7 @@ mod linux {
                     let len = (hdrs[i].msg_len as usize).min(SLOT);
                     let name = names[i];
                     if hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                        read += 1;
                         continue; // cannot happen with 64 KiB slots
                     }
                     // The IPv4 view of the same bytes, for AF_INET senders.
@@ -317,12 +386,23 @@ mod linux {
                         v4.sin_addr.s_addr,
                         name.sin6_addr.s6_addr,
                     ) else {
+                        read += 1;
                         continue;
                     };
-                    // A batch already read is handed over whole.
-                    more &= each(&mut slots.slot(i)[..len], from, name.sin6_scope_id);
+                    // A GRO buffer holds datagrams of `segment` bytes (the
+                    // last one may be shorter). A batch already read is
+                    // handed over whole.
+                    let segment = gro_segment(&hdrs[i].msg_hdr).unwrap_or(len).max(1);
+                    let data = &mut slots.slot(i)[..len];
+                    for datagram in data.chunks_mut(segment) {
+                        more &= each(datagram, from, name.sin6_scope_id);
+                        read += 1;
+                    }
+                    if len == 0 {
+                        more &= each(data, from, name.sin6_scope_id);
+                        read += 1;
+                    }
                 }
-                read += got;
                 if got < want {
                     break; // the queue is empty
                 }
@@ -363,7 +443,7 @@ mod linux_tests {
     use std::net::{SocketAddr, UdpSocket};
     use std::os::fd::AsRawFd;
 
-    use super::drain;
+    use super::{drain, set_gro};
 
     fn read_all(rx: &UdpSocket, max: usize) -> (i32, Vec<(Vec<u8>, SocketAddr)>) {
         let mut got = Vec::new();
@@ -444,5 +524,64 @@ mod linux_tests {
         .parse()
         .expect("addr");
         assert_eq!(got[0].1, want);
+    }
+
+    /// Sends `data` from `tx` as one GSO send of `segment`-byte datagrams
+    /// (the last one shorter), as nquic's batched sends do.
+    fn send_segmented(tx: &UdpSocket, to: SocketAddr, data: &[u8], segment: u16) {
+        let size = libc::c_int::from(segment);
+        // SAFETY: `size` is a live `int`, its size given.
+        let r = unsafe {
+            libc::setsockopt(
+                tx.as_raw_fd(),
+                17,  // SOL_UDP
+                103, // UDP_SEGMENT
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "UDP_SEGMENT");
+        tx.send_to(data, to).expect("send");
+    }
+
+    #[test]
+    fn splits_gro_buffers_into_their_datagrams_in_order() {
+        let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let plain = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let to = rx.local_addr().expect("addr");
+        assert_eq!(set_gro(rx.as_raw_fd(), true), 0);
+        // 7 datagrams of 1000 bytes and one of 300, numbered by their bytes.
+        let run: Vec<u8> = (0..7300).map(|i| (i / 1000) as u8).collect();
+
+        // The kernel really queues the run as one buffer: a plain read
+        // (libuv's) would take it for one 7300-byte datagram.
+        send_segmented(&tx, to, &run, 1000);
+        let mut buf = vec![0u8; 65536];
+        let (n, _) = rx.recv_from(&mut buf).expect("recv");
+        assert_eq!(n, run.len());
+
+        // A plain datagram, the run, another plain one: `drain` hands over
+        // 9 datagrams in order, the run cut at its segment size.
+        plain.send_to(b"first", to).expect("send");
+        send_segmented(&tx, to, &run, 1000);
+        plain.send_to(b"last", to).expect("send");
+        let (n, got) = read_all(&rx, 100);
+        assert_eq!(n, 10);
+        assert_eq!(got[0].0, b"first");
+        for (k, (data, from)) in got[1..9].iter().enumerate() {
+            assert_eq!(data.len(), if k < 7 { 1000 } else { 300 }, "datagram {k}");
+            assert!(data.iter().all(|&b| b == k as u8), "datagram {k}");
+            assert_eq!(*from, tx.local_addr().expect("addr"));
+        }
+        assert_eq!(got[9].0, b"last");
+
+        // GRO off: the kernel cuts runs itself; `drain` reads them the same.
+        assert_eq!(set_gro(rx.as_raw_fd(), false), 0);
+        send_segmented(&tx, to, &run, 1000);
+        let (n, got) = read_all(&rx, 100);
+        assert_eq!(n, 8);
+        assert_eq!(got.iter().map(|(d, _)| d.len()).sum::<usize>(), run.len());
+        assert_eq!(set_gro(-1, true), -libc::EBADF);
     }
 }
