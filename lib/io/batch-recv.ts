@@ -40,6 +40,12 @@ const NONE: readonly ReceivedDatagram[] = Object.freeze([]);
  * calls).
  */
 const OWN_AFTER = 32;
+/**
+ * Datagrams libuv reads per readiness event (one turn): while the receiver
+ * owns the reads, a turn after a backlog reads this many, whatever the
+ * backlog, as libuv would have.
+ */
+const DGRAM_PACE = 32;
 /** Drains in a row that find the queue empty before the reads go back to libuv. */
 const RELEASE_AFTER = 2;
 /** Nothing read, and nothing to report: an empty queue, or no buffer this time. */
@@ -53,6 +59,8 @@ export class BatchReceiver {
   #turnLeft = TURN_BUDGET;
   /** A connection had a backlog of datagrams: skip the next turn's drain. */
   #pause = false;
+  /** This turn comes after a backlog while the reads are owned: it reads at libuv's pace. */
+  #paced = false;
   /** Datagrams read through the fast path so far (for tests and debugging). */
   received = 0;
   /** How many times the receiver took the reads over (for tests and debugging). */
@@ -154,9 +162,14 @@ export class BatchReceiver {
     return this.#enabled;
   }
 
-  /** A new event-loop turn: the drain budget is full again (unless paused). */
+  /**
+   * A new event-loop turn: the drain budget is full again, unless the last
+   * drain found a backlog: then nothing, and dgram reads at its own pace, or
+   * `DGRAM_PACE` datagrams while the reads are owned.
+   */
   newTurn(): void {
-    this.#turnLeft = this.#pause ? 0 : TURN_BUDGET;
+    this.#paced = this.#pause && this.#owned;
+    this.#turnLeft = this.#paced ? DGRAM_PACE : this.#pause ? 0 : TURN_BUDGET;
     this.#pause = false;
   }
 
@@ -171,7 +184,7 @@ export class BatchReceiver {
     if (fd < 0) return undefined; // closed: dgram is done with it too
     const asked = Math.min(MAX_DATAGRAMS, this.#turnLeft);
     // -errno, or read * 4 + backlog * 2 + others (src/binding.rs, recv_batch).
-    const status = this.#endpoint.recvBatch(fd, asked);
+    const status = this.#endpoint.recvBatch(fd, asked, this.#paced);
     const errno = status < 0 ? -status : 0;
     const read = status < 0 ? 0 : status >>> 2;
     this.received += read;
