@@ -58,6 +58,39 @@ describe('DatagramSlab', () => {
     expect(out.get(6)!.equals(patterned(64 * 1024).subarray(500, 540))).toBe(true);
   });
 
+  test('WebTransport datagrams, whose rows skip their Quarter Stream ID, share a copy; a larger gap ends the run', () => {
+    const WT_DATAGRAM = 35;
+    const inbox = patterned(4096);
+    // Each payload follows a 1- to 8-byte varint (RFC 9297 §2.1) the row leaves out.
+    const list: Array<[number, number, number]> = [
+      [WT_DATAGRAM, 1, 100],
+      [WT_DATAGRAM, 102, 60],
+      [WT_DATAGRAM, 170, 30], // an 8-byte gap
+      [WT_DATAGRAM, 209, 20], // a 9-byte gap: a run of its own
+      [WT_DATAGRAM, 230, 10],
+    ];
+    const records = rows(list);
+    const slab = new DatagramSlab(inbox);
+    const got = list.map((_, i) => slab.take(records, list.length, i, WT_DATAGRAM));
+    got.forEach((b, i) => {
+      const [, offset, length] = list[i];
+      expect(b.length).toBe(length);
+      expect(b.equals(inbox.subarray(offset, offset + length))).toBe(true);
+    });
+    // One copy: the same memory, as far apart as in the inbox (small copies
+    // may share Node's Buffer pool, so the ArrayBuffer alone does not say).
+    const sameCopy = (a: number, b: number): boolean =>
+      got[a].buffer === got[b].buffer && got[b].byteOffset - got[a].byteOffset === list[b][1] - list[a][1];
+    expect(sameCopy(0, 1)).toBe(true);
+    expect(sameCopy(0, 2)).toBe(true);
+    expect(sameCopy(0, 3)).toBe(false);
+    expect(sameCopy(3, 4)).toBe(true);
+    // Still copies: writes to one never show in another, nor in the inbox.
+    got[0].fill(0xee);
+    expect(got[1].equals(patterned(4096).subarray(102, 162))).toBe(true);
+    expect(inbox.equals(patterned(4096))).toBe(true);
+  });
+
   test('a run is cut at 8 KiB, so a datagram the application keeps keeps at most that alive', () => {
     const inbox = patterned(64 * 1024);
     const list: Array<[number, number, number]> = [];

@@ -123,7 +123,7 @@ function dispatchRow(socket: QuicSocket, records: Float64Array, i: number, rows:
       conn._onSignal(copy(inbox, records[r + 2], records[r + 3]));
       break;
     default:
-      if (isWebTransportEvent(kind)) dispatchWebTransport(conn, kind, records, r, inbox);
+      if (isWebTransportEvent(kind)) dispatchWebTransport(conn, kind, records, i, rows, inbox, datagrams);
       break;
   }
 }

@@ -9,6 +9,12 @@ export const RECORD_STRIDE = 6;
  * Node's own 8 KiB pool does.
  */
 const SLAB_BYTES = 8 * 1024;
+/**
+ * Bytes a run may skip between two datagrams: a WebTransport datagram's row
+ * leaves out its Quarter Stream ID, a varint of at most 8 bytes (RFC 9297
+ * §2.1), which the slab then holds too.
+ */
+const MAX_GAP = 8;
 
 /** A copy of `length` bytes of `inbox` from `offset`. */
 export function copyOut(inbox: Buffer, offset: number, length: number): Buffer {
@@ -21,7 +27,8 @@ export function copyOut(inbox: Buffer, offset: number, length: number): Buffer {
  * Copies datagram payloads out of the inbox for one batch of rows. The
  * native layer writes the datagrams of a batch one after the other, so a run
  * of datagram rows (of the same `kind`, `[kind, conn, offset, length, …]`)
- * whose bytes follow each other is copied in one go, into one Buffer (a slab
+ * whose bytes follow each other (at most `MAX_GAP` bytes apart) is copied in
+ * one go, into one Buffer (a slab
  * of at most `SLAB_BYTES`), and each datagram is a Buffer of its own over its
  * bytes of that slab: one copy and one allocation per run instead of per
  * datagram (about 35 per event-loop turn in an echo). Nothing else ever
@@ -49,8 +56,10 @@ export class DatagramSlab {
     }
     // A new run: the rows that follow, as long as their bytes do.
     let end = offset + length;
-    for (let j = r + RECORD_STRIDE; j < rows * RECORD_STRIDE && records[j] === kind && records[j + 2] === end; j += RECORD_STRIDE) {
-      const next = end + records[j + 3];
+    for (let j = r + RECORD_STRIDE; j < rows * RECORD_STRIDE && records[j] === kind; j += RECORD_STRIDE) {
+      const gap = records[j + 2] - end;
+      if (gap < 0 || gap > MAX_GAP) break;
+      const next = records[j + 2] + records[j + 3];
       if (next - offset > SLAB_BYTES) break;
       end = next;
     }

@@ -1,7 +1,7 @@
 // Event rows of the WebTransport layer (layout: src/events.rs, WT_*) → the
 // connection's H3Connection.
 import type { QuicConnection } from '../connection';
-import { copyOut as copy } from '../inbox';
+import { copyOut as copy, type DatagramSlab, RECORD_STRIDE } from '../inbox';
 import { h3Of } from './registry';
 
 const WT_REQUEST = 32;
@@ -17,9 +17,14 @@ export function isWebTransportEvent(kind: number): boolean {
   return kind >= WT_REQUEST && kind <= WT_DRAINING;
 }
 
-export function dispatchWebTransport(conn: QuicConnection, kind: number, records: Float64Array, r: number, inbox: Buffer): void {
+/**
+ * Row `i` (of `rows`) of kind `kind`. Datagrams come out of `datagrams`,
+ * which copies a run of them at once (lib/inbox.ts).
+ */
+export function dispatchWebTransport(conn: QuicConnection, kind: number, records: Float64Array, i: number, rows: number, inbox: Buffer, datagrams: DatagramSlab): void {
   const h3 = h3Of(conn);
   if (!h3) return;
+  const r = i * RECORD_STRIDE;
   const [a, b, c, d] = [records[r + 2], records[r + 3], records[r + 4], records[r + 5]];
   switch (kind) {
     case WT_REQUEST:
@@ -32,7 +37,7 @@ export function dispatchWebTransport(conn: QuicConnection, kind: number, records
       h3._onStream(a, b);
       break;
     case WT_DATAGRAM:
-      h3._onDatagram(c, copy(inbox, a, b));
+      h3._onDatagram(c, datagrams.take(records, rows, i, WT_DATAGRAM));
       break;
     case WT_CLOSED:
       h3._onClosed(a, b, inbox.toString('utf8', c, c + d));
