@@ -61,10 +61,14 @@ export declare class NativeEndpoint {
    * datagrams read; whether reading stopped early because a connection has
    * a backlog of datagrams (see `NativeRecvBatch`); whether some were not
    * QUIC (`takeOthers` hands them over). A number, not an object: this
-   * runs on every busy event-loop turn. `whole`: read on despite a
-   * backlog (to empty the queue of GRO buffers before libuv reads again).
+   * runs on every busy event-loop turn. `flags`: bit 0 (`whole`) reads
+   * on despite a backlog (to empty the queue of GRO buffers before libuv
+   * reads again, or a turn at libuv's pace); bit 1: GRO was turned off
+   * while GRO buffers may still be queued, whose segment size is then
+   * found from their packets (`batch_recv::infer_segment`). `batch`:
+   * messages per `recvmmsg`, 1 to 32 (default 32).
    */
-  recvBatch(fd: number, max: number, whole?: boolean | undefined | null): number
+  recvBatch(fd: number, max: number, flags?: number | undefined | null, batch?: number | undefined | null): number
   /**
    * The datagrams of the last `recvBatch` that were not QUIC, in arrival
    * order (once).

@@ -458,18 +458,28 @@ impl NativeEndpoint {
     /// datagrams read; whether reading stopped early because a connection has
     /// a backlog of datagrams (see `NativeRecvBatch`); whether some were not
     /// QUIC (`takeOthers` hands them over). A number, not an object: this
-    /// runs on every busy event-loop turn. `whole`: read on despite a
-    /// backlog (to empty the queue of GRO buffers before libuv reads again).
+    /// runs on every busy event-loop turn. `flags`: bit 0 (`whole`) reads
+    /// on despite a backlog (to empty the queue of GRO buffers before libuv
+    /// reads again, or a turn at libuv's pace); bit 1: GRO was turned off
+    /// while GRO buffers may still be queued, whose segment size is then
+    /// found from their packets (`batch_recv::infer_segment`). `batch`:
+    /// messages per `recvmmsg`, 1 to 32 (default 32).
     #[napi]
     pub fn recv_batch(
         &mut self,
         fd: i32,
         max: u32,
-        whole: Option<bool>,
+        flags: Option<u32>,
+        batch: Option<u32>,
     ) -> napi::Result<f64, ErrorCode> {
         guarded(|| {
-            let batch =
-                batch_recv::recv_into(&mut self.inner, fd, max as usize, whole.unwrap_or(false));
+            let flags = flags.unwrap_or(0);
+            let reading = batch_recv::Reading {
+                max: max as usize,
+                batch: batch.map_or(batch_recv::BATCH, |b| b as usize),
+                unsized_gro: flags & 2 != 0,
+            };
+            let batch = batch_recv::recv_into(&mut self.inner, fd, reading, flags & 1 != 0);
             if batch.errno != 0 {
                 return Ok(-f64::from(batch.errno));
             }

@@ -682,6 +682,11 @@ impl Endpoint {
         sink.packets()
     }
 
+    /// Whether `cid` is one of this endpoint's connection IDs.
+    pub fn routes(&self, cid: &[u8]) -> bool {
+        self.routes.contains_key(cid)
+    }
+
     /// Milliseconds until the earliest deadline, or `None` when there is none.
     pub fn next_timeout(&self) -> Option<f64> {
         self.timers.next().map(|t| {

@@ -6,8 +6,10 @@
 //! of call:
 //!
 //! * **handle** — `recv(datagram, from)` feeds one received UDP payload in
-//!   (on Linux, `recvBatch(fd, max)` reads and feeds the rest of the socket's
-//!   queue, see [`io::batch_recv`]);
+//!   (on Linux, `recvBatch(fd, max, whole)` reads and feeds the rest of the
+//!   socket's queue, cutting UDP GRO buffers into their datagrams, and
+//!   `setUdpGro(fd, on)` turns GRO on while JavaScript has stopped libuv's
+//!   reads, see [`io::batch_recv`]);
 //! * **drain** — `pollEvents(inbox, records)` writes a batch of event records
 //!   (stream data, datagrams, handshake done, closes…) and their payload bytes
 //!   into buffers the caller owns (large stream data into buffers of its own,

@@ -55,7 +55,7 @@ async function loop(cfg, signal, once) {
     median: median(latencies),
     p99: percentile(latencies, 99),
     rate: cfg.count / seconds,
-    extra: { min: Math.min(...latencies), max: Math.max(...latencies), mean: latencies.reduce((a, b) => a + b, 0) / latencies.length },
+    extra: { min: latencies.reduce((a, b) => Math.min(a, b), Infinity), max: latencies.reduce((a, b) => Math.max(a, b), -Infinity), mean: latencies.reduce((a, b) => a + b, 0) / latencies.length },
   };
 }
 

@@ -50,9 +50,9 @@ async function loop(cfg, signal, once) {
     extra: {
       roundTrips: latencies.length,
       seconds,
-      min: Math.min(...latencies),
+      min: latencies.reduce((a, b) => Math.min(a, b), Infinity),
       p90: percentile(latencies, 90),
-      max: Math.max(...latencies),
+      max: latencies.reduce((a, b) => Math.max(a, b), -Infinity),
       over1ms: latencies.filter((x) => x > 1).length,
     },
   };

@@ -11,10 +11,13 @@
 // the reads over (`own`): libuv stops reading the socket, UDP GRO goes on, so
 // that the kernel queues each run of equal-sized datagrams from a sender as
 // one buffer, and the socket drains once per turn (`drainOwned`) instead of
-// waiting for a 'message'. The first drain that finds the queue empty hands
-// the reads back (`release`): GRO off, the queue drained, libuv reading
-// again. libuv must never read a GRO buffer: it would take it for one
-// datagram (see src/io/batch_recv.rs). NQUIC_GRO=0 keeps the reads with libuv.
+// waiting for a 'message'. Two drains in a row that find the queue empty
+// hand the reads back (`release`): the queue drained, GRO off, the queue
+// drained again, libuv reading again. libuv must never read a GRO buffer:
+// it would take it for one datagram; and a GRO buffer read after GRO went
+// off comes without its segment size, which the native layer then finds
+// from the packets (see src/io/batch_recv.rs). NQUIC_GRO=0 keeps the reads
+// with libuv.
 import type dgram from 'node:dgram';
 import { getSystemErrorName } from 'node:util';
 import native from '../binding';
@@ -46,6 +49,16 @@ const OWN_AFTER = 32;
  * backlog, as libuv would have.
  */
 const DGRAM_PACE = 32;
+/**
+ * Messages per `recvmmsg` while GRO is on: a message may then hold dozens of
+ * datagrams (a transfer's 64 KiB buffer, one call for 45 packets), and a
+ * backlog stops a drain only after the current call: with 4 a call, a
+ * 2000-datagram burst to an echoing application lost 4-9% in its send queue.
+ */
+const GRO_BATCH = 1;
+/** `recvBatch` flags (src/binding.rs): read on despite a backlog; GRO buffers may come without their segment size. */
+const WHOLE = 1;
+const UNSIZED = 2;
 /** Drains in a row that find the queue empty before the reads go back to libuv. */
 const RELEASE_AFTER = 2;
 /** Nothing read, and nothing to report: an empty queue, or no buffer this time. */
@@ -71,8 +84,10 @@ export class BatchReceiver {
    * drain that finds the queue empty turns this off again).
    */
   streaming = false;
-  /** Whether libuv's reads are stopped and UDP GRO is on (see `own`). */
+  /** Whether libuv's reads are stopped (see `own`). */
   #owned = false;
+  /** Whether UDP GRO is on: only while owned, and off again after a backlog. */
+  #gro = false;
   /** Whether taking the reads over may work here (cleared when it failed once). */
   #ownable: boolean;
   /** Datagrams the last drain read (-1: it found the queue empty). */
@@ -114,9 +129,22 @@ export class BatchReceiver {
       return false;
     }
     this.#owned = true;
+    this.#gro = true;
     this.#emptyDrains = 0;
     this.takeovers++;
     return true;
+  }
+
+  /**
+   * GRO off: datagrams queued from now on are plain ones. After a backlog
+   * (an application answering datagrams more slowly than they come), so
+   * that the following turns read at about libuv's pace, not a GRO buffer
+   * of dozens of datagrams a message.
+   */
+  #groOff(fd: number): void {
+    if (!this.#gro) return;
+    this.#gro = false;
+    native.setUdpGro(fd, false);
   }
 
   /**
@@ -134,28 +162,38 @@ export class BatchReceiver {
   }
 
   /**
-   * Gives the reads back to libuv: GRO off first, so that datagrams queued
-   * from then on are plain ones, then the GRO buffers still queued are read
-   * here, whatever the backlog, and libuv reads again. Returns the datagrams
-   * that were not QUIC.
+   * Gives the reads back to libuv: GRO off first (if a backlog has not
+   * turned it off already), so that datagrams queued from then on are plain
+   * ones, then the GRO buffers still queued are read here, whatever the
+   * backlog, and libuv reads again. Returns the datagrams that were not QUIC.
    */
   release(): readonly ReceivedDatagram[] | undefined {
     if (!this.#owned) return undefined;
-    this.#owned = false;
     const fd = descriptorOf(this.#udp);
-    if (fd < 0) return undefined; // closed: nothing is read any more
-    native.setUdpGro(fd, false);
-    let others: ReceivedDatagram[] | undefined;
-    // What was queued before GRO went off fits in the receive buffer: a few
-    // drains of MAX_DATAGRAMS read it all.
-    for (let i = 0; i < 16; i++) {
-      const status = this.#endpoint.recvBatch(fd, MAX_DATAGRAMS, true);
-      if (status <= 0) break;
-      this.received += status >>> 2;
-      if ((status & 1) !== 0) (others ??= []).push(...this.#endpoint.takeOthers());
+    if (fd < 0) {
+      this.#owned = false;
+      return undefined; // closed: nothing is read any more
     }
+    const others: ReceivedDatagram[] = [];
+    // The kernel gives a GRO buffer its segment size only while GRO is on:
+    // read what is queued first, then turn GRO off, then read what came in
+    // between, finding the segment size of any GRO buffer among it.
+    if (this.#gro) this.#readAll(fd, WHOLE, others);
+    this.#groOff(fd);
+    this.#readAll(fd, WHOLE | UNSIZED, others);
+    this.#owned = false;
     readsOf(this.#udp)?.start();
-    return others;
+    return others.length > 0 ? others : undefined;
+  }
+
+  /** Reads until the queue is empty (bounded: what fits in the receive buffer), adding the datagrams that are not QUIC to `others`. */
+  #readAll(fd: number, flags: number, others: ReceivedDatagram[]): void {
+    for (let i = 0; i < 16; i++) {
+      const status = this.#endpoint.recvBatch(fd, MAX_DATAGRAMS, flags);
+      if (status <= 0) return;
+      this.received += status >>> 2;
+      if ((status & 1) !== 0) others.push(...this.#endpoint.takeOthers());
+    }
   }
 
   get enabled(): boolean {
@@ -184,7 +222,10 @@ export class BatchReceiver {
     if (fd < 0) return undefined; // closed: dgram is done with it too
     const asked = Math.min(MAX_DATAGRAMS, this.#turnLeft);
     // -errno, or read * 4 + backlog * 2 + others (src/binding.rs, recv_batch).
-    const status = this.#endpoint.recvBatch(fd, asked, this.#paced);
+    // A turn at libuv's pace reads one message per call until it has its
+    // datagrams, whatever the backlog.
+    const flags = (this.#paced ? WHOLE : 0) | (this.#owned && !this.#gro ? UNSIZED : 0);
+    const status = this.#endpoint.recvBatch(fd, asked, flags, this.#paced ? 1 : this.#gro ? GRO_BATCH : undefined);
     const errno = status < 0 ? -status : 0;
     const read = status < 0 ? 0 : status >>> 2;
     this.received += read;
@@ -196,7 +237,10 @@ export class BatchReceiver {
     // backlog none the next turn either: until then dgram reads at its own
     // pace (32 datagrams a readiness event), as without the fast path.
     this.#turnLeft = read < asked ? 0 : this.#turnLeft - read;
-    if (status > 0 && (status & 2) !== 0) this.#pause = true;
+    if (status > 0 && (status & 2) !== 0) {
+      this.#pause = true;
+      if (this.#owned) this.#groOff(fd);
+    }
     if (errno !== 0 && !QUIET.has(errno)) {
       if (NO_FAST_PATH.has(errno)) {
         this.#enabled = false;

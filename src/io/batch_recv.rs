@@ -16,17 +16,60 @@
 //! the segment size, and datagrams are coalesced when they are queued, not
 //! when they are read: so GRO may be on only while JavaScript has stopped
 //! libuv's reads, and must be off, with the queue drained here, before
-//! libuv reads again (see `lib/io/batch-recv.ts`).
+//! libuv reads again (see `lib/io/batch-recv.ts`). The kernel reports the
+//! segment size only while GRO is on: a GRO buffer read after it went off
+//! is cut where its packets say (`infer_segment`).
 //!
 //! Nothing here opens, binds or closes a socket, and nothing runs outside
 //! the call.
 
+use std::cell::RefCell;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, CID_LEN};
+
+/// Messages per `recvmmsg` call, at most.
+pub const BATCH: usize = 32;
+
+/// How one drain reads (see `drain`).
+#[derive(Clone, Copy, Debug)]
+pub struct Reading {
+    /// Datagrams to read at most (a batch already read is handed over whole).
+    pub max: usize,
+    /// Messages per `recvmmsg`, 1 to `BATCH`.
+    pub batch: usize,
+    /// GRO buffers queued while GRO was on may be read after it went off,
+    /// without their segment size (the kernel attaches it only while GRO is
+    /// on): find it from the packets themselves (`infer_segment`).
+    pub unsized_gro: bool,
+}
+
+/// The segment size of a GRO buffer read without its `UDP_GRO` control
+/// message, or `None` when `data` is not one. A GRO buffer holds a run of
+/// equally long datagrams from one sender; a run of QUIC short-header
+/// packets (RFC 9000 §17.3) each start with a first byte whose two high bits
+/// are 01 (not covered by header protection) and then a destination
+/// connection ID of `cid_len` bytes that `known` recognizes (one of this
+/// endpoint's). The segment size is the first offset where such a packet
+/// starts again and from which one starts at every multiple to the end; a
+/// single packet matches only if its ciphertext happens to hold one of the
+/// IDs there (odds of about 2^-128 for nquic's 16-byte IDs).
+pub fn infer_segment(data: &[u8], cid_len: usize, known: impl Fn(&[u8]) -> bool) -> Option<usize> {
+    let starts_at = |at: usize| {
+        data.get(at).is_some_and(|&b| b & 0xc0 == 0x40)
+            && data.get(at + 1..at + 1 + cid_len).is_some_and(&known)
+    };
+    if cid_len == 0 || data.len() < 2 * (1 + cid_len) || !starts_at(0) {
+        return None;
+    }
+    // A packet holds at least its header and a 16-byte AEAD tag.
+    (1 + cid_len + 16..=data.len() - (1 + cid_len)).find(|&segment| {
+        starts_at(segment) && (segment..data.len()).step_by(segment).all(starts_at)
+    })
+}
 
 /// Errno returned where there is no fast path (not Linux).
 pub const ENOSYS: i32 = 38;
@@ -56,12 +99,19 @@ pub struct NativeRecvBatch {
     pub others: Vec<NativeDatagram>,
 }
 
-/// Reads up to `max` datagrams queued on socket `fd` and feeds the QUIC
-/// ones to `endpoint`. Stops early (after the current `recvmmsg` batch)
-/// once a connection has a backlog of datagrams, and reads nothing when a
-/// datagram fed since the last poll already found one; with `whole`, reads
-/// on regardless (a backlog is still reported).
-pub fn recv_into(endpoint: &mut Endpoint, fd: i32, max: usize, whole: bool) -> NativeRecvBatch {
+/// Reads datagrams queued on socket `fd` as `reading` says (a message may
+/// be a GRO buffer of many datagrams), and feeds the QUIC ones to
+/// `endpoint`. Stops early (after
+/// the current `recvmmsg` batch) once a connection has a backlog of
+/// datagrams, and reads nothing when a datagram fed since the last poll
+/// already found one; with `whole`, reads on regardless (a backlog is still
+/// reported).
+pub fn recv_into(
+    endpoint: &mut Endpoint,
+    fd: i32,
+    reading: Reading,
+    whole: bool,
+) -> NativeRecvBatch {
     let mut others = Vec::new();
     let mut backlog = endpoint.take_datagram_backlog();
     if backlog && !whole {
@@ -72,7 +122,11 @@ pub fn recv_into(endpoint: &mut Endpoint, fd: i32, max: usize, whole: bool) -> N
             others,
         };
     }
-    let read = drain(fd, max, |data, from, scope| {
+    // `infer` reads the routes and `each` feeds packets: never at once.
+    let endpoint = RefCell::new(endpoint);
+    let infer = |data: &[u8]| infer_segment(data, CID_LEN, |cid| endpoint.borrow().routes(cid));
+    let read = drain(fd, reading, infer, |data, from, scope| {
+        let mut endpoint = endpoint.borrow_mut();
         if data.is_empty() {
             return true;
         }
@@ -167,12 +221,19 @@ const AF_INET6: i32 = libc::AF_INET6;
 #[cfg(not(target_os = "linux"))]
 const AF_INET6: i32 = 10;
 
-/// Reads up to `max` datagrams queued on socket `fd` without blocking and
-/// calls `each(payload, from, ipv6_scope_id)` for each, in order; once
-/// `each` returns false, no further batch is read. Returns how many were
-/// read, or a negative errno when the first read failed.
+/// Reads up to `reading.max` datagrams queued on socket `fd` without
+/// blocking, at most `reading.batch` messages per `recvmmsg` (a message may
+/// be a GRO buffer of many datagrams: a batch already read is handed over
+/// whole, so `max` may be passed), and calls `each(payload, from, ipv6_scope_id)` for each, in
+/// order; once `each` returns false, no further batch is read. Returns how
+/// many were read, or a negative errno when the first read failed.
 #[cfg(not(target_os = "linux"))]
-pub fn drain(_fd: i32, _max: usize, _each: impl FnMut(&mut [u8], SocketAddr, u32) -> bool) -> i32 {
+pub fn drain(
+    _fd: i32,
+    _reading: Reading,
+    _infer: impl Fn(&[u8]) -> Option<usize>,
+    _each: impl FnMut(&mut [u8], SocketAddr, u32) -> bool,
+) -> i32 {
     let _ = socket_addr;
     -ENOSYS
 }
@@ -203,8 +264,7 @@ mod linux {
 
     use super::socket_addr;
 
-    /// Messages per `recvmmsg` call.
-    const BATCH: usize = 32;
+    use super::{Reading, BATCH};
     const SOL_UDP: libc::c_int = 17;
     const UDP_GRO: libc::c_int = 104;
     /// Room for one `UDP_GRO` control message (an `int`), aligned.
@@ -306,9 +366,11 @@ mod linux {
 
     pub fn drain(
         fd: i32,
-        max: usize,
+        reading: Reading,
+        infer: impl Fn(&[u8]) -> Option<usize>,
         mut each: impl FnMut(&mut [u8], SocketAddr, u32) -> bool,
     ) -> i32 {
+        let (max, batch) = (reading.max, reading.batch.clamp(1, BATCH));
         if fd < 0 {
             return -libc::EBADF;
         }
@@ -331,7 +393,7 @@ mod linux {
             let mut read = 0usize;
             let mut more = true;
             while more && read < max {
-                let want = (max - read).min(BATCH);
+                let want = (max - read).min(batch);
                 for i in 0..want {
                     iovs[i] = libc::iovec {
                         iov_base: slots.slot(i).as_mut_ptr().cast(),
@@ -392,8 +454,17 @@ mod linux {
                     // A GRO buffer holds datagrams of `segment` bytes (the
                     // last one may be shorter). A batch already read is
                     // handed over whole.
-                    let segment = gro_segment(&hdrs[i].msg_hdr).unwrap_or(len).max(1);
                     let data = &mut slots.slot(i)[..len];
+                    let segment = gro_segment(&hdrs[i].msg_hdr)
+                        .or_else(|| {
+                            if reading.unsized_gro {
+                                infer(data)
+                            } else {
+                                None
+                            }
+                        })
+                        .unwrap_or(len)
+                        .max(1);
                     for datagram in data.chunks_mut(segment) {
                         more &= each(datagram, from, name.sin6_scope_id);
                         read += 1;
@@ -443,14 +514,27 @@ mod linux_tests {
     use std::net::{SocketAddr, UdpSocket};
     use std::os::fd::AsRawFd;
 
-    use super::{drain, set_gro};
+    use super::{drain, infer_segment, set_gro, Reading, BATCH};
+
+    fn reading(max: usize) -> Reading {
+        Reading {
+            max,
+            batch: BATCH,
+            unsized_gro: false,
+        }
+    }
 
     fn read_all(rx: &UdpSocket, max: usize) -> (i32, Vec<(Vec<u8>, SocketAddr)>) {
         let mut got = Vec::new();
-        let n = drain(rx.as_raw_fd(), max, |data, from, _| {
-            got.push((data.to_vec(), from));
-            true
-        });
+        let n = drain(
+            rx.as_raw_fd(),
+            reading(max),
+            |_| None,
+            |data, from, _| {
+                got.push((data.to_vec(), from));
+                true
+            },
+        );
         (n, got)
     }
 
@@ -483,7 +567,10 @@ mod linux_tests {
         // Empty queue; then a closed descriptor.
         assert_eq!(read_all(&rx, 10).0, -libc::EAGAIN);
         assert_eq!(read_all(&rx, 0).0, 0);
-        assert_eq!(drain(-1, 10, |_, _, _| true), -libc::EBADF);
+        assert_eq!(
+            drain(-1, reading(10), |_| None, |_, _, _| true),
+            -libc::EBADF
+        );
     }
 
     #[test]
@@ -495,10 +582,15 @@ mod linux_tests {
             tx.send_to(&[i; 100], to).expect("send");
         }
         let mut seen = Vec::new();
-        let n = drain(rx.as_raw_fd(), 1000, |data, _, _| {
-            seen.push(data[0]);
-            data[0] != 4
-        });
+        let n = drain(
+            rx.as_raw_fd(),
+            reading(1000),
+            |_| None,
+            |data, _, _| {
+                seen.push(data[0]);
+                data[0] != 4
+            },
+        );
         // The whole first recvmmsg batch is handed over, nothing after it.
         assert!(n > 4 && n < 100, "read {n}");
         assert_eq!(seen, (0..n as u8).collect::<Vec<_>>());
@@ -583,5 +675,92 @@ mod linux_tests {
         assert_eq!(n, 8);
         assert_eq!(got.iter().map(|(d, _)| d.len()).sum::<usize>(), run.len());
         assert_eq!(set_gro(-1, true), -libc::EBADF);
+    }
+
+    #[test]
+    fn a_gro_buffer_read_after_gro_went_off_is_cut_by_its_packets() {
+        let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let to = rx.local_addr().expect("addr");
+        // Six short-header packets of one path: 0x4_ first bytes, the same
+        // 16-byte destination connection ID, 1200 bytes each but the last.
+        let cid: Vec<u8> = (0..16u8).map(|i| i * 17 + 5).collect();
+        let mut run = Vec::new();
+        for k in 0..6u8 {
+            let len = if k == 5 { 700 } else { 1200 };
+            let start = run.len();
+            run.push(0x40 | k);
+            run.extend_from_slice(&cid);
+            run.extend((0..len - 17).map(|i| (i as u8) ^ k));
+            assert_eq!(run.len() - start, len);
+        }
+        assert_eq!(set_gro(rx.as_raw_fd(), true), 0);
+        send_segmented(&tx, to, &run, 1200);
+        // GRO goes off while the buffer is queued: it is read without its
+        // segment size, as one 6700-byte datagram...
+        assert_eq!(set_gro(rx.as_raw_fd(), false), 0);
+        let (n, got) = read_all(&rx, 100);
+        assert_eq!((n, got[0].0.len()), (1, run.len()));
+        // ...unless the drain is told to look for the run's packets.
+        assert_eq!(set_gro(rx.as_raw_fd(), true), 0);
+        send_segmented(&tx, to, &run, 1200);
+        assert_eq!(set_gro(rx.as_raw_fd(), false), 0);
+        let mut got = Vec::new();
+        let reading = Reading {
+            max: 100,
+            batch: 1,
+            unsized_gro: true,
+        };
+        let infer = |data: &[u8]| infer_segment(data, 16, |id| id == cid);
+        let n = drain(rx.as_raw_fd(), reading, infer, |data, _, _| {
+            got.push(data.to_vec());
+            true
+        });
+        assert_eq!(n, 6);
+        let sizes: Vec<usize> = got.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [1200, 1200, 1200, 1200, 1200, 700]);
+        assert_eq!(got.concat(), run);
+    }
+}
+
+#[cfg(test)]
+mod infer_tests {
+    use super::infer_segment;
+
+    /// `count` packets of `size` bytes (the last `last`), each a short
+    /// header with the connection ID `cids[k % cids.len()]`, then `fill`.
+    fn run(cids: &[[u8; 16]], size: usize, count: usize, last: usize, fill: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        for k in 0..count {
+            let len = if k + 1 == count { last } else { size };
+            out.push(0x41);
+            out.extend_from_slice(&cids[k % cids.len()]);
+            out.extend(std::iter::repeat_n(fill, len - 17));
+        }
+        out
+    }
+
+    #[test]
+    fn finds_the_segment_size_of_a_run_and_nothing_else() {
+        let (a, b) = ([9u8; 16], [7u8; 16]);
+        let known = |id: &[u8]| id == a || id == b;
+        let infer = |data: &[u8]| infer_segment(data, 16, known);
+        assert_eq!(infer(&run(&[a], 1350, 45, 1350, 0xaa)), Some(1350));
+        assert_eq!(infer(&run(&[a], 1200, 3, 37, 0xaa)), Some(1200));
+        // Two connections to the same peer in one run.
+        assert_eq!(infer(&run(&[a, b], 1200, 4, 1200, 0xaa)), Some(1200));
+        // One packet, however long; a long header; an unknown ID; too short.
+        assert_eq!(infer(&run(&[a], 1350, 1, 1350, 0xaa)), None);
+        let mut long = run(&[a], 1200, 3, 1200, 0xaa);
+        long[0] = 0xc1;
+        assert_eq!(infer(&long), None);
+        assert_eq!(infer(&run(&[[1u8; 16]], 1200, 3, 1200, 0xaa)), None);
+        assert_eq!(infer(&[0x41; 20]), None);
+        assert_eq!(infer(&[]), None);
+        // A known ID inside one packet's bytes, not at every multiple.
+        let mut inside = run(&[a], 3000, 1, 3000, 0xaa);
+        inside[1000] = 0x41;
+        inside[1001..1017].copy_from_slice(&a);
+        assert_eq!(infer(&inside), None);
     }
 }
