@@ -480,8 +480,8 @@ export class QuicSocket extends EventEmitter {
   #drain(): void {
     const others = this.#receiver.drain();
     if (others === undefined) return;
-    // Datagrams queued behind this one: a transfer, most likely. The
-    // receiver takes the reads over (with GRO) until a turn finds none.
+    // Many datagrams queued behind this one: a transfer, most likely. The
+    // receiver takes the reads over (with GRO) while the turns find more.
     this.#receiver.own();
     this._sendEpoch++;
     this.#scheduleDrive();
@@ -611,7 +611,8 @@ export class QuicSocket extends EventEmitter {
     if (this.#closed) return;
     if (this.#receiver.owned) {
       // No 'message' wakes this socket while the receiver reads it: every
-      // turn drains, until one finds the queue empty (lib/io/batch-recv.ts).
+      // turn drains, until two in a row find the queue empty and the reads
+      // go back to dgram (lib/io/batch-recv.ts).
       const others = this.#receiver.drainOwned();
       if (this.#receiver.owned) this.#scheduleDrive();
       if (others !== undefined) {

@@ -7,8 +7,8 @@
 // dgram would have reported. Set NQUIC_BATCH_RECV=0 to turn it off (every
 // datagram is then a 'message' event, as on other platforms).
 //
-// While a drain finds datagrams every turn (a transfer), the receiver takes
-// the reads over (`own`): libuv stops reading the socket, UDP GRO goes on, so
+// Once a drain finds 32 or more datagrams queued (a transfer), the receiver
+// takes the reads over (`own`): libuv stops reading the socket, UDP GRO goes on, so
 // that the kernel queues each run of equal-sized datagrams from a sender as
 // one buffer, and the socket drains once per turn (`drainOwned`) instead of
 // waiting for a 'message'. Two drains in a row that find the queue empty
@@ -162,10 +162,11 @@ export class BatchReceiver {
   }
 
   /**
-   * Gives the reads back to libuv: GRO off first (if a backlog has not
-   * turned it off already), so that datagrams queued from then on are plain
-   * ones, then the GRO buffers still queued are read here, whatever the
-   * backlog, and libuv reads again. Returns the datagrams that were not QUIC.
+   * Gives the reads back to libuv: what is queued is read here, whatever
+   * the backlog, GRO goes off (if a backlog has not turned it off already),
+   * so that datagrams queued from then on are plain ones, what came in
+   * meanwhile is read too, and libuv reads again. Returns the datagrams that
+   * were not QUIC.
    */
   release(): readonly ReceivedDatagram[] | undefined {
     if (!this.#owned) return undefined;
