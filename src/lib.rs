@@ -6,7 +6,7 @@
 //! of call:
 //!
 //! * **handle** — `recv(datagram, from)` feeds one received UDP payload in
-//!   (on Linux, `recvBatch(fd, max, whole)` reads and feeds the rest of the
+//!   (on Linux, `recvBatch(fd, max, flags, batch)` reads and feeds the rest of the
 //!   socket's queue, cutting UDP GRO buffers into their datagrams, and
 //!   `setUdpGro(fd, on)` turns GRO on while JavaScript has stopped libuv's
 //!   reads, see [`io::batch_recv`]);

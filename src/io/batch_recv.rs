@@ -101,11 +101,10 @@ pub struct NativeRecvBatch {
 
 /// Reads datagrams queued on socket `fd` as `reading` says (a message may
 /// be a GRO buffer of many datagrams), and feeds the QUIC ones to
-/// `endpoint`. Stops early (after
-/// the current `recvmmsg` batch) once a connection has a backlog of
-/// datagrams, and reads nothing when a datagram fed since the last poll
-/// already found one; with `whole`, reads on regardless (a backlog is still
-/// reported).
+/// `endpoint`. Stops early (after the current `recvmmsg` batch) once a
+/// connection has a backlog of datagrams, and reads nothing when a datagram
+/// fed since the last poll already found one; with `whole`, reads on
+/// regardless (a backlog is still reported).
 pub fn recv_into(
     endpoint: &mut Endpoint,
     fd: i32,
@@ -265,8 +264,6 @@ mod linux {
     use super::socket_addr;
 
     use super::{Reading, BATCH};
-    const SOL_UDP: libc::c_int = 17;
-    const UDP_GRO: libc::c_int = 104;
     /// Room for one `UDP_GRO` control message (an `int`), aligned.
     const CONTROL: usize = 32;
 
@@ -278,8 +275,8 @@ mod linux {
         let r = unsafe {
             libc::setsockopt(
                 fd,
-                SOL_UDP,
-                UDP_GRO,
+                libc::SOL_UDP,
+                libc::UDP_GRO,
                 (&value as *const libc::c_int).cast(),
                 size_of::<libc::c_int>() as libc::socklen_t,
             )
@@ -299,7 +296,7 @@ mod linux {
         unsafe {
             let mut c = libc::CMSG_FIRSTHDR(h);
             while !c.is_null() {
-                if (*c).cmsg_level == SOL_UDP && (*c).cmsg_type == UDP_GRO {
+                if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
                     let mut size: libc::c_int = 0;
                     std::ptr::copy_nonoverlapping(
                         libc::CMSG_DATA(c),
@@ -626,8 +623,8 @@ mod linux_tests {
         let r = unsafe {
             libc::setsockopt(
                 tx.as_raw_fd(),
-                17,  // SOL_UDP
-                103, // UDP_SEGMENT
+                libc::SOL_UDP,
+                libc::UDP_SEGMENT,
                 (&size as *const libc::c_int).cast(),
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             )

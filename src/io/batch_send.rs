@@ -51,8 +51,6 @@ pub(crate) mod linux {
     const MAX_SEGMENTS: usize = 64;
     /// Payload bytes per GSO send: one IP datagram's worth, with headers.
     const MAX_GSO_BYTES: usize = 65_000;
-    const SOL_UDP: libc::c_int = 17;
-    const UDP_SEGMENT: libc::c_int = 103;
 
     /// Room for one `UDP_SEGMENT` control message (a `u16`), aligned.
     #[repr(C, align(8))]
@@ -206,8 +204,8 @@ pub(crate) mod linux {
                         if c.is_null() {
                             break;
                         }
-                        (*c).cmsg_level = SOL_UDP;
-                        (*c).cmsg_type = UDP_SEGMENT;
+                        (*c).cmsg_level = libc::SOL_UDP;
+                        (*c).cmsg_type = libc::UDP_SEGMENT;
                         (*c).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
                         let size = first.len as u16;
                         std::ptr::copy_nonoverlapping(
