@@ -78,12 +78,6 @@ export class BatchReceiver {
   received = 0;
   /** How many times the receiver took the reads over (for tests and debugging). */
   takeovers = 0;
-  /**
-   * Whether the last drain read something: traffic is a stream, not lone
-   * datagrams, so the next turn drains from its first 'message' on (a
-   * drain that finds the queue empty turns this off again).
-   */
-  streaming = false;
   /** Whether libuv's reads are stopped (see `own`). */
   #owned = false;
   /** Whether UDP GRO is on: only while owned, and off again after a backlog. */
@@ -202,6 +196,15 @@ export class BatchReceiver {
   }
 
   /**
+   * Whether the last drain read something: traffic is a stream, not lone
+   * datagrams, so the next turn drains from its first 'message' on (a
+   * drain that finds the queue empty turns this off again).
+   */
+  get streaming(): boolean {
+    return this.#lastRead > 0;
+  }
+
+  /**
    * A new event-loop turn: the drain budget is full again, unless the last
    * drain found a backlog: then nothing, and dgram reads at its own pace, or
    * `DGRAM_PACE` datagrams while the reads are owned.
@@ -230,7 +233,6 @@ export class BatchReceiver {
     const errno = status < 0 ? -status : 0;
     const read = status < 0 ? 0 : status >>> 2;
     this.received += read;
-    this.streaming = read > 0;
     this.#lastRead = errno === EAGAIN ? -1 : read;
     // Fewer than asked: the queue ran empty, or a connection has a backlog
     // of datagrams (received ones for the application, or its own waiting
@@ -240,7 +242,7 @@ export class BatchReceiver {
     this.#turnLeft = read < asked ? 0 : this.#turnLeft - read;
     if (status > 0 && (status & 2) !== 0) {
       this.#pause = true;
-      if (this.#owned) this.#groOff(fd);
+      this.#groOff(fd); // GRO is only ever on while the reads are owned
     }
     if (errno !== 0 && !QUIET.has(errno)) {
       if (NO_FAST_PATH.has(errno)) {
