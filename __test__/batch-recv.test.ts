@@ -147,8 +147,19 @@ describe('receive fast path', () => {
   });
 });
 
-describe('reads taken over during a transfer (UDP GRO)', () => {
-  const OWNED = FAST_PATH && process.env.NQUIC_GRO !== '0';
+describe('reads taken over during a transfer (UDP GRO, NQUIC_GRO=1)', () => {
+  /** A server and a client socket bound with NQUIC_GRO set to `gro` (unset: undefined). */
+  async function bindPair(gro: string | undefined): Promise<{ server: QuicSocket; client: QuicSocket }> {
+    const saved = process.env.NQUIC_GRO;
+    if (gro === undefined) delete process.env.NQUIC_GRO;
+    else process.env.NQUIC_GRO = gro;
+    try {
+      return { server: await bind(), client: await bind() };
+    } finally {
+      if (saved === undefined) delete process.env.NQUIC_GRO;
+      else process.env.NQUIC_GRO = saved;
+    }
+  }
 
   async function transfer(client: QuicSocket, server: QuicSocket): Promise<void> {
     const conn = await client.connect({ ...tls, host: '127.0.0.1', port: server.address.port });
@@ -161,12 +172,11 @@ describe('reads taken over during a transfer (UDP GRO)', () => {
   }
 
   test('a transfer takes the reads over, and a quiet socket gives them back to dgram', async () => {
-    const server = await bind();
+    const { server, client } = await bindPair('1');
     echoStreams(server.listen(tls));
-    const client = await bind();
     await transfer(client, server);
     // Both ends received long runs of packets.
-    if (OWNED) {
+    if (FAST_PATH) {
       expect(server._readsOwned.takeovers).toBeGreaterThan(0);
       expect(client._readsOwned.takeovers).toBeGreaterThan(0);
     } else {
@@ -187,21 +197,11 @@ describe('reads taken over during a transfer (UDP GRO)', () => {
     // And a second transfer takes them over again.
     const takeovers = server._readsOwned.takeovers;
     await transfer(client, server);
-    if (OWNED) expect(server._readsOwned.takeovers).toBeGreaterThan(takeovers);
+    if (FAST_PATH) expect(server._readsOwned.takeovers).toBeGreaterThan(takeovers);
   });
 
-  test('NQUIC_GRO=0 keeps the reads with dgram', async () => {
-    const saved = process.env.NQUIC_GRO;
-    process.env.NQUIC_GRO = '0';
-    let server: QuicSocket;
-    let client: QuicSocket;
-    try {
-      server = await bind();
-      client = await bind();
-    } finally {
-      if (saved === undefined) delete process.env.NQUIC_GRO;
-      else process.env.NQUIC_GRO = saved;
-    }
+  test.each([['unset (the default)', undefined], ['0', '0']])('NQUIC_GRO %s keeps the reads with dgram', async (_name, gro) => {
+    const { server, client } = await bindPair(gro);
     echoStreams(server.listen(tls));
     await transfer(client, server);
     expect(server._readsOwned.takeovers).toBe(0);
