@@ -62,6 +62,15 @@
 //    keep coming from the failed address. quiche 0.30.0 made that path active but left it marked
 //    failed, which does not count as working: the connection had no active path, and the next
 //    packet closed it with PROTOCOL_VIOLATION (0xa). Now the path's validation starts again.
+// 8. A PATH_RESPONSE waits for room instead of being dropped. quiche 0.30.0 took a received
+//    PATH_CHALLENGE off its queue before it knew whether the response fitted in the packet being
+//    built, and a packet limited by the congestion window (an ACK-only packet, while the sender's
+//    window is full) had no room: the response was never sent. A server that followed a NAT
+//    rebinding of a client in the middle of an upload then never saw its new path validated
+//    (nquic's integration/rebind-nat test: 2 path changes counted for 3 rebindings, in about 1 of
+//    6 runs with UDP GRO on, which makes the client's transfer fill its window more often). Now
+//    the challenge leaves the queue only once its response is in a packet (RFC 9000 §8.2.2: a
+//    PATH_RESPONSE may be delayed by congestion control, not dropped).
 //
 // The crate comes from the Cargo cache; when it is not there, cargo itself fetches it (so any
 // registry mirror or proxy cargo is configured with applies), and as a last resort it is downloaded
@@ -377,6 +386,33 @@ const EDITS = [
       '                    new_active_path.probing_lost = 0;\n' +
       '                    new_active_path.last_probe_lost_time = None;\n' +
       '                    new_active_path.failure_notified = false;\n                }\n\n',
+  },
+
+  // 8. A PATH_RESPONSE waits for room in a packet instead of being dropped.
+  {
+    file: 'src/path.rs',
+    find: '    #[inline]\n    pub fn pop_received_challenge(&mut self) -> Option<[u8; 8]> {\n',
+    replace:
+      '    /// The oldest challenge still owed a PATH_RESPONSE, left in the queue\n' +
+      '    /// (nquic patch).\n' +
+      '    #[inline]\n    pub fn peek_received_challenge(&self) -> Option<[u8; 8]> {\n' +
+      '        self.received_challenges.front().copied()\n    }\n\n' +
+      '    #[inline]\n    pub fn pop_received_challenge(&mut self) -> Option<[u8; 8]> {\n',
+  },
+  {
+    file: 'src/lib.rs',
+    find:
+      '            while let Some(challenge) = path.pop_received_challenge() {\n' +
+      '                let frame = frame::Frame::PathResponse { data: challenge };\n\n' +
+      '                if push_frame_to_pkt!(b, frames, frame, left) {\n',
+    replace:
+      '            // A response that does not fit (a packet limited by the\n' +
+      '            // congestion window) stays queued for a later packet (nquic\n' +
+      '            // patch: it was dropped).\n' +
+      '            while let Some(challenge) = path.peek_received_challenge() {\n' +
+      '                let frame = frame::Frame::PathResponse { data: challenge };\n\n' +
+      '                if push_frame_to_pkt!(b, frames, frame, left) {\n' +
+      '                    path.pop_received_challenge();\n',
   },
 ];
 

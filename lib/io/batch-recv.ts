@@ -16,9 +16,8 @@
 // drained again, libuv reading again. libuv must never read a GRO buffer:
 // it would take it for one datagram; and a GRO buffer read after GRO went
 // off comes without its segment size, which the native layer then finds
-// from the packets (see src/io/batch_recv.rs). Off unless NQUIC_GRO=1: with
-// it, a NAT-rebinding test (integration/rebind-nat) sometimes counts one path
-// change too few, a cause not found yet.
+// from the packets (see src/io/batch_recv.rs). NQUIC_GRO=0 keeps the reads
+// with libuv.
 import type dgram from 'node:dgram';
 import { getSystemErrorName } from 'node:util';
 import native from '../binding';
@@ -96,7 +95,7 @@ export class BatchReceiver {
     this.#endpoint = endpoint;
     this.#onError = onError;
     this.#enabled = process.platform === 'linux' && process.env.NQUIC_BATCH_RECV !== '0' && typeof endpoint.recvBatch === 'function';
-    this.#ownable = this.#enabled && process.env.NQUIC_GRO === '1' && typeof native.setUdpGro === 'function';
+    this.#ownable = this.#enabled && process.env.NQUIC_GRO !== '0' && typeof native.setUdpGro === 'function';
   }
 
   /** Whether the receiver reads the socket itself, with UDP GRO (see `own`). */

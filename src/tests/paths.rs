@@ -616,3 +616,96 @@ fn paths_whose_validation_failed_make_room_for_the_next_port() {
         "the server follows the client to the working port"
     );
 }
+
+/// Builds the moment of a NAT rebinding in the middle of an upload at which
+/// the client's congestion window is full: a burst the client sent is still
+/// in the network (returned, to deliver later), the server elicits an ACK,
+/// and that ACK-only packet reaches the server from the client's new port.
+/// The server moves there and sends a PATH_CHALLENGE (RFC 9000 §8.2) in a
+/// packet that acknowledges nothing new, so the client's window stays full
+/// while it must answer. Returns the new port and the held burst.
+fn rebind_with_a_full_window(
+    pair: &mut Pair,
+    upload: &mut Upload,
+) -> (SocketAddr, Vec<(Vec<u8>, SocketAddr)>) {
+    let (client, server, id) = upload.ids;
+    let first = pair.client_seen_as;
+    let under_way = upload.run(pair, &[first], Duration::from_secs(10), |_, u| {
+        u.received.len() > 100_000
+    });
+    assert!(under_way, "the upload is under way");
+    // The server's acknowledgement of the last burst opens the window...
+    let acks = pair.server.drain();
+    to_client(pair, acks, first);
+    pair.client.poll();
+    // ...and a new burst fills it.
+    let conn = pair.client.endpoint.connection_mut(client).expect("conn");
+    let n = conn
+        .stream_write(id, &upload.payload[upload.sent..], true)
+        .expect("write");
+    upload.sent += n.max(0) as usize;
+    let held = pair.client.drain();
+    assert!(!held.is_empty(), "the client sent a burst");
+    let conn = pair.server.endpoint.connection_mut(server).expect("conn");
+    conn.quic.send_ack_eliciting().expect("PING");
+    let ping = pair.server.drain();
+    to_client(pair, ping, first);
+    pair.client.poll();
+    let ack = pair.client.drain();
+    let rebound: SocketAddr = "127.0.0.1:40060".parse().expect("addr");
+    pair.client_seen_as = rebound;
+    to_server(pair, ack, rebound);
+    pair.server.poll();
+    let challenge = pair.server.drain();
+    to_client(pair, challenge, rebound);
+    pair.client.poll();
+    (rebound, held)
+}
+
+/// The client must answer the server's PATH_CHALLENGE while its congestion
+/// window is full. quiche 0.30.0 took the challenge off its queue while
+/// building an ACK-only packet with no room left for the PATH_RESPONSE, and
+/// dropped it: the server never validated the new path (while the upload
+/// went on, no probe timeout fired to send the challenge again). Seen in
+/// integration/rebind-nat (2 path changes counted for 3 rebindings). Now the
+/// response waits for room (scripts/patch-quiche.js) and leaves as soon as
+/// the held burst is acknowledged: within 2 exchanges.
+#[test]
+fn a_client_whose_window_is_full_answers_the_path_challenge_once_it_has_room() {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let mut upload = Upload::start(&mut pair);
+    let server = upload.ids.1;
+    let (rebound, held) = rebind_with_a_full_window(&mut pair, &mut upload);
+    to_server(&mut pair, held, rebound);
+    pair.server.poll();
+    // The server's first challenge was small (three times the ACK it got
+    // from the new port, RFC 9000 §8.1), so its response only shows that the
+    // port answers (quiche's ValidatingMTU); a full-sized one follows.
+    let answered = |pair: &Pair| {
+        let s = server_conn(pair, server);
+        let path = s.quic.path_stats().find(|p| p.peer_addr == rebound);
+        path.is_some_and(|p| format!("{:?}", p.validation_state) != "Validating")
+    };
+    for _ in 0..2 {
+        if answered(&pair) {
+            break;
+        }
+        let got = upload_step(
+            &mut pair,
+            upload.ids,
+            &upload.payload,
+            &mut upload.sent,
+            &[rebound],
+        );
+        upload.received.extend(got);
+    }
+    assert!(
+        answered(&pair),
+        "the client's response reached the server within 2 exchanges"
+    );
+    let done = upload.run(&mut pair, &[rebound], Duration::from_secs(10), |pair, u| {
+        u.complete() && server_conn(pair, server).paths.changes() == 1
+    });
+    assert!(done, "the server validated the new port");
+    assert!(upload.received == upload.payload, "data intact");
+}
