@@ -71,6 +71,17 @@
 //    6 runs with UDP GRO on, which makes the client's transfer fill its window more often). Now
 //    the challenge leaves the queue only once its response is in a packet (RFC 9000 §8.2.2: a
 //    PATH_RESPONSE may be delayed by congestion control, not dropped).
+// 9. A challenge that gets no response is sent again. quiche 0.30.0 counted a PATH_CHALLENGE as
+//    lost only when a probe timeout fired. While the connection is busy its packets are
+//    acknowledged and no probe timeout fires, so when the PATH_RESPONSE was lost (or the packet
+//    with the challenge was declared lost by the packet threshold), the challenge stayed in flight
+//    for good: the new path stayed unvalidated, limited to three times the bytes received on it
+//    (RFC 9000 §8.1). Now a challenge without a response for three probe timeouts counts as a lost
+//    probe, as a probe timeout would count it: another challenge goes out, and after three losses
+//    the validation fails (RFC 9000 §8.2.4 abandons a validation on a timer of about three PTOs).
+//    The connection's timer includes these deadlines; a path given up or not under validation
+//    has none. nquic's chaos harness (rebindings every 2-5 exchanges, 5% loss both ways) stalled
+//    7 transfers of 60 without it, none with it.
 //
 // The crate comes from the Cargo cache; when it is not there, cargo itself fetches it (so any
 // registry mirror or proxy cargo is configured with applies), and as a last resort it is downloaded
@@ -413,6 +424,71 @@ const EDITS = [
       '                let frame = frame::Frame::PathResponse { data: challenge };\n\n' +
       '                if push_frame_to_pkt!(b, frames, frame, left) {\n' +
       '                    path.pop_received_challenge();\n',
+  },
+
+  // 9. A challenge without a response for three probe timeouts counts as lost. The challenge
+  //    bookkeeping of a probe timeout moves to lose_challenges(), which expire_challenges()
+  //    shares: first the end of on_loss_detection_timeout() becomes the end of the new function,
+  //    then the function is split where the bookkeeping starts.
+  {
+    file: 'src/path.rs',
+    find: '        }\n\n        // Track PTO timeout event\n        self.total_pto_count += 1;\n\n        outcome\n    }\n',
+    replace: '        }\n    }\n',
+  },
+  {
+    file: 'src/path.rs',
+    find: '            trace_id,\n        );\n\n        let mut lost_probe_time = None;\n',
+    replace:
+      '            trace_id,\n        );\n\n' +
+      '        self.lose_challenges(now, is_server);\n\n' +
+      '        // Track PTO timeout event\n        self.total_pto_count += 1;\n\n        outcome\n    }\n\n' +
+      '    /// When the challenges in flight on a path under validation count as\n' +
+      '    /// lost if no response came: the oldest one\'s packet may have been\n' +
+      '    /// acknowledged, or declared lost without a probe timeout, so no\n' +
+      '    /// probe timeout would fire for it (nquic patch).\n' +
+      '    pub fn challenge_deadline(&self) -> Option<Instant> {\n' +
+      '        if self.left || !self.under_validation() {\n            return None;\n        }\n' +
+      '        let oldest = self.in_flight_challenges.iter().map(|(_, _, sent)| *sent).min()?;\n' +
+      '        Some(oldest + self.recovery.pto() * CHALLENGE_TIMEOUT_PTOS)\n    }\n\n' +
+      '    /// Past the deadline, counts the challenges in flight as lost, as a\n' +
+      '    /// probe timeout does (nquic patch).\n' +
+      '    pub fn expire_challenges(&mut self, now: Instant, is_server: bool) {\n' +
+      '        if self.challenge_deadline().is_some_and(|deadline| deadline <= now) {\n' +
+      '            self.lose_challenges(now, is_server);\n        }\n    }\n\n' +
+      '    /// Counts the challenges in flight as lost probes: another challenge\n' +
+      '    /// is requested, or the validation fails (nquic patch: the former\n' +
+      '    /// end of `on_loss_detection_timeout`).\n' +
+      '    fn lose_challenges(&mut self, now: Instant, is_server: bool) {\n' +
+      '        let mut lost_probe_time = None;\n',
+  },
+  {
+    file: 'src/path.rs',
+    find: 'use crate::recovery::RecoveryOps;\n',
+    replace:
+      'use crate::recovery::RecoveryOps;\n\n' +
+      '/// Probe timeouts a PATH_CHALLENGE may go without a response before it\n' +
+      '/// counts as lost (nquic patch; RFC 9000 §8.2.4).\n' +
+      'const CHALLENGE_TIMEOUT_PTOS: u32 = 3;\n',
+  },
+  {
+    file: 'src/lib.rs',
+    find: '                .filter_map(|(_, p)| p.recovery.loss_detection_timer())\n',
+    replace:
+      '                .filter_map(|(_, p)| {\n' +
+      '                    // And when a challenge goes without a response too\n' +
+      '                    // long (nquic patch).\n' +
+      '                    let loss = p.recovery.loss_detection_timer();\n' +
+      '                    loss.into_iter().chain(p.challenge_deadline()).min()\n' +
+      '                })\n',
+  },
+  {
+    file: 'src/lib.rs',
+    find: '        for (_, p) in self.paths.iter_mut() {\n            if let Some(timer) = p.recovery.loss_detection_timer() {\n',
+    replace:
+      '        for (_, p) in self.paths.iter_mut() {\n' +
+      '            // A challenge whose response never came (nquic patch).\n' +
+      '            p.expire_challenges(now, self.is_server);\n\n' +
+      '            if let Some(timer) = p.recovery.loss_detection_timer() {\n',
   },
 ];
 
