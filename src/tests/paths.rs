@@ -668,6 +668,18 @@ fn rebind_with_a_full_window(
     (rebound, held)
 }
 
+/// An upload whose client had to answer the server's PATH_CHALLENGE with
+/// its window full (`rebind_with_a_full_window`), and whose held burst then
+/// reached the server: (pair, upload, the client's new port).
+fn challenged_with_a_full_window() -> (Pair, Upload, SocketAddr) {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let mut upload = Upload::start(&mut pair);
+    let (rebound, held) = rebind_with_a_full_window(&mut pair, &mut upload);
+    to_server(&mut pair, held, rebound);
+    pair.server.poll();
+    (pair, upload, rebound)
+}
+
 /// The client must answer the server's PATH_CHALLENGE while its congestion
 /// window is full. quiche 0.30.0 took the challenge off its queue while
 /// building an ACK-only packet with no room left for the PATH_RESPONSE, and
@@ -678,12 +690,8 @@ fn rebind_with_a_full_window(
 /// the held burst is acknowledged: within 2 exchanges.
 #[test]
 fn a_client_whose_window_is_full_answers_the_path_challenge_once_it_has_room() {
-    let mut pair = Pair::new(|_| {}, |_| {});
-    let mut upload = Upload::start(&mut pair);
+    let (mut pair, mut upload, rebound) = challenged_with_a_full_window();
     let server = upload.ids.1;
-    let (rebound, held) = rebind_with_a_full_window(&mut pair, &mut upload);
-    to_server(&mut pair, held, rebound);
-    pair.server.poll();
     // The server's first challenge was small (three times the ACK it got
     // from the new port, RFC 9000 §8.1), so its response only shows that the
     // port answers (quiche's ValidatingMTU); a full-sized one follows.
@@ -725,12 +733,8 @@ fn a_client_whose_window_is_full_answers_the_path_challenge_once_it_has_room() {
 /// (scripts/patch-quiche.js edit 9).
 #[test]
 fn a_lost_path_response_gets_the_server_to_challenge_again() {
-    let mut pair = Pair::new(|_| {}, |_| {});
-    let mut upload = Upload::start(&mut pair);
+    let (mut pair, mut upload, rebound) = challenged_with_a_full_window();
     let server = upload.ids.1;
-    let (rebound, held) = rebind_with_a_full_window(&mut pair, &mut upload);
-    to_server(&mut pair, held, rebound);
-    pair.server.poll();
     // The server's ACK opens the client's window; the client's next burst,
     // which carries the PATH_RESPONSE, is lost.
     let ack = pair.server.drain();
