@@ -623,26 +623,25 @@ fn paths_whose_validation_failed_make_room_for_the_next_port() {
     );
 }
 
-/// Builds the moment of a NAT rebinding in the middle of an upload at which
-/// the client's congestion window is full: a burst the client sent is still
-/// in the network (returned, to deliver later), the server elicits an ACK,
-/// and that ACK-only packet reaches the server from the client's new port.
-/// The server moves there and sends a PATH_CHALLENGE (RFC 9000 §8.2) in a
-/// packet that acknowledges nothing new, so the client's window stays full
-/// while it must answer. Returns the new port and the held burst.
-fn rebind_with_a_full_window(
-    pair: &mut Pair,
-    upload: &mut Upload,
-) -> (SocketAddr, Vec<(Vec<u8>, SocketAddr)>) {
+/// An upload at the moment of a NAT rebinding when the client's congestion
+/// window is full: a burst the client sent is held in the network, the
+/// server elicits an ACK, and that ACK-only packet reaches the server from
+/// the client's new port. The server moves there and sends a PATH_CHALLENGE
+/// (RFC 9000 §8.2) in a packet that acknowledges nothing new, so the
+/// client's window stays full while it must answer; then the held burst
+/// reaches the server. Returns (pair, upload, the client's new port).
+fn challenged_with_a_full_window() -> (Pair, Upload, SocketAddr) {
+    let mut pair = Pair::new(|_| {}, |_| {});
+    let mut upload = Upload::start(&mut pair);
     let (client, server, id) = upload.ids;
     let first = pair.client_seen_as;
-    let under_way = upload.run(pair, &[first], Duration::from_secs(10), |_, u| {
+    let under_way = upload.run(&mut pair, &[first], Duration::from_secs(10), |_, u| {
         u.received.len() > 100_000
     });
     assert!(under_way, "the upload is under way");
     // The server's acknowledgement of the last burst opens the window...
     let acks = pair.server.drain();
-    to_client(pair, acks, first);
+    to_client(&mut pair, acks, first);
     pair.client.poll();
     // ...and a new burst fills it.
     let conn = pair.client.endpoint.connection_mut(client).expect("conn");
@@ -655,26 +654,16 @@ fn rebind_with_a_full_window(
     let conn = pair.server.endpoint.connection_mut(server).expect("conn");
     conn.quic.send_ack_eliciting().expect("PING");
     let ping = pair.server.drain();
-    to_client(pair, ping, first);
+    to_client(&mut pair, ping, first);
     pair.client.poll();
     let ack = pair.client.drain();
     let rebound: SocketAddr = "127.0.0.1:40060".parse().expect("addr");
     pair.client_seen_as = rebound;
-    to_server(pair, ack, rebound);
+    to_server(&mut pair, ack, rebound);
     pair.server.poll();
     let challenge = pair.server.drain();
-    to_client(pair, challenge, rebound);
+    to_client(&mut pair, challenge, rebound);
     pair.client.poll();
-    (rebound, held)
-}
-
-/// An upload whose client had to answer the server's PATH_CHALLENGE with
-/// its window full (`rebind_with_a_full_window`), and whose held burst then
-/// reached the server: (pair, upload, the client's new port).
-fn challenged_with_a_full_window() -> (Pair, Upload, SocketAddr) {
-    let mut pair = Pair::new(|_| {}, |_| {});
-    let mut upload = Upload::start(&mut pair);
-    let (rebound, held) = rebind_with_a_full_window(&mut pair, &mut upload);
     to_server(&mut pair, held, rebound);
     pair.server.poll();
     (pair, upload, rebound)
