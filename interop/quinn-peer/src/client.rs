@@ -192,14 +192,24 @@ async fn exercise(conn: &quinn::Connection, opts: &Options, report: &mut Report)
     // Bidirectional stream: write N random bytes while reading the echo.
     let payload = random_bytes(opts.bytes)?;
     let (mut send, mut recv) = bounded("open_bi", conn.open_bi()).await?;
+    // With key updates on, one is forced once half the payload is written:
+    // a fast echo can end before the key updater's first tick, and the
+    // update must fall inside the transfer.
+    let mid_transfer_update = opts.key_update_ms > 0;
     let write = async {
-        send.write_all(&payload).await?;
+        let (first, second) = payload.split_at(payload.len() / 2);
+        send.write_all(first).await?;
+        if mid_transfer_update {
+            conn.force_key_update();
+        }
+        send.write_all(second).await?;
         send.finish()?;
         Ok::<_, Error>(())
     };
     let read = async { Ok::<_, Error>(recv.read_to_end(opts.bytes + 1).await?) };
     let (w, echoed) = bounded("bidi echo", async { tokio::try_join!(write, read) }).await?;
     let () = w;
+    report.key_updates += usize::from(mid_transfer_update);
     report.stream_ok = echoed == payload;
     if !report.stream_ok {
         eprintln!(
