@@ -21,6 +21,12 @@ export declare class NativeConfig {
 export declare class NativeEndpoint {
   /** `address`/`port`: the socket's bound local address. */
   constructor(address: string, port: number)
+  /**
+   * The per-packet calls as raw Node-API functions bound to this
+   * endpoint (see `fast_calls.rs` for their shapes): `recv`,
+   * `pollEvents`, `flush`, `openStream`, `streamWrite`, `sendDatagram`.
+   */
+  fastCalls(): object
   /** Accepts incoming connections with `config` (a server config). */
   listen(config: NativeConfig, maxConnections?: number | undefined | null): void
   /**
@@ -48,12 +54,6 @@ export declare class NativeEndpoint {
   /** Accepts (`reason` null) or refuses a peer after `peerCheck`. */
   setVerdict(conn: number, reason?: string | undefined | null): void
   /**
-   * Feeds one received datagram (decrypted in place). Returns what
-   * happened to it: 0 delivered, 1 accepted a new connection, 2 version
-   * negotiation queued, 3 dropped, 4 Retry sent.
-   */
-  recv(data: Buffer, address: string, port: number): number
-  /**
    * Linux fast path (`io/batch_recv.rs`): reads up to `max` datagrams
    * queued on socket `fd` (the `dgram` socket's descriptor) and feeds the
    * QUIC ones in. Returns `-errno` when the first read failed (`EAGAIN`:
@@ -75,26 +75,12 @@ export declare class NativeEndpoint {
    */
   takeOthers(): Array<NativeDatagram>
   /**
-   * Writes a batch of event rows (see `events.rs`) into `records` but its
-   * last number, which says whether more events wait (1) or not (0), and
-   * returns the row count.
-   */
-  pollEvents(inbox: Buffer, records: Float64Array): number
-  /**
    * The large stream data of the last poll, in row order: a
    * `STREAM_DATA` row whose inbox offset is negative (`-1 - index`) has
    * its bytes here (see `EventSink::with_chunks`).
    */
   takeChunks(): Array<Buffer>
   hasPendingEvents(): boolean
-  /**
-   * Writes a batch of outgoing packets (see `transmit.rs`) into `meta`'s
-   * rows but its last, and returns the packet count. With a descriptor
-   * (`fd` >= 0, Linux fast path) it also sends them (`io/batch_send.rs`;
-   * `send_flags`: bit 0 an IPv6 socket, bit 1 GSO). The last row reports,
-   * so that one call serves a whole flush: see [`FLUSH_STATUS`].
-   */
-  flush(out: Buffer, meta: Uint32Array, fd: number, sendFlags: number): number
   /** Milliseconds until the earliest deadline; -1 when none. */
   nextTimeout(): number
   onTimeout(): number
@@ -104,14 +90,6 @@ export declare class NativeEndpoint {
   maxDatagramSize(conn: number): number
   /** Closes a connection with an application (or transport) code. */
   close(conn: number, application: boolean, code: number, reason: string): void
-  /** Opens a stream; returns its ID, or -1 when the peer's limit is reached. */
-  openStream(conn: number, bidirectional: boolean): number
-  /**
-   * Returns bytes accepted (FIN included when all were), -2 when blocked
-   * with nothing accepted, -1 when the stream can take no more data, or -3
-   * when the peer just stopped it (a STREAM_STOPPED event follows).
-   */
-  streamWrite(conn: number, stream: number, data: Buffer, fin: boolean): number
   /** `write`: RESET_STREAM (true) or STOP_SENDING (false). */
   streamShutdown(conn: number, stream: number, write: boolean, code: number): void
   streamSetPaused(conn: number, stream: number, paused: boolean): void
@@ -124,14 +102,6 @@ export declare class NativeEndpoint {
   sessionTicket(conn: number): Buffer | null
   /** Streams of a connection that the native layer still tracks (debug). */
   streamCount(conn: number): number
-  /**
-   * Queues a datagram. Returns -1 when the send queue is full (dropped),
-   * else `room * 65536 + max`: how many more datagrams the queue takes
-   * and the largest one now (`maxDatagramSize`, at most 65535). Until
-   * the endpoint's next recv, poll, timeout or flush both hold, so
-   * JavaScript batches further datagrams (`send_datagrams`) within them.
-   */
-  sendDatagram(conn: number, data: Buffer): number
   /**
    * Queues the datagrams JavaScript batched since its last flush: `rows`
    * of `[connection, offset, length]` into `data`, `count` of them, in

@@ -170,6 +170,11 @@ export class QuicConnection extends EventEmitter {
     return this.socket._endpoint;
   }
 
+  #fast() {
+    if (this.#closeInfo !== undefined) throw connectionClosed();
+    return this.socket._fast;
+  }
+
   /** The application protocol both sides chose (ALPN, RFC 7301); undefined until the handshake completes. */
   get alpnProtocol(): string | undefined {
     return this.#info?.alpn;
@@ -345,7 +350,7 @@ export class QuicConnection extends EventEmitter {
   }
 
   #tryOpen(bidirectional: boolean): QuicStream | undefined {
-    const id = callNative(() => this.#endpoint().openStream(this.handle, bidirectional));
+    const id = callNative(() => this.#fast().openStream(this.handle, bidirectional));
     if (id < 0) return undefined;
     this.socket._schedule();
     this.#streamsOpened++;
@@ -380,7 +385,7 @@ export class QuicConnection extends EventEmitter {
     // In order: what is batched is queued first.
     socket._pushDatagrams();
     const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    const answer = callNative(() => socket._endpoint.sendDatagram(this.handle, buf));
+    const answer = callNative(() => socket._fast.sendDatagram(this.handle, buf));
     socket._schedule();
     if (answer < 0) return false;
     this.#datagramEpoch = socket._sendEpoch;
@@ -672,7 +677,7 @@ export class QuicConnection extends EventEmitter {
 
   /** @internal Native calls for streams. */
   _streamWrite(id: number, data: Buffer, fin: boolean): number {
-    const n = callNative(() => this.#endpoint().streamWrite(this.handle, id, data, fin));
+    const n = callNative(() => this.#fast().streamWrite(this.handle, id, data, fin));
     this.socket._schedule();
     return n;
   }

@@ -29,13 +29,14 @@ import { BatchSender } from './io/batch-send';
 import { DatagramBatch } from './datagram-batch';
 import { BatchReceiver, type ReceivedDatagram } from './io/batch-recv';
 import { TtlSender } from './io/ttl-send';
+import { fastCalls, type FastCalls } from './fast-calls';
 
 type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
 
 const OUT_BYTES = 256 * 1024;
 const META_ROWS = 192;
 const META_STRIDE = 8;
-/** Where `flush` reports in `meta`, after its rows: `[sent, pending, timeout µs]` (src/binding.rs, FLUSH_STATUS). */
+/** Where `flush` reports in `meta`, after its rows: `[sent, pending, timeout µs]` (src/fast_calls.rs, FLUSH_STATUS). */
 const STATUS = META_ROWS * META_STRIDE;
 /** `timeout` in the status row when no deadline is armed. */
 const NO_TIMEOUT = 0xffffffff;
@@ -89,6 +90,7 @@ function lookup(hostname: string, options: unknown, callback: (err: Error | null
 export class QuicSocket extends EventEmitter {
   readonly #udp: dgram.Socket;
   readonly #endpoint: NativeEndpoint;
+  readonly #fast: FastCalls;
   readonly #connections = new Map<number, QuicConnection>();
   readonly #destinations = new DestinationCache();
   readonly #batch: BatchSender;
@@ -160,6 +162,7 @@ export class QuicSocket extends EventEmitter {
     const local = udp.address();
     this.address = toAddress(local.address, local.port);
     this.#endpoint = callNative(() => new native.NativeEndpoint(local.address, local.port));
+    this.#fast = fastCalls(this.#endpoint);
     this.#batch = new BatchSender(udp, local.family === 'IPv6');
     this.#receiver = new BatchReceiver(udp, this.#endpoint, (err) => this.#onError(err));
     this.#ttl = new TtlSender(udp, local.family === 'IPv6');
@@ -358,6 +361,11 @@ export class QuicSocket extends EventEmitter {
     return this.#endpoint;
   }
 
+  /** @internal The per-packet native calls (lib/fast-calls.ts). */
+  get _fast(): FastCalls {
+    return this.#fast;
+  }
+
   /** @internal */
   get _server(): QuicServer | undefined {
     return this.#server;
@@ -446,7 +454,7 @@ export class QuicSocket extends EventEmitter {
       this.#onOtherMessage(msg, toAddress(rinfo.address, rinfo.port));
       return;
     }
-    const outcome = this.#endpoint.recv(msg, rinfo.address, rinfo.port);
+    const outcome = this.#fast.recv(msg, rinfo.address, rinfo.port);
     this._sendEpoch++;
     if (outcome !== 0) debug('datagram from %s:%d: outcome %d', rinfo.address, rinfo.port, outcome);
     this.#scheduleDrive();
@@ -669,7 +677,7 @@ export class QuicSocket extends EventEmitter {
 
   #pollEvents(): void {
     for (let batch = 0; batch < MAX_BATCHES; batch++) {
-      const rows = callNative(() => this.#endpoint.pollEvents(shared.inbox, shared.records));
+      const rows = callNative(() => this.#fast.pollEvents(shared.inbox, shared.records));
       if (rows === 0) return;
       this.#chunks = undefined;
       const more = shared.records[MORE] !== 0;
@@ -708,7 +716,7 @@ export class QuicSocket extends EventEmitter {
     for (let batch = 0; batch < MAX_BATCHES; batch++) {
       const out = shared.out;
       const fd = this.#batch.descriptor();
-      const packets = callNative(() => this.#endpoint.flush(out, meta, fd, this.#batch.flags));
+      const packets = callNative(() => this.#fast.flush(out, meta, fd, this.#batch.flags));
       if (packets === 0) return;
       for (let i = this.#batch.sent(fd, meta[STATUS] | 0, out, meta, packets); i < packets; i++) {
         const row = i * META_STRIDE;

@@ -6,7 +6,8 @@ use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
-use napi::bindgen_prelude::{Buffer, BufferSlice, Float64ArraySlice, Uint32ArraySlice, Uint8Array};
+use napi::bindgen_prelude::{Buffer, BufferSlice, Object, Uint32ArraySlice, Uint8Array};
+use napi::Env;
 use napi_derive::napi;
 
 use crate::addr;
@@ -14,31 +15,18 @@ use crate::close::CloseInfo;
 use crate::config::{Config, ConfigParams};
 use crate::endpoint::{Endpoint, SharedConfig};
 use crate::error::{CoreError, CoreResult, ErrorCode};
+use crate::fast_calls::{self, SharedEndpoint};
 use crate::io::batch_recv::{self, NativeDatagram};
-use crate::io::batch_send;
 use crate::relay::service::RelayLimits;
 use crate::tls::certgen::{self, CertRequest, KeyType};
 use crate::tls::verify::{self, Expected};
 use crate::tls::{self, TlsParams};
-use crate::transmit::STRIDE;
 
 /// Runs `f`, turning a panic into an `ERR_QUIC_INTERNAL` error.
 fn guarded<T>(f: impl FnOnce() -> CoreResult<T>) -> napi::Result<T, ErrorCode> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(e.into()),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(napi::Error::new(
-                ErrorCode::Internal,
-                format!("internal error in nquic's native core: {what}"),
-            ))
-        }
-    }
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| Err(CoreError::from_panic(panic.as_ref())))
+        .map_err(Into::into)
 }
 
 fn to_u64(name: &str, value: f64) -> CoreResult<u64> {
@@ -281,29 +269,19 @@ pub struct NativeStats {
     pub path_changes: f64,
 }
 
-/// The status row `flush` writes last into `meta`: `[sent, pending, timeout]`,
-/// where `sent` is how many of the packets went out on the descriptor (an
-/// `i32`: a negative errno when none did; 0 without a descriptor),
-/// `pending` is 1 when events wait for `pollEvents`, and `timeout` the
-/// microseconds until the earliest deadline ([`NO_TIMEOUT`] when none;
-/// capped just below it: a timer that fires early finds nothing due).
-pub const FLUSH_STATUS: usize = 3;
-/// `timeout` in the status row of `flush` when there is no deadline.
-const NO_TIMEOUT: u32 = u32::MAX;
-
 /// `ssl_early_data_accepted` in BoringSSL's `ssl_early_data_reason_t`.
 const EARLY_DATA_ACCEPTED: u32 = 2;
 
 /// All QUIC state of one UDP socket. See `endpoint.rs` for the call order.
 #[napi]
 pub struct NativeEndpoint {
-    inner: Endpoint,
+    inner: SharedEndpoint,
     /// The datagrams that were not QUIC in the last `recvBatch`, until
     /// `takeOthers` hands them over.
     others: Vec<NativeDatagram>,
 }
 
-fn stream_id(value: f64) -> CoreResult<u64> {
+pub(crate) fn stream_id(value: f64) -> CoreResult<u64> {
     to_u64("stream id", value)
 }
 
@@ -314,9 +292,21 @@ impl NativeEndpoint {
     pub fn new(address: String, port: u32) -> napi::Result<Self, ErrorCode> {
         guarded(|| {
             Ok(NativeEndpoint {
-                inner: Endpoint::new(addr::parse(&address, port)?)?,
+                inner: Rc::new(RefCell::new(Endpoint::new(addr::parse(&address, port)?)?)),
                 others: Vec::new(),
             })
+        })
+    }
+
+    /// The per-packet calls as raw Node-API functions bound to this
+    /// endpoint (see `fast_calls.rs` for their shapes): `recv`,
+    /// `pollEvents`, `flush`, `openStream`, `streamWrite`, `sendDatagram`.
+    #[napi(ts_return_type = "object")]
+    pub fn fast_calls(&self, env: Env) -> napi::Result<Object<'_>, ErrorCode> {
+        guarded(|| {
+            // SAFETY: `env` is this call's environment.
+            let object = unsafe { fast_calls::create(env.raw(), &self.inner)? };
+            Ok(Object::from_raw(env.raw(), object))
         })
     }
 
@@ -327,6 +317,7 @@ impl NativeEndpoint {
         config: &NativeConfig,
         max_connections: Option<u32>,
     ) -> napi::Result<(), ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             if !config.inner.borrow().is_server {
                 return Err(CoreError::new(
@@ -335,7 +326,7 @@ impl NativeEndpoint {
                 ));
             }
             let max = max_connections.map_or(usize::MAX, |m| m as usize);
-            self.inner.set_server(Some(config.inner.clone()), max);
+            inner.set_server(Some(config.inner.clone()), max);
             Ok(())
         })
     }
@@ -344,7 +335,8 @@ impl NativeEndpoint {
     /// refused (CONNECTION_REFUSED).
     #[napi]
     pub fn stop_listening(&mut self) {
-        self.inner.stop_listening();
+        let mut inner = self.inner.borrow_mut();
+        inner.stop_listening();
     }
 
     /// Starts a client connection; returns its handle. `serverName` goes
@@ -360,6 +352,7 @@ impl NativeEndpoint {
         verify_name: Option<String>,
         session_ticket: Option<Buffer>,
     ) -> napi::Result<u32, ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             require_client_config(config)?;
             let peer = addr::parse(&address, port)?;
@@ -367,7 +360,7 @@ impl NativeEndpoint {
                 Ok(ip) => Expected::Ip(ip),
                 Err(_) => Expected::Name(name),
             });
-            self.inner.connect(
+            inner.connect(
                 &config.inner,
                 server_name.as_deref(),
                 expected,
@@ -390,11 +383,12 @@ impl NativeEndpoint {
         server_name: Option<String>,
         session_ticket: Option<Buffer>,
     ) -> napi::Result<u32, ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             require_client_config(config)?;
             let peer = addr::parse(&address, port)?;
             let expected = Expected::Fingerprint(parse_fingerprint(&fingerprint)?);
-            self.inner.connect(
+            inner.connect(
                 &config.inner,
                 server_name.as_deref(),
                 Some(expected),
@@ -424,6 +418,7 @@ impl NativeEndpoint {
         conn: u32,
         reason: Option<String>,
     ) -> napi::Result<(), ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let refusal = reason.map(|r| {
                 (
@@ -431,23 +426,7 @@ impl NativeEndpoint {
                     format!("the verify callback refused the peer: {r}"),
                 )
             });
-            self.inner.set_verdict(conn, refusal)
-        })
-    }
-
-    /// Feeds one received datagram (decrypted in place). Returns what
-    /// happened to it: 0 delivered, 1 accepted a new connection, 2 version
-    /// negotiation queued, 3 dropped, 4 Retry sent.
-    #[napi]
-    pub fn recv(
-        &mut self,
-        mut data: BufferSlice,
-        address: String,
-        port: u32,
-    ) -> napi::Result<u32, ErrorCode> {
-        guarded(|| {
-            let from = addr::parse(&address, port)?;
-            Ok(self.inner.recv(&mut data, from) as u32)
+            inner.set_verdict(conn, refusal)
         })
     }
 
@@ -472,6 +451,7 @@ impl NativeEndpoint {
         flags: Option<u32>,
         batch: Option<u32>,
     ) -> napi::Result<f64, ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let flags = flags.unwrap_or(0);
             let reading = batch_recv::Reading {
@@ -479,7 +459,7 @@ impl NativeEndpoint {
                 batch: batch.map_or(batch_recv::BATCH, |b| b as usize),
                 unsized_gro: flags & 2 != 0,
             };
-            let batch = batch_recv::recv_into(&mut self.inner, fd, reading, flags & 1 != 0);
+            let batch = batch_recv::recv_into(&mut inner, fd, reading, flags & 1 != 0);
             if batch.errno != 0 {
                 return Ok(-f64::from(batch.errno));
             }
@@ -498,122 +478,49 @@ impl NativeEndpoint {
         std::mem::take(&mut self.others)
     }
 
-    /// Writes a batch of event rows (see `events.rs`) into `records` but its
-    /// last number, which says whether more events wait (1) or not (0), and
-    /// returns the row count.
-    #[napi]
-    pub fn poll_events(
-        &mut self,
-        mut inbox: BufferSlice,
-        mut records: Float64ArraySlice,
-    ) -> napi::Result<u32, ErrorCode> {
-        guarded(|| {
-            // SAFETY: JavaScript is single-threaded and does not touch the
-            // array while this call runs; nothing keeps the slice afterwards.
-            let records = unsafe { records.as_mut() };
-            let Some((more, rows)) = records.split_last_mut() else {
-                return Err(CoreError::new(
-                    ErrorCode::InvalidArgValue,
-                    "records has no room for the status slot",
-                ));
-            };
-            let count = self.inner.poll_events_chunked(&mut inbox, rows);
-            *more = if self.inner.has_pending_events() {
-                1.0
-            } else {
-                0.0
-            };
-            Ok(count as u32)
-        })
-    }
-
     /// The large stream data of the last poll, in row order: a
     /// `STREAM_DATA` row whose inbox offset is negative (`-1 - index`) has
     /// its bytes here (see `EventSink::with_chunks`).
     #[napi]
     pub fn take_chunks(&mut self) -> Vec<Buffer> {
-        self.inner
-            .take_chunks()
-            .into_iter()
-            .map(Buffer::from)
-            .collect()
+        let mut inner = self.inner.borrow_mut();
+        inner.take_chunks().into_iter().map(Buffer::from).collect()
     }
 
     #[napi]
     pub fn has_pending_events(&self) -> bool {
-        self.inner.has_pending_events()
-    }
-
-    /// Writes a batch of outgoing packets (see `transmit.rs`) into `meta`'s
-    /// rows but its last, and returns the packet count. With a descriptor
-    /// (`fd` >= 0, Linux fast path) it also sends them (`io/batch_send.rs`;
-    /// `send_flags`: bit 0 an IPv6 socket, bit 1 GSO). The last row reports,
-    /// so that one call serves a whole flush: see [`FLUSH_STATUS`].
-    #[napi]
-    pub fn flush(
-        &mut self,
-        mut out: BufferSlice,
-        mut meta: Uint32ArraySlice,
-        fd: i32,
-        send_flags: u32,
-    ) -> napi::Result<u32, ErrorCode> {
-        guarded(|| {
-            // SAFETY: as in `poll_events`.
-            let meta = unsafe { meta.as_mut() };
-            let Some(rows) = meta.len().checked_sub(STRIDE) else {
-                return Err(CoreError::new(
-                    ErrorCode::InvalidArgValue,
-                    "meta has no room for the status row",
-                ));
-            };
-            let (rows, status) = meta.split_at_mut(rows);
-            let packets = self.inner.flush(&mut out, rows);
-            let sent = if fd >= 0 && packets > 0 {
-                batch_send::send(
-                    fd,
-                    &out,
-                    rows,
-                    packets,
-                    send_flags & 1 != 0,
-                    send_flags & 2 != 0,
-                )
-            } else {
-                0
-            };
-            status[0] = sent as u32;
-            status[1] = u32::from(self.inner.has_pending_events());
-            status[2] = match self.inner.next_timeout() {
-                None => NO_TIMEOUT,
-                Some(ms) => (ms * 1000.0).ceil().min(f64::from(NO_TIMEOUT - 1)) as u32,
-            };
-            Ok(packets as u32)
-        })
+        let inner = self.inner.borrow();
+        inner.has_pending_events()
     }
 
     /// Milliseconds until the earliest deadline; -1 when none.
     #[napi]
     pub fn next_timeout(&self) -> f64 {
-        self.inner.next_timeout().unwrap_or(-1.0)
+        let inner = self.inner.borrow();
+        inner.next_timeout().unwrap_or(-1.0)
     }
 
     #[napi]
     pub fn on_timeout(&mut self) -> napi::Result<u32, ErrorCode> {
-        guarded(|| Ok(self.inner.on_timeout() as u32))
+        let mut inner = self.inner.borrow_mut();
+        guarded(|| Ok(inner.on_timeout() as u32))
     }
 
     #[napi]
     pub fn take_close_info(&mut self, conn: u32) -> Option<NativeCloseInfo> {
-        self.inner.take_close_info(conn).map(Into::into)
+        let mut inner = self.inner.borrow_mut();
+        inner.take_close_info(conn).map(Into::into)
     }
 
     #[napi]
     pub fn connection_info(&self, conn: u32) -> napi::Result<NativeConnectionInfo, ErrorCode> {
+        let inner = self.inner.borrow();
         guarded(|| {
-            let c = self.inner.connection(conn)?;
+            let c = inner.connection(conn)?;
             let q = &c.quic;
-            let peer = self.inner.network_peer(conn);
+            let peer = inner.network_peer(conn);
             Ok(NativeConnectionInfo {
-                relayed: self.inner.is_relayed(conn),
+                relayed: inner.is_relayed(conn),
                 alpn: String::from_utf8_lossy(q.application_proto()).into_owned(),
                 server_name: q.server_name().map(str::to_string),
                 peer_certificates: q
@@ -634,8 +541,9 @@ impl NativeEndpoint {
 
     #[napi]
     pub fn stats(&self, conn: u32) -> napi::Result<NativeStats, ErrorCode> {
+        let inner = self.inner.borrow();
         guarded(|| {
-            let c = self.inner.connection(conn)?;
+            let c = inner.connection(conn)?;
             let q = &c.quic;
             let s = q.stats();
             let path = q.path_stats().find(|p| p.active);
@@ -660,7 +568,8 @@ impl NativeEndpoint {
 
     #[napi]
     pub fn max_datagram_size(&self, conn: u32) -> napi::Result<u32, ErrorCode> {
-        guarded(|| Ok(self.inner.connection(conn)?.max_datagram_size() as u32))
+        let inner = self.inner.borrow();
+        guarded(|| Ok(inner.connection(conn)?.max_datagram_size() as u32))
     }
 
     /// Closes a connection with an application (or transport) code.
@@ -672,45 +581,12 @@ impl NativeEndpoint {
         code: f64,
         reason: String,
     ) -> napi::Result<(), ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let code = to_u64("code", code)?;
-            let c = self.inner.connection_mut(conn)?;
+            let c = inner.connection_mut(conn)?;
             c.close(application, code, reason.as_bytes());
             Ok(())
-        })
-    }
-
-    /// Opens a stream; returns its ID, or -1 when the peer's limit is reached.
-    #[napi]
-    pub fn open_stream(&mut self, conn: u32, bidirectional: bool) -> napi::Result<f64, ErrorCode> {
-        guarded(|| {
-            let c = self.inner.connection_for_send(conn)?;
-            Ok(c.stream_open(bidirectional)?.map_or(-1.0, |id| id as f64))
-        })
-    }
-
-    /// Returns bytes accepted (FIN included when all were), -2 when blocked
-    /// with nothing accepted, -1 when the stream can take no more data, or -3
-    /// when the peer just stopped it (a STREAM_STOPPED event follows).
-    #[napi]
-    pub fn stream_write(
-        &mut self,
-        conn: u32,
-        stream: f64,
-        data: BufferSlice,
-        fin: bool,
-    ) -> napi::Result<f64, ErrorCode> {
-        guarded(|| {
-            let stream = stream_id(stream)?;
-            let accepted = self
-                .inner
-                .connection_for_send(conn)?
-                .stream_write(stream, &data, fin)?;
-            if accepted < data.len() as i64 {
-                // Blocked: polls from now on look for room to wake it.
-                self.inner.queue_events(conn);
-            }
-            Ok(accepted as f64)
         })
     }
 
@@ -723,10 +599,11 @@ impl NativeEndpoint {
         write: bool,
         code: f64,
     ) -> napi::Result<(), ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let stream = stream_id(stream)?;
             let code = to_u64("code", code)?;
-            self.inner
+            inner
                 .connection_mut(conn)?
                 .stream_shutdown(stream, write, code)
         })
@@ -739,9 +616,10 @@ impl NativeEndpoint {
         stream: f64,
         paused: bool,
     ) -> napi::Result<(), ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let stream = stream_id(stream)?;
-            self.inner
+            inner
                 .connection_mut(conn)?
                 .stream_set_paused(stream, paused);
             Ok(())
@@ -758,6 +636,7 @@ impl NativeEndpoint {
         urgency: u32,
         incremental: bool,
     ) -> napi::Result<(), ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let stream = stream_id(stream)?;
             let urgency = u8::try_from(urgency)
@@ -769,7 +648,7 @@ impl NativeEndpoint {
                         "urgency must be an integer from 0 to 7",
                     )
                 })?;
-            self.inner
+            inner
                 .connection_mut(conn)?
                 .stream_set_priority(stream, urgency, incremental)
         })
@@ -778,9 +657,9 @@ impl NativeEndpoint {
     /// The current session ticket (client), for resuming later.
     #[napi]
     pub fn session_ticket(&self, conn: u32) -> napi::Result<Option<Buffer>, ErrorCode> {
+        let inner = self.inner.borrow();
         guarded(|| {
-            Ok(self
-                .inner
+            Ok(inner
                 .connection(conn)?
                 .quic
                 .session()
@@ -791,24 +670,8 @@ impl NativeEndpoint {
     /// Streams of a connection that the native layer still tracks (debug).
     #[napi]
     pub fn stream_count(&self, conn: u32) -> napi::Result<u32, ErrorCode> {
-        guarded(|| Ok(self.inner.connection(conn)?.streams.len() as u32))
-    }
-
-    /// Queues a datagram. Returns -1 when the send queue is full (dropped),
-    /// else `room * 65536 + max`: how many more datagrams the queue takes
-    /// and the largest one now (`maxDatagramSize`, at most 65535). Until
-    /// the endpoint's next recv, poll, timeout or flush both hold, so
-    /// JavaScript batches further datagrams (`send_datagrams`) within them.
-    #[napi]
-    pub fn send_datagram(&mut self, conn: u32, data: BufferSlice) -> napi::Result<f64, ErrorCode> {
-        guarded(|| {
-            let conn = self.inner.connection_for_send(conn)?;
-            if !conn.datagram_send(&data)? {
-                return Ok(-1.0);
-            }
-            let max = conn.max_datagram_size().min(0xffff);
-            Ok(conn.datagram_room() as f64 * 65536.0 + max as f64)
-        })
+        let inner = self.inner.borrow();
+        guarded(|| Ok(inner.connection(conn)?.streams.len() as u32))
     }
 
     /// Queues the datagrams JavaScript batched since its last flush: `rows`
@@ -824,13 +687,14 @@ impl NativeEndpoint {
         rows: Uint32ArraySlice,
         count: u32,
     ) -> napi::Result<u32, ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let mut queued = 0;
             let (rows, _) = rows.as_chunks::<3>();
             let rows = &rows[..rows.len().min(count as usize)];
             // One look-up per run of the same connection's datagrams.
             for run in rows.chunk_by(|a, b| a[0] == b[0]) {
-                let Ok(conn) = self.inner.connection_for_send(run[0][0]) else {
+                let Ok(conn) = inner.connection_for_send(run[0][0]) else {
                     continue;
                 };
                 for &[_, start, len] in run {
@@ -851,9 +715,10 @@ impl NativeEndpoint {
     /// NAT rebinds).
     #[napi]
     pub fn remote_address(&self, conn: u32) -> napi::Result<NativeAddress, ErrorCode> {
+        let inner = self.inner.borrow();
         guarded(|| {
-            self.inner.connection(conn)?;
-            let peer = self.inner.network_peer(conn).ok_or_else(|| {
+            inner.connection(conn)?;
+            let peer = inner.network_peer(conn).ok_or_else(|| {
                 CoreError::new(ErrorCode::ConnectionClosed, "the connection has no path")
             })?;
             Ok(NativeAddress {
@@ -867,16 +732,18 @@ impl NativeEndpoint {
     /// endpoint) to this one, migrating its path to this socket.
     #[napi]
     pub fn adopt(&mut self, from: &mut NativeEndpoint, conn: u32) -> napi::Result<(), ErrorCode> {
-        guarded(|| self.inner.adopt(&mut from.inner, conn))
+        let mut inner = self.inner.borrow_mut();
+        guarded(|| inner.adopt(&mut from.inner.borrow_mut(), conn))
     }
 
     /// Closes every connection (application code `code`), including ones the
     /// application has not seen yet.
     #[napi]
     pub fn close_all(&mut self, code: f64, reason: String) -> napi::Result<(), ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let code = to_u64("code", code)?;
-            self.inner.close_all(code, reason.as_bytes());
+            inner.close_all(code, reason.as_bytes());
             Ok(())
         })
     }
@@ -885,7 +752,8 @@ impl NativeEndpoint {
     /// sent or received any more).
     #[napi]
     pub fn shutdown(&mut self) {
-        self.inner.shutdown();
+        let mut inner = self.inner.borrow_mut();
+        inner.shutdown();
     }
 
     /// Makes this socket's server a relay; `null` stops relaying new flows.
@@ -894,6 +762,7 @@ impl NativeEndpoint {
         &mut self,
         options: Option<NativeRelayOptions>,
     ) -> napi::Result<(), ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let limits = match options {
                 Some(o) => Some(RelayLimits {
@@ -903,7 +772,7 @@ impl NativeEndpoint {
                 }),
                 None => None,
             };
-            self.inner.enable_relay(limits);
+            inner.enable_relay(limits);
             Ok(())
         })
     }
@@ -912,7 +781,8 @@ impl NativeEndpoint {
     /// reachable through it (a `RELAY_REGISTERED` event answers).
     #[napi]
     pub fn relay_register(&mut self, conn: u32) -> napi::Result<(), ErrorCode> {
-        guarded(|| self.inner.relay_register(conn))
+        let mut inner = self.inner.borrow_mut();
+        guarded(|| inner.relay_register(conn))
     }
 
     /// Opens a connection through the relay at the other end of `via` to the
@@ -926,10 +796,11 @@ impl NativeEndpoint {
         server_name: Option<String>,
         session_ticket: Option<Buffer>,
     ) -> napi::Result<u32, ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             require_client_config(config)?;
             let fingerprint = parse_fingerprint(&fingerprint)?;
-            self.inner.connect_relayed(
+            inner.connect_relayed(
                 &config.inner,
                 via,
                 fingerprint,
@@ -942,9 +813,10 @@ impl NativeEndpoint {
     /// The relay policy's answer about a flow (after `RELAY_REQUEST`).
     #[napi]
     pub fn relay_verdict(&mut self, key: f64, allow: bool) -> napi::Result<(), ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let key = to_u64("key", key)?;
-            self.inner.relay_verdict(key, allow);
+            inner.relay_verdict(key, allow);
             Ok(())
         })
     }
@@ -953,7 +825,8 @@ impl NativeEndpoint {
     /// connections it accepts carry signalling.
     #[napi]
     pub fn enable_rendezvous(&mut self, on: bool) {
-        self.inner.enable_rendezvous(on);
+        let mut inner = self.inner.borrow_mut();
+        inner.enable_rendezvous(on);
     }
 
     /// Sends one rendezvous signalling message on `conn`, reliably (a
@@ -965,20 +838,23 @@ impl NativeEndpoint {
         conn: u32,
         message: BufferSlice,
     ) -> napi::Result<bool, ErrorCode> {
-        guarded(|| self.inner.signal_send(conn, &message))
+        let mut inner = self.inner.borrow_mut();
+        guarded(|| inner.signal_send(conn, &message))
     }
 
     /// Rendezvous side: makes the registered peer at the other end of `conn`
     /// reachable through this socket's relay too. Returns whether it is.
     #[napi]
     pub fn relay_add_target(&mut self, conn: u32) -> napi::Result<bool, ErrorCode> {
-        guarded(|| self.inner.relay_add_target(conn))
+        let mut inner = self.inner.borrow_mut();
+        guarded(|| inner.relay_add_target(conn))
     }
 
     /// Flows this socket relays now and peers registered with it.
     #[napi]
     pub fn relay_counts(&self) -> NativeRelayCounts {
-        let (flows, peers) = self.inner.relay_counts();
+        let inner = self.inner.borrow();
+        let (flows, peers) = inner.relay_counts();
         NativeRelayCounts {
             flows: flows as u32,
             peers: peers as u32,
@@ -988,7 +864,8 @@ impl NativeEndpoint {
     /// Live connections, including those still draining (for leak checks).
     #[napi]
     pub fn connection_count(&self) -> u32 {
-        self.inner.connection_count() as u32
+        let inner = self.inner.borrow();
+        inner.connection_count() as u32
     }
 
     /// WebTransport, server: answers a session's request (`WT_REQUEST`)
@@ -1000,10 +877,11 @@ impl NativeEndpoint {
         session: f64,
         status: u32,
     ) -> napi::Result<(), ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let session = stream_id(session)?;
             let status = u16::try_from(status).unwrap_or(0);
-            self.inner.connection_mut(conn)?.wt_respond(session, status)
+            inner.connection_mut(conn)?.wt_respond(session, status)
         })
     }
 
@@ -1018,12 +896,13 @@ impl NativeEndpoint {
         path: String,
         headers: Vec<String>,
     ) -> napi::Result<f64, ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let pairs: Vec<(String, String)> = headers
                 .chunks(2)
                 .map(|p| (p[0].clone(), p.get(1).cloned().unwrap_or_default()))
                 .collect();
-            let c = self.inner.connection_mut(conn)?;
+            let c = inner.connection_mut(conn)?;
             Ok(c.wt_connect(&authority, &path, &pairs)? as f64)
         })
     }
@@ -1037,9 +916,10 @@ impl NativeEndpoint {
         code: u32,
         reason: String,
     ) -> napi::Result<(), ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let session = stream_id(session)?;
-            self.inner
+            inner
                 .connection_mut(conn)?
                 .wt_close_session(session, code, &reason)
         })
@@ -1054,9 +934,10 @@ impl NativeEndpoint {
         stream: f64,
         session: f64,
     ) -> napi::Result<Buffer, ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let (stream, session) = (stream_id(stream)?, stream_id(session)?);
-            let c = self.inner.connection_mut(conn)?;
+            let c = inner.connection_mut(conn)?;
             Ok(Buffer::from(c.wt_bind_stream(stream, session)?))
         })
     }
@@ -1069,11 +950,10 @@ impl NativeEndpoint {
         session: f64,
         data: BufferSlice,
     ) -> napi::Result<bool, ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let session = stream_id(session)?;
-            self.inner
-                .connection_mut(conn)?
-                .wt_send_datagram(session, &data)
+            inner.connection_mut(conn)?.wt_send_datagram(session, &data)
         })
     }
 
@@ -1084,9 +964,10 @@ impl NativeEndpoint {
         conn: u32,
         session: f64,
     ) -> napi::Result<u32, ErrorCode> {
+        let mut inner = self.inner.borrow_mut();
         guarded(|| {
             let session = stream_id(session)?;
-            let c = self.inner.connection_mut(conn)?;
+            let c = inner.connection_mut(conn)?;
             Ok(c.wt_max_datagram_size(session)? as u32)
         })
     }
@@ -1094,13 +975,15 @@ impl NativeEndpoint {
     /// WebTransport, server: sends GOAWAY (later requests are refused).
     #[napi]
     pub fn wt_goaway(&mut self, conn: u32) -> napi::Result<(), ErrorCode> {
-        guarded(|| self.inner.connection_mut(conn)?.wt_goaway())
+        let mut inner = self.inner.borrow_mut();
+        guarded(|| inner.connection_mut(conn)?.wt_goaway())
     }
 
     /// WebTransport: live sessions of a connection (for leak checks).
     #[napi]
     pub fn wt_session_count(&self, conn: u32) -> napi::Result<u32, ErrorCode> {
-        guarded(|| Ok(self.inner.connection(conn)?.wt_session_count() as u32))
+        let inner = self.inner.borrow();
+        guarded(|| Ok(inner.connection(conn)?.wt_session_count() as u32))
     }
 }
 

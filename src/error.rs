@@ -69,6 +69,21 @@ impl fmt::Display for CoreError {
     }
 }
 
+impl CoreError {
+    /// The `ERR_QUIC_INTERNAL` error for a caught panic, with its message.
+    pub fn from_panic(panic: &(dyn std::any::Any + Send)) -> Self {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        CoreError::new(
+            ErrorCode::Internal,
+            format!("internal error in nquic's native core: {what}"),
+        )
+    }
+}
+
 impl From<CoreError> for napi::Error<ErrorCode> {
     fn from(e: CoreError) -> Self {
         napi::Error::new(e.code, e.message)

@@ -41,6 +41,7 @@ pub mod datagram_pool;
 pub mod endpoint;
 pub mod error;
 pub mod events;
+pub mod fast_calls;
 pub mod io;
 pub mod limits;
 pub mod p2p;
