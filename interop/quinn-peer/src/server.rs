@@ -11,6 +11,8 @@ use crate::{tls, Error};
 
 /// Largest stream body the server buffers before echoing it.
 const MAX_STREAM_BYTES: usize = 64 << 20;
+/// Echoes at least this long get a key update half way (see [`serve`]).
+const MID_ECHO_UPDATE_BYTES: usize = 1 << 20;
 
 pub struct Options {
     pub listen: SocketAddr,
@@ -79,7 +81,7 @@ async fn accept_loop(endpoint: quinn::Endpoint, retry: bool, key_update_ms: usiz
                         tls::negotiated_alpn(&conn)
                     );
                     let updater = crate::key_updater(conn.clone(), key_update_ms);
-                    serve(conn).await;
+                    serve(conn, key_update_ms > 0).await;
                     if let Some(updater) = updater {
                         let n = updater.await.unwrap_or(0);
                         eprintln!("quinn-peer server: {remote}: forced {n} key updates");
@@ -91,15 +93,20 @@ async fn accept_loop(endpoint: quinn::Endpoint, retry: bool, key_update_ms: usiz
     }
 }
 
-async fn serve(conn: quinn::Connection) {
+/// With `mid_echo_updates`, each bidirectional echo of at least
+/// [`MID_ECHO_UPDATE_BYTES`] forces one key update once half of it is
+/// written, and logs it: the timer's updates may all fall outside a fast
+/// transfer.
+async fn serve(conn: quinn::Connection, mid_echo_updates: bool) {
     let bidi = {
         let conn = conn.clone();
         async move {
             loop {
                 match conn.accept_bi().await {
                     Ok((send, recv)) => {
+                        let updates = mid_echo_updates.then(|| conn.clone());
                         tokio::spawn(async move {
-                            if let Err(e) = echo_bidi(send, recv).await {
+                            if let Err(e) = echo_bidi(send, recv, updates).await {
                                 eprintln!("quinn-peer server: bidi echo: {e}");
                             }
                         });
@@ -152,9 +159,23 @@ async fn serve(conn: quinn::Connection) {
     eprintln!("quinn-peer server: connection {} ended: {reason}", conn.remote_address());
 }
 
-async fn echo_bidi(mut send: quinn::SendStream, mut recv: quinn::RecvStream) -> Result<(), Error> {
+async fn echo_bidi(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    updates: Option<quinn::Connection>,
+) -> Result<(), Error> {
     let data = recv.read_to_end(MAX_STREAM_BYTES).await?;
-    send.write_all(&data).await?;
+    let (first, second) = data.split_at(data.len() / 2);
+    send.write_all(first).await?;
+    if let Some(conn) = updates.filter(|_| data.len() >= MID_ECHO_UPDATE_BYTES) {
+        conn.force_key_update();
+        eprintln!(
+            "quinn-peer server: {}: forced a key update mid-echo of {} bytes",
+            conn.remote_address(),
+            data.len()
+        );
+    }
+    send.write_all(second).await?;
     send.finish()?;
     // Wait until the peer has acknowledged everything (or stopped the stream).
     let _ = send.stopped().await;
