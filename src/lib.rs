@@ -22,6 +22,11 @@
 //!   `sendDatagrams`, a batch), `close`, …;
 //! * **getters** — `connectionInfo`, `stats`, `takeCloseInfo`.
 //!
+//! The calls made per packet or per event (`recv`, `pollEvents`, `flush`,
+//! `openStream`, `streamWrite`, `sendDatagram`) are raw Node-API functions
+//! bound to their endpoint ([`fast_calls`]); the rest are `#[napi]` methods
+//! of `NativeEndpoint` ([`binding`]).
+//!
 //! The record layouts are defined in [`events`] and [`transmit`].
 //!
 //! The one I/O exception is optional: on Linux, [`io::batch_send`] writes a flush

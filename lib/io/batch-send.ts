@@ -11,7 +11,7 @@ import { EINVAL, EIO, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP, NO_FAST_PATH } from './
 
 /** Errors that mean "this socket or kernel cannot do GSO". */
 const GSO_ERRORS = new Set([EIO, EINVAL, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP]);
-/** `flush`'s `sendFlags` bits (src/binding.rs). */
+/** `flush`'s `sendFlags` bits (src/fast_calls.rs). */
 const IPV6 = 1;
 const GSO = 2;
 
