@@ -81,7 +81,7 @@ const FUNCTIONS: [(&str, RawCall); 6] = [
     ("sendDatagram", send_datagram),
 ];
 
-/// Builds the object of [`FUNCTIONS`] bound to `endpoint`.
+/// Builds the object of the functions above (`FUNCTIONS`) bound to `endpoint`.
 ///
 /// # Safety
 /// `env` is the environment of the current Node-API call.
