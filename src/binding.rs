@@ -17,6 +17,7 @@ use crate::endpoint::{Endpoint, SharedConfig};
 use crate::error::{CoreError, CoreResult, ErrorCode};
 use crate::fast_calls::{self, SharedEndpoint};
 use crate::io::batch_recv::{self, NativeDatagram};
+use crate::numbers::{stream_id, to_u64};
 use crate::relay::service::RelayLimits;
 use crate::tls::certgen::{self, CertRequest, KeyType};
 use crate::tls::verify::{self, Expected};
@@ -27,20 +28,6 @@ fn guarded<T>(f: impl FnOnce() -> CoreResult<T>) -> napi::Result<T, ErrorCode> {
     catch_unwind(AssertUnwindSafe(f))
         .unwrap_or_else(|panic| Err(CoreError::from_panic(panic.as_ref())))
         .map_err(Into::into)
-}
-
-fn to_u64(name: &str, value: f64) -> CoreResult<u64> {
-    if !(value.is_finite()
-        && value >= 0.0
-        && value.fract() == 0.0
-        && value <= 9_007_199_254_740_991.0)
-    {
-        return Err(CoreError::new(
-            ErrorCode::OutOfRange,
-            format!("{name} must be a non-negative integer, got {value}"),
-        ));
-    }
-    Ok(value as u64)
 }
 
 fn opt_u64(name: &str, value: Option<f64>, default: u64) -> CoreResult<u64> {
@@ -279,10 +266,6 @@ pub struct NativeEndpoint {
     /// The datagrams that were not QUIC in the last `recvBatch`, until
     /// `takeOthers` hands them over.
     others: Vec<NativeDatagram>,
-}
-
-pub(crate) fn stream_id(value: f64) -> CoreResult<u64> {
-    to_u64("stream id", value)
 }
 
 #[napi]

@@ -434,7 +434,7 @@ unsafe extern "C" fn stream_write(
 ) -> sys::napi_value {
     run(env, info, 4, |call, endpoint| {
         let conn = call.u32(0)?;
-        let stream = crate::binding::stream_id(call.number(1)?)?;
+        let stream = crate::numbers::stream_id(call.number(1)?)?;
         let (data, fin) = (call.bytes(2)?, call.boolean(3)?);
         let accepted = endpoint
             .connection_for_send(conn)?

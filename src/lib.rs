@@ -49,6 +49,7 @@ pub mod events;
 pub mod fast_calls;
 pub mod io;
 pub mod limits;
+pub mod numbers;
 pub mod p2p;
 pub mod paths;
 pub mod relay;
