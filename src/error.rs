@@ -77,6 +77,12 @@ impl CoreError {
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
+        Self::internal(what)
+    }
+
+    /// An `ERR_QUIC_INTERNAL` error: a bug in nquic, never the peer's or
+    /// the user's doing.
+    pub fn internal(what: impl std::fmt::Display) -> Self {
         CoreError::new(
             ErrorCode::Internal,
             format!("internal error in nquic's native core: {what}"),

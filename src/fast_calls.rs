@@ -101,7 +101,7 @@ pub unsafe fn create(env: sys::napi_env, endpoint: &SharedEndpoint) -> CoreResul
         );
         if created != sys::Status::napi_ok {
             release(env, data, ptr::null_mut());
-            return Err(internal("napi_create_function failed"));
+            return Err(CoreError::internal("napi_create_function failed"));
         }
         if sys::napi_add_finalizer(
             env,
@@ -113,9 +113,9 @@ pub unsafe fn create(env: sys::napi_env, endpoint: &SharedEndpoint) -> CoreResul
         ) != sys::Status::napi_ok
         {
             release(env, data, ptr::null_mut());
-            return Err(internal("napi_add_finalizer failed"));
+            return Err(CoreError::internal("napi_add_finalizer failed"));
         }
-        let key = CString::new(name).map_err(|_| internal("function name"))?;
+        let key = CString::new(name).map_err(|_| CoreError::internal("function name"))?;
         check(sys::napi_set_named_property(
             env,
             object,
@@ -131,18 +131,13 @@ unsafe extern "C" fn release(_env: sys::napi_env, data: *mut c_void, _hint: *mut
     drop(Box::from_raw(data.cast::<SharedEndpoint>()));
 }
 
-fn internal(what: &str) -> CoreError {
-    CoreError::new(
-        ErrorCode::Internal,
-        format!("internal error in nquic's native core: {what}"),
-    )
-}
-
 fn check(status: sys::napi_status) -> CoreResult<()> {
     if status == sys::Status::napi_ok {
         Ok(())
     } else {
-        Err(internal(&format!("Node-API status {status}")))
+        Err(CoreError::internal(format_args!(
+            "Node-API status {status}"
+        )))
     }
 }
 
@@ -326,7 +321,7 @@ unsafe fn run(
         let endpoint = &*call.endpoint;
         let mut endpoint = endpoint
             .try_borrow_mut()
-            .map_err(|_| internal("the endpoint is busy"))?;
+            .map_err(|_| CoreError::internal("the endpoint is busy"))?;
         body(&call, &mut endpoint)
     }))
     .unwrap_or_else(|panic| Err(CoreError::from_panic(panic.as_ref())));
