@@ -1,8 +1,9 @@
 //! The calls made per packet or per event, as raw Node-API functions.
 //!
-//! napi-rs spends about 320 ns on every class-method call before the method
-//! runs (it records each borrow of the receiver and of every argument in a
-//! process-wide map, behind a mutex), and converts strings into `String`s.
+//! napi-rs spends about 290 ns on a class-method call before the method
+//! runs, about 385 ns with `flush`'s four arguments (it records each borrow
+//! of the receiver and of every argument in a process-wide map, behind a
+//! mutex), and converts strings into `String`s.
 //! A request/response exchange makes about nine such calls, so that cost was
 //! close to a tenth of a round trip. These functions do the same work with a
 //! plain `napi_get_cb_info` and the typed-array look-ups (about 65 ns).
@@ -238,27 +239,27 @@ impl Call {
         Ok(value)
     }
 
-    /// A number argument that must be an integer in `0..=u32::MAX`.
-    unsafe fn u32(&self, index: usize) -> CoreResult<u32> {
+    /// A number argument that must be an integer from `min` to `max`
+    /// (`what` says so in the error).
+    unsafe fn integer(&self, index: usize, min: f64, max: f64, what: &str) -> CoreResult<f64> {
         let value = self.number(index)?;
-        if value.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(&value) {
+        if value.fract() != 0.0 || !(min..=max).contains(&value) {
             return Err(CoreError::new(
                 ErrorCode::OutOfRange,
-                format!("argument {index} must be an integer from 0 to 4294967295, got {value}"),
+                format!("argument {index} must be {what}, got {value}"),
             ));
         }
-        Ok(value as u32)
+        Ok(value)
+    }
+
+    unsafe fn u32(&self, index: usize) -> CoreResult<u32> {
+        let max = f64::from(u32::MAX);
+        Ok(self.integer(index, 0.0, max, "an integer from 0 to 4294967295")? as u32)
     }
 
     unsafe fn i32(&self, index: usize) -> CoreResult<i32> {
-        let value = self.number(index)?;
-        if value.fract() != 0.0 || !(f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&value) {
-            return Err(CoreError::new(
-                ErrorCode::OutOfRange,
-                format!("argument {index} must be a 32-bit integer, got {value}"),
-            ));
-        }
-        Ok(value as i32)
+        let (min, max) = (f64::from(i32::MIN), f64::from(i32::MAX));
+        Ok(self.integer(index, min, max, "a 32-bit integer")? as i32)
     }
 
     unsafe fn boolean(&self, index: usize) -> CoreResult<bool> {
@@ -293,18 +294,15 @@ impl Call {
                 format!("argument {index} must be a string"),
             ));
         }
-        if length >= MAX_ADDRESS {
-            return Err(CoreError::new(
-                ErrorCode::InvalidArgValue,
-                format!("argument {index} is not an IP address"),
-            ));
-        }
-        std::str::from_utf8(&buf[..length]).map_err(|_| {
-            CoreError::new(
-                ErrorCode::InvalidArgValue,
-                format!("argument {index} is not an IP address"),
-            )
-        })
+        buf.get(..length)
+            .filter(|_| length < MAX_ADDRESS)
+            .and_then(|text| std::str::from_utf8(text).ok())
+            .ok_or_else(|| {
+                CoreError::new(
+                    ErrorCode::InvalidArgValue,
+                    format!("argument {index} is not an IP address"),
+                )
+            })
     }
 }
 
