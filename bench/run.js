@@ -41,6 +41,7 @@ const CASES = [
   require('./cases/bulk-2proc'),
   require('./cases/parallel'),
   require('./cases/stream-rtt'),
+  require('./cases/stream-pingpong'),
   require('./cases/datagram'),
   require('./cases/handshake'),
   require('./cases/idle-memory'),

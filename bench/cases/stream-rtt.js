@@ -6,20 +6,14 @@
 //     reads to end-of-stream and echoes the bytes, then ends; the client reads the echo to its end.
 //   node:tls: no streams — write the request on one long-lived TLS connection and wait for the
 //     echoed bytes (no per-request setup, no end-of-stream): the cheapest thing TCP can do.
+// So the QUIC columns also pay for a stream's whole life (open, two FINs, both ends' stream objects)
+// each round trip; stream-pingpong.js measures round trips on one long-lived stream instead.
 // Reported: round trips per second and latency median / p99 (ms).
 
-const { envInt, nowMs, percentile, median, readAll, payloadChunk } = require('../lib/util');
+const { readAll } = require('../lib/util');
 const peers = require('../lib/peers');
 const mx = require('../lib/matrixai');
-
-const WARMUP = 20;
-
-function config() {
-  const count = envInt('BENCH_RTT_COUNT', 1_000_000);
-  const seconds = envInt('BENCH_RTT_SECONDS', 2);
-  const bytes = envInt('BENCH_RTT_BYTES', 100);
-  return { count, seconds, bytes, label: `stream round trip ${bytes} B, sequential` };
-}
+const { rttConfig, RTT_METRICS, roundTrips, tlsPingPong } = require('../lib/round-trips');
 
 /** Server side for stream implementations: collect to end, echo, end. ('data'/'end', not for-await.) */
 function echoStream(stream) {
@@ -29,49 +23,16 @@ function echoStream(stream) {
   stream.on('error', () => {});
 }
 
-async function loop(cfg, signal, once) {
-  const payload = payloadChunk(cfg.bytes);
-  for (let i = 0; i < WARMUP; i++) await once(payload);
-  const latencies = [];
-  const start = nowMs();
-  const stopAt = start + cfg.seconds * 1000;
-  while (latencies.length < cfg.count && nowMs() < stopAt) {
-    if (signal.aborted) throw signal.reason;
-    const t0 = nowMs();
-    const reply = await once(payload);
-    latencies.push(nowMs() - t0);
-    if (reply.length !== cfg.bytes) throw new Error(`echo of ${reply.length} bytes, expected ${cfg.bytes}`);
-  }
-  const seconds = (nowMs() - start) / 1000;
-  return {
-    rate: latencies.length / seconds,
-    median: median(latencies),
-    p99: percentile(latencies, 99),
-    extra: {
-      roundTrips: latencies.length,
-      seconds,
-      min: latencies.reduce((a, b) => Math.min(a, b), Infinity),
-      p90: percentile(latencies, 90),
-      max: latencies.reduce((a, b) => Math.max(a, b), -Infinity),
-      over1ms: latencies.filter((x) => x > 1).length,
-    },
-  };
-}
-
 module.exports = {
   name: 'stream-rtt',
-  config,
-  metrics: [
-    { key: 'rate', label: 'rate', unit: 'round trips/s', better: 'higher', digits: 0 },
-    { key: 'median', label: 'median', unit: 'ms', better: 'lower', digits: 3 },
-    { key: 'p99', label: 'p99', unit: 'ms', better: 'lower', digits: 3 },
-  ],
+  config: () => rttConfig('stream round trip (a new stream each)'),
+  metrics: RTT_METRICS,
   impls: {
     async nquic(ctx, cfg) {
       const server = await peers.nquicServer(ctx, echoStream);
       const conn = await peers.nquicConnect(ctx, server);
       ctx.defer(() => conn.close());
-      return loop(cfg, ctx.signal, async (payload) => {
+      return roundTrips(cfg, ctx.signal, async (payload) => {
         const stream = await conn.openStream();
         const replyP = readAll(stream, ctx.signal);
         stream.end(payload);
@@ -79,45 +40,14 @@ module.exports = {
       });
     },
 
-    async 'node:tls'(ctx, cfg) {
-      const server = await peers.tlsServer(ctx, (socket) => {
-        socket.on('data', (c) => socket.write(c));
-        socket.on('end', () => socket.end());
-      });
-      const socket = await peers.tlsConnect(ctx, server);
-      ctx.defer(() => socket.destroy());
-      // One waiter at a time: resolve once `want` bytes have arrived.
-      let pending = null;
-      let got = [];
-      let have = 0;
-      socket.on('data', (c) => {
-        got.push(c);
-        have += c.length;
-        if (pending && have >= pending.want) {
-          const p = pending;
-          pending = null;
-          const buf = Buffer.concat(got);
-          got = [];
-          have = 0;
-          p.resolve(buf);
-        }
-      });
-      socket.on('error', (err) => ctx.fail(err));
-      socket.on('close', () => { if (pending) pending.reject(new Error('TLS socket closed')); });
-      const result = await loop(cfg, ctx.signal, (payload) => new Promise((resolve, reject) => {
-        pending = { want: payload.length, resolve, reject };
-        socket.write(payload);
-      }));
-      result.note = 'request/response on one connection (no per-request stream)';
-      return result;
-    },
+    'node:tls': tlsPingPong,
 
     async '@matrixai/quic'(ctx, cfg) {
       await mx.load();
       const server = await mx.mxServer(ctx, mx.echoWeb);
       const client = await mx.mxConnect(ctx, server);
       ctx.defer(() => mx.mxDestroy(client));
-      return loop(cfg, ctx.signal, async (payload) => {
+      return roundTrips(cfg, ctx.signal, async (payload) => {
         const stream = client.connection.newStream();
         const replyP = mx.readAllWeb(stream.readable);
         replyP.catch(() => {});
