@@ -4,7 +4,9 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { native } from '../lib';
-import { fastCalls } from '../lib/fast-calls';
+import dgram from 'node:dgram';
+import { fastCalls, RECV_QUEUED } from '../lib/fast-calls';
+import { descriptorOf, readsOf } from '../lib/io/descriptor';
 import { fromNative } from '../lib/errors';
 
 function codeOf(fn: () => unknown): string | undefined {
@@ -27,11 +29,14 @@ describe('fast calls', () => {
     const meta = new Uint32Array(9 * 8);
     const records = new Float64Array(7);
     const loose = fast as unknown as Record<string, (...args: unknown[]) => number>;
-    expect(codeOf(() => loose.recv(123, '127.0.0.1', 1))).toBe('ERR_INVALID_ARG_TYPE');
-    expect(codeOf(() => loose.recv(buf, 5, 1))).toBe('ERR_INVALID_ARG_TYPE');
-    expect(codeOf(() => loose.recv(buf, 'x'.repeat(200), 1))).toBe('ERR_INVALID_ARG_VALUE');
-    expect(codeOf(() => loose.recv(buf, 'not an ip', 1))).toBe('ERR_INVALID_ARG_VALUE');
-    expect(codeOf(() => loose.recv(buf, '127.0.0.1', 70000))).toBe('ERR_OUT_OF_RANGE');
+    expect(codeOf(() => loose.recv(123, '127.0.0.1', 1, -1))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(codeOf(() => loose.recv(buf, 5, 1, -1))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(codeOf(() => loose.recv(buf, 'x'.repeat(200), 1, -1))).toBe('ERR_INVALID_ARG_VALUE');
+    expect(codeOf(() => loose.recv(buf, 'not an ip', 1, -1))).toBe('ERR_INVALID_ARG_VALUE');
+    expect(codeOf(() => loose.recv(buf, '127.0.0.1', 70000, -1))).toBe('ERR_OUT_OF_RANGE');
+    expect(codeOf(() => loose.recv(buf, '127.0.0.1', 1, 'fd'))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(codeOf(() => loose.recv(buf, '127.0.0.1', 1, 2.5))).toBe('ERR_OUT_OF_RANGE');
+    expect(codeOf(() => loose.recv(buf, '127.0.0.1', 1))).toBe('ERR_INVALID_ARG_TYPE');
     expect(codeOf(() => loose.recv(buf))).toBe('ERR_INVALID_ARG_TYPE');
     expect(codeOf(() => loose.pollEvents(buf, new Uint32Array(7)))).toBe('ERR_INVALID_ARG_TYPE');
     expect(codeOf(() => loose.pollEvents(buf, new Float64Array(0)))).toBe('ERR_INVALID_ARG_VALUE');
@@ -51,9 +56,38 @@ describe('fast calls', () => {
 
   test('a datagram that is not QUIC is dropped (outcome 3), in a Buffer or a plain Uint8Array', () => {
     const fast = fastCalls(endpoint());
-    expect(fast.recv(Buffer.from([0x40, 1, 2, 3]), '127.0.0.1', 5000)).toBe(3);
-    expect(fast.recv(new Uint8Array([0xc0, 0, 0, 0, 1]) as Buffer, '::1', 5000)).toBe(3);
-    expect(fast.recv(Buffer.alloc(0), '127.0.0.1', 5000)).toBe(3);
+    expect(fast.recv(Buffer.from([0x40, 1, 2, 3]), '127.0.0.1', 5000, -1)).toBe(3);
+    expect(fast.recv(new Uint8Array([0xc0, 0, 0, 0, 1]) as Buffer, '::1', 5000, -1)).toBe(3);
+    expect(fast.recv(Buffer.alloc(0), '127.0.0.1', 5000, -1)).toBe(3);
+  });
+
+  (process.platform === 'linux' ? test : test.skip)('given the socket descriptor, recv says whether more datagrams wait on it (RECV_QUEUED)', async () => {
+    const fast = fastCalls(endpoint());
+    const rx = dgram.createSocket('udp4');
+    const tx = dgram.createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => rx.bind(0, '127.0.0.1', resolve));
+      // libuv stops reading, so what arrives stays queued in the kernel.
+      const reads = readsOf(rx);
+      expect(reads?.stop()).toBe(true);
+      const fd = descriptorOf(rx);
+      expect(fd).toBeGreaterThanOrEqual(0);
+      const garbage = Buffer.from([0x40, 1, 2, 3]);
+      expect(fast.recv(garbage, '127.0.0.1', 5000, fd)).toBe(3);
+      await new Promise<void>((resolve, reject) => tx.send(Buffer.from('queued'), rx.address().port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+      // Loopback delivery is done once the send completes.
+      expect(fast.recv(garbage, '127.0.0.1', 5000, fd)).toBe(3 | RECV_QUEUED);
+      // Without a descriptor nothing is asked.
+      expect(fast.recv(garbage, '127.0.0.1', 5000, -1)).toBe(3);
+      // Read again, the queued datagram arrives as a 'message' and the queue is empty.
+      const got = new Promise<Buffer>((resolve) => rx.once('message', resolve));
+      reads?.start();
+      expect((await got).toString()).toBe('queued');
+      expect(fast.recv(garbage, '127.0.0.1', 5000, fd)).toBe(3);
+    } finally {
+      rx.close();
+      tx.close();
+    }
   });
 
   test('the functions keep their endpoint alive after the endpoint object is collected', () => {

@@ -6,10 +6,17 @@ import type native from './binding';
 
 type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
 
+/** The bit of `recv`'s answer saying more datagrams wait on the descriptor (`RECV_QUEUED` in src/fast_calls.rs). */
+export const RECV_QUEUED = 8;
+
 /** Shapes and results: see `FUNCTIONS` in src/fast_calls.rs. */
 export interface FastCalls {
-  /** One received datagram: 0 delivered, 1 new connection, 2 version negotiation, 3 dropped, 4 Retry sent. */
-  recv(data: Buffer, address: string, port: number): number;
+  /**
+   * One received datagram: 0 delivered, 1 new connection, 2 version
+   * negotiation, 3 dropped, 4 Retry sent; plus {@link RECV_QUEUED} when more
+   * datagrams wait on `fd` (>= 0: the socket's descriptor, Linux fast path; -1: none).
+   */
+  recv(data: Buffer, address: string, port: number, fd: number): number;
   /** Event rows into `records` (its last number: 1 when more wait); returns the row count. */
   pollEvents(inbox: Buffer, records: Float64Array): number;
   /** Packets into `out`/`meta` (sent on `fd` when >= 0), the status row last; returns the packet count. */

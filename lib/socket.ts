@@ -3,7 +3,8 @@
 //
 // The driver loop, once per event-loop turn (see src/endpoint.rs):
 //   receive (each 'message' → endpoint.recv) → poll events → flush packets →
-//   re-arm the one timer.
+//   re-arm the one timer. On Linux a lone datagram is driven at once, inside
+//   its 'message' callback (see `#onMessage`).
 import dgram from 'node:dgram';
 import dns from 'node:dns';
 import { EventEmitter } from 'node:events';
@@ -29,7 +30,7 @@ import { BatchSender } from './io/batch-send';
 import { DatagramBatch } from './datagram-batch';
 import { BatchReceiver, type ReceivedDatagram } from './io/batch-recv';
 import { TtlSender } from './io/ttl-send';
-import { fastCalls, type FastCalls } from './fast-calls';
+import { fastCalls, RECV_QUEUED, type FastCalls } from './fast-calls';
 
 type NativeEndpoint = InstanceType<typeof native.NativeEndpoint>;
 
@@ -61,6 +62,11 @@ const shared = {
 };
 /** Bounds on one drive, so a flood can never pin the event loop. */
 const MAX_BATCHES = 1024;
+/** What `#receive` learned about the socket's queue (see `#onMessage`). */
+const ALONE = 0;
+const QUEUED = 1;
+const NOT_ASKED = 2;
+const NOT_QUIC = 3;
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 /** QUIC transport error CONNECTION_REFUSED (RFC 9000 §20.1). */
 const CONNECTION_REFUSED = 0x2;
@@ -438,26 +444,59 @@ export class QuicSocket extends EventEmitter {
   }
 
   #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    this.#receive(msg, rinfo);
-    // A second datagram in one turn means a queue: read the rest of it
-    // natively (again on later ones while the turn's budget lasts). A lone
-    // datagram, as in request/response traffic, costs no extra read. While
-    // the drains find datagrams (a steady stream), the first one drains.
+    // Linux fast path: the native `recv` also says whether more datagrams
+    // wait on the socket. A lone datagram, as in request/response traffic,
+    // has its events handled now, inside this callback (no drive later in
+    // the turn); a queue is read natively at once, and the turn's drive
+    // handles it all.
+    const fd = this.#receiver.descriptor();
+    const queue = this.#receive(msg, rinfo, fd);
+    if (this.#closed || queue === NOT_QUIC) {
+      this.#countMessage();
+      return;
+    }
+    if (queue === ALONE && !this.#driveScheduled) {
+      this.#flushedEarly = false;
+      try {
+        this.#pollEvents();
+      } finally {
+        this.#flushSoon();
+      }
+      return;
+    }
+    this.#scheduleDrive();
+    if (queue === QUEUED) this.#drain();
+    else if (queue === NOT_ASKED) this.#countMessage();
+  }
+
+  /**
+   * Without an answer from the native `recv`: a second datagram in one turn
+   * means a queue, so read the rest of it natively (again on later ones
+   * while the turn's budget lasts). While the drains find datagrams (a
+   * steady stream), the first one drains.
+   */
+  #countMessage(): void {
     if (++this.#turnMessages >= (this.#receiver.streaming ? 1 : 2) && !this.#closed) this.#drain();
   }
 
-  #receive(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (msg.length === 0) return;
+  /**
+   * Hands one datagram to the endpoint, or to the application if it is not
+   * QUIC. With a descriptor (`fd` >= 0), tells whether more datagrams wait
+   * on it.
+   */
+  #receive(msg: Buffer, rinfo: dgram.RemoteInfo, fd: number): number {
+    if (msg.length === 0) return NOT_QUIC;
     // RFC 9000 §17: every QUIC packet has the fixed bit (0x40) set; other
     // traffic (STUN, punches, app datagrams) is the application's.
     if ((msg[0] & 0x40) === 0) {
       this.#onOtherMessage(msg, toAddress(rinfo.address, rinfo.port));
-      return;
+      return NOT_QUIC;
     }
-    const outcome = this.#fast.recv(msg, rinfo.address, rinfo.port);
+    const answer = this.#fast.recv(msg, rinfo.address, rinfo.port, fd);
     this._sendEpoch++;
+    const outcome = answer & (RECV_QUEUED - 1);
     if (outcome !== 0) debug('datagram from %s:%d: outcome %d', rinfo.address, rinfo.port, outcome);
-    this.#scheduleDrive();
+    return fd < 0 ? NOT_ASKED : (answer & RECV_QUEUED) !== 0 ? QUEUED : ALONE;
   }
 
   /**

@@ -633,7 +633,7 @@ impl Connection {
 
     /// Closes the connection (CONNECTION_CLOSE); a no-op if already closing.
     /// Should the close not get under way (nothing sent, no draining), the
-    /// connection is given up after [`LOCAL_CLOSE_GRACE`] so that a local
+    /// connection is given up after `LOCAL_CLOSE_GRACE` so that a local
     /// close always completes.
     pub fn close(&mut self, application: bool, code: u64, reason: &[u8]) {
         // `Err(Done)` means a close is already under way, which is fine.

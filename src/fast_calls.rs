@@ -26,7 +26,7 @@ use napi::sys;
 use crate::addr;
 use crate::endpoint::Endpoint;
 use crate::error::{CoreError, CoreResult, ErrorCode};
-use crate::io::batch_send;
+use crate::io::{batch_send, queued};
 use crate::transmit::STRIDE;
 
 /// The endpoint as the `#[napi]` class and these functions share it. Both
@@ -43,6 +43,9 @@ pub type SharedEndpoint = Rc<RefCell<Endpoint>>;
 pub const FLUSH_STATUS: usize = 3;
 /// `timeout` in the status row of `flush` when there is no deadline.
 pub const NO_TIMEOUT: u32 = u32::MAX;
+/// The bit of `recv`'s answer that says more datagrams wait on the
+/// descriptor it was given (above every outcome).
+pub const RECV_QUEUED: u32 = 8;
 
 /// The most arguments any of these functions takes.
 const MAX_ARGS: usize = 4;
@@ -53,9 +56,11 @@ type RawCall = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> s
 
 /// The functions of the object `fastCalls()` returns. Shapes (see
 /// `lib/fast-calls.ts`, which types them for TypeScript):
-/// - `recv(data: Buffer, address: string, port: number): number`: one received
-///   datagram (decrypted in place). 0 delivered, 1 accepted a new connection,
-///   2 version negotiation queued, 3 dropped, 4 Retry sent.
+/// - `recv(data: Buffer, address: string, port: number, fd: number): number`:
+///   one received datagram (decrypted in place). Its outcome: 0 delivered,
+///   1 accepted a new connection, 2 version negotiation queued, 3 dropped,
+///   4 Retry sent; plus [`RECV_QUEUED`] when, with a descriptor (`fd` >= 0,
+///   Linux fast path), more datagrams wait on it (`io/queued.rs`).
 /// - `pollEvents(inbox: Buffer, records: Float64Array): number`: event rows
 ///   (see `events.rs`) into `records` but its last number, which says whether
 ///   more events wait (1) or not (0); returns the row count.
@@ -343,11 +348,15 @@ unsafe fn throw(env: sys::napi_env, error: &CoreError) {
 }
 
 unsafe extern "C" fn recv(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    run(env, info, 3, |call, endpoint| {
+    run(env, info, 4, |call, endpoint| {
         let data = call.bytes(0)?;
         let mut text = [0u8; MAX_ADDRESS + 1];
         let from = addr::parse(call.address(1, &mut text)?, call.u32(2)?)?;
-        Ok(endpoint.recv(data, from) as u32 as f64)
+        let fd = call.i32(3)?;
+        let outcome = endpoint.recv(data, from) as u32;
+        // Asked after the packet is handled: what came in meanwhile counts.
+        let more = fd >= 0 && queued::queued(fd);
+        Ok(f64::from(outcome | if more { RECV_QUEUED } else { 0 }))
     })
 }
 

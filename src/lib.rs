@@ -5,8 +5,9 @@
 //! socket, and talks to one [`endpoint::Endpoint`] per socket through four kinds
 //! of call:
 //!
-//! * **handle** — `recv(datagram, from)` feeds one received UDP payload in
-//!   (on Linux, `recvBatch(fd, max, flags, batch)` reads and feeds the rest of the
+//! * **handle** — `recv(datagram, from, fd)` feeds one received UDP payload in
+//!   and, given the socket's descriptor, says whether more datagrams wait
+//!   ([`io::queued`]) (on Linux, `recvBatch(fd, max, flags, batch)` reads and feeds the rest of the
 //!   socket's queue, cutting UDP GRO buffers into their datagrams, and
 //!   `setUdpGro(fd, on)` turns GRO on while JavaScript has stopped libuv's
 //!   reads, see [`io::batch_recv`]);
@@ -30,9 +31,9 @@
 //! The record layouts are defined in [`events`] and [`transmit`].
 //!
 //! The one I/O exception is optional: on Linux, [`io::batch_send`] writes a flush
-//! batch to the descriptor of JavaScript's own UDP socket, and [`io::batch_recv`]
-//! reads what is queued on it, when asked to (never on their own, never
-//! outside the call).
+//! batch to the descriptor of JavaScript's own UDP socket, [`io::batch_recv`]
+//! reads what is queued on it and [`io::queued`] asks whether anything is, when
+//! asked to (never on their own, never outside the call).
 
 #![deny(clippy::all)]
 

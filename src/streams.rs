@@ -218,7 +218,7 @@ impl Connection {
     /// `data` is taken, so is the FIN.
     ///
     /// The last byte of a write without FIN is held back until the next
-    /// write, FIN or `flush` ([`release_held_bytes`](Self::release_held_bytes)),
+    /// write, FIN or `flush` (`release_held_bytes`),
     /// so that a FIN following in the same turn travels in the same STREAM
     /// frame as the data. (A lone FIN is safe too: quiche is patched so that
     /// it keeps a stream until its FIN is acknowledged, see

@@ -1,8 +1,9 @@
 // Optional fast path for incoming packets on Linux. libuv still reads the
-// dgram socket, but only the first datagram of an event-loop turn arrives as a
-// 'message' event: the socket then hands the rest of the kernel's queue to the
-// native layer, which reads it with recvmmsg(2) on the same descriptor and
-// feeds QUIC packets to the endpoint directly (src/io/batch_recv.rs).
+// dgram socket, but only the first datagram of a queue arrives as a 'message'
+// event: the native recv of it says whether more wait (FIONREAD,
+// src/io/queued.rs), and the socket then hands the rest of the kernel's queue
+// to the native layer, which reads it with recvmmsg(2) on the same descriptor
+// and feeds QUIC packets to the endpoint directly (src/io/batch_recv.rs).
 // Datagrams that are not QUIC come back in arrival order, with the address
 // dgram would have reported. Set NQUIC_BATCH_RECV=0 to turn it off (every
 // datagram is then a 'message' event, as on other platforms).
@@ -189,6 +190,16 @@ export class BatchReceiver {
       this.received += status >>> 2;
       if ((status & 1) !== 0) others.push(...this.#endpoint.takeOthers());
     }
+  }
+
+  /**
+   * The socket's descriptor for the native `recv` to ask whether more
+   * datagrams wait (src/io/queued.rs), or -1 when no drain could read them
+   * now (fast path off, socket closed, or this turn's drains over after a
+   * backlog): the socket then counts its 'message' events instead.
+   */
+  descriptor(): number {
+    return this.#enabled && this.#turnLeft > 0 ? descriptorOf(this.#udp) : -1;
   }
 
   get enabled(): boolean {

@@ -1,9 +1,10 @@
 //! Optional fast path for incoming packets (Linux): `recvmmsg(2)` on the
 //! descriptor of JavaScript's own `dgram` socket.
 //!
-//! libuv still reads the socket: the first datagram of an event-loop turn
-//! arrives as a `'message'` event, and JavaScript then asks for the rest of
-//! the queue here (`recvBatch`, see `lib/io/batch-recv.ts`). QUIC packets go
+//! libuv still reads the socket: the first datagram of a queue arrives as a
+//! `'message'` event, its `recv` says whether more wait (`queued.rs`), and
+//! JavaScript then asks for the rest of the queue here (`recvBatch`, see
+//! `lib/io/batch-recv.ts`). QUIC packets go
 //! straight to the endpoint, with no Buffer, address object, event or
 //! crossing per packet; datagrams that are not QUIC (fixed bit clear: STUN,
 //! punches, the application's own) go back to JavaScript in arrival order,
