@@ -4,11 +4,11 @@
 //! libuv still reads the socket: the first datagram of a queue arrives as a
 //! `'message'` event, its `recv` says whether more wait (`queued.rs`), and
 //! JavaScript then asks for the rest of the queue here (`recvBatch`, see
-//! `lib/io/batch-recv.ts`). QUIC packets go
-//! straight to the endpoint, with no Buffer, address object, event or
-//! crossing per packet; datagrams that are not QUIC (fixed bit clear: STUN,
-//! punches, the application's own) go back to JavaScript in arrival order,
-//! with their address formatted as `dgram` formats it.
+//! `lib/io/batch-recv.ts`). QUIC packets go straight to the endpoint, with
+//! no Buffer, address object, event or crossing per packet; datagrams that
+//! are not QUIC (fixed bit clear: STUN, punches, the application's own) go
+//! back to JavaScript in arrival order, with their address formatted as
+//! `dgram` formats it.
 //!
 //! UDP GRO (`set_gro`): with it on, the kernel queues a run of equal-sized
 //! datagrams from one sender as one buffer, and a read reports the segment
